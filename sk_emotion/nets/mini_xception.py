@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MiniXception", "STAGE_SHAPES", "preprocess_faces"]
+__all__ = ["MiniXception", "STAGE_SHAPES", "load_mini_xception", "preprocess_faces"]
 
 #: (channels, height, width) of each residual block's output for a 64x64 input.
 STAGE_SHAPES: dict[int, tuple[int, int, int]] = {
@@ -268,3 +268,30 @@ def preprocess_faces(faces: np.ndarray | torch.Tensor) -> torch.Tensor:
     if x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"expected faces shaped (N, 64, 64) or (N, 1, 64, 64), got {tuple(x.shape)}")
     return (x.float() / 255.0 - 0.5) * 2.0
+
+
+def load_mini_xception(weights=None, path: str | os.PathLike | None = None) -> MiniXception:
+    """Build the mini-Xception with pretrained weights, in evaluation mode.
+
+    Parameters
+    ----------
+    weights : MiniXceptionWeights, str or None, default=None
+        The weights set; ``None`` means ``MiniXceptionWeights.DEFAULT``.
+    path : path-like, optional
+        Explicit location of the weights file (checked against its SHA-256).
+
+    Returns
+    -------
+    MiniXception
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = load_mini_xception()
+    >>> net(torch.zeros(2, 1, 64, 64)).shape
+    torch.Size([2, 7])
+    """
+    from ..weights import MiniXceptionWeights
+
+    weights = MiniXceptionWeights.verify(weights)
+    return MiniXception.from_keras_hdf5(weights.get_path(path))
