@@ -1,0 +1,115 @@
+"""Validation of face clips and labels, with errors that say what was expected."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["check_clips", "check_labels"]
+
+
+def check_clips(X, *, input_size: tuple[int, int] = (64, 64), name: str = "X") -> np.ndarray:
+    """Return face clips as an array shaped ``(n_videos, n_frames, channels, height, width)``.
+
+    Parameters
+    ----------
+    X : array-like
+        ``(n_videos, n_frames, channels, height, width)`` with 1 (gray) or 3
+        (RGB) channels, or ``(n_videos, n_frames, height, width)`` for gray;
+        ``uint8`` or float pixel values in [0, 255].
+    input_size : tuple of int
+        The (height, width) the backbone takes.
+    name : str
+        Name of the argument, for error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` input is returned as ``uint8`` (no copy when possible),
+        other numeric input as ``float32``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On any other shape, dtype, an empty batch or non-finite values; the
+        message states the expected and the received shape or type.
+    """
+    expected = (
+        f"(n_videos, n_frames, channels, {input_size[0]}, {input_size[1]}) with 1 or 3 channels, "
+        f"or (n_videos, n_frames, {input_size[0]}, {input_size[1]})"
+    )
+    if isinstance(X, (pd.DataFrame, pd.Series)) or isinstance(X, (str, bytes)):
+        raise TypeError(
+            f"{name} must be an array of face clips shaped {expected}, got {type(X).__name__}; "
+            "extract faces from video files first with VideoFaceExtractor"
+        )
+    try:
+        array = np.asarray(X)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{name} must be a regular array shaped {expected}: {exc}") from exc
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+        or array.dtype == bool
+    ):
+        raise TypeError(f"{name} must hold numeric pixel values, got dtype {array.dtype}")
+    if array.ndim == 4:
+        array = array[:, :, None]
+    if array.ndim != 5:
+        raise ValueError(f"{name} must be shaped {expected}; got shape {np.shape(X)}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {np.shape(X)}); expected at least one clip")
+    if array.shape[1] == 0:
+        raise ValueError(f"{name} has clips with no frames (shape {np.shape(X)})")
+    if array.shape[2] not in (1, 3) or tuple(array.shape[3:]) != tuple(input_size):
+        raise ValueError(
+            f"{name} must be shaped {expected} for this backbone; got shape {np.shape(X)}"
+        )
+    if array.dtype == np.uint8:
+        return array
+    array = array.astype(np.float32, copy=False)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return array
+
+
+def check_labels(y, n_samples: int) -> np.ndarray:
+    """Return class labels as a 1-d array of strings or integers.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a length that differs from ``n_samples``, missing values,
+        continuous values, or label objects that are neither strings nor
+        integers.
+    """
+    if y is None:
+        raise ValueError("y is required: one emotion label per clip")
+    labels = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.Index)) else y)
+    if labels.ndim != 1:
+        labels = labels.squeeze()
+        if labels.ndim != 1:
+            raise ValueError(f"y must be 1-d (one label per clip), got shape {np.shape(y)}")
+    if len(labels) != n_samples:
+        raise ValueError(f"y has {len(labels)} labels but X has {n_samples} clips")
+    if labels.dtype.kind in "US":
+        return labels.astype(str)
+    if labels.dtype.kind in "iub":
+        return labels
+    if labels.dtype.kind == "f":
+        if np.isnan(labels).any() or not np.all(labels == np.round(labels)):
+            raise ValueError(
+                "y holds continuous values; expected class labels (strings such as 'happy' "
+                "or integer codes)"
+            )
+        return labels.astype(np.int64)
+    if labels.dtype == object:
+        kinds = {type(v) for v in labels}
+        if all(issubclass(k, str) for k in kinds):
+            return labels.astype(str)
+        if all(issubclass(k, numbers.Integral) for k in kinds):
+            return labels.astype(np.int64)
+        names = sorted(k.__name__ for k in kinds)
+        raise TypeError(f"y must hold strings or integers, got values of type(s) {names}")
+    raise TypeError(f"y must hold strings or integers, got dtype {labels.dtype}")

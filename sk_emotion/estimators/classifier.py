@@ -1,0 +1,463 @@
+"""``EmotionClassifier``: the method of the paper as a skorch / scikit-learn estimator."""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from skorch.utils import to_numpy
+from sklearn.exceptions import NotFittedError
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+
+from ..nets.pooling import SPATIAL_POOLINGS, TEMPORAL_POOLINGS
+from ..nets.video_emotion import VideoEmotionNet
+from ..weights import EMOTIONS, MiniXceptionWeights
+from ._validation import check_clips, check_labels
+from .explanation import Explanation
+
+__all__ = ["EmotionClassifier"]
+
+# Own parameters that define the network's structure: changing one after
+# initialisation re-creates the module, as skorch does for ``module__*``.
+_STRUCTURAL_PARAMS = (
+    "spatial_pooling",
+    "temporal_pooling",
+    "learn_temperature",
+    "n_heads",
+    "feature_stage",
+    "freeze_backbone",
+    "weights",
+)
+
+
+class EmotionClassifier(NeuralNetClassifier):
+    """Video emotion classifier with spatial attention and temporal softmax pooling.
+
+    The network runs the FER2013 mini-Xception on every frame of a face clip,
+    pools each frame's feature map over space (attention or average), scores
+    the frame, and pools the frame scores over time (softmax with a
+    temperature, mean, max, or an LSTM).  It is a skorch
+    :class:`~skorch.NeuralNetClassifier`: network hyper-parameters route
+    through ``module__*``, optimiser ones through ``optimizer__*``, and all
+    of skorch's parameters (``lr``, ``max_epochs``, ``batch_size``,
+    ``device``, ``callbacks``, ``train_split``...) are available.
+
+    Parameters
+    ----------
+    spatial_pooling : {"attention", "avg"}, default="attention"
+        Attention over the 4x4 positions of the last residual block (the
+        method), or global average pooling (the baseline).
+    temporal_pooling : {"softmax", "mean", "max", "lstm"}, default="softmax"
+        Softmax pooling over time (the method) or a baseline.
+    temperature : float, default=1.0
+        Temperature of softmax temporal pooling: small approaches max
+        pooling, large approaches mean pooling.  Searchable with
+        ``GridSearchCV``; changing it on a fitted model takes effect at once.
+    learn_temperature : bool, default=False
+        Train the temperature (starting from ``temperature``).
+    n_heads : int, default=1
+        Number of attention heads.
+    attention_penalty : float, default=0.0
+        Weight of the penalty ``||A A^T - I||^2`` that keeps attention heads
+        apart (Lin et al., 2017).
+    feature_stage : {3, 4}, default=4
+        Residual block whose map is pooled; see :class:`VideoEmotionNet`.
+    freeze_backbone : bool, default=True
+        Keep the pretrained CNN fixed.  Then ``fit`` runs it once per clip and
+        trains the rest on the cached feature maps.
+    weights : MiniXceptionWeights or str, default=None
+        Pretrained backbone weights (``None``: the FER2013 default).
+    random_state : int, RandomState or None, default=None
+        Seed of weight initialisation and batch shuffling; an int makes two
+        fits identical.
+    module : type, default=VideoEmotionNet
+        The network class; its extra arguments go through ``module__*``.
+    criterion : type, default=torch.nn.CrossEntropyLoss
+    optimizer : type, default=torch.optim.Adam
+    lr : float, default=3e-3
+    max_epochs : int, default=40
+    batch_size : int, default=32
+    train_split : callable or None, default=None
+        skorch's internal validation split; ``None`` trains on all data
+        (use ``skorch.dataset.ValidSplit`` to monitor a held-out part).
+    verbose : int, default=0
+    classes : sequence or None, default=None
+        Fixed label set; ``None`` takes the labels found in ``y``.
+    **kwargs
+        Any other skorch parameter (``device``, ``callbacks``,
+        ``module__attention_hidden``, ``optimizer__weight_decay``...).
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray
+        Labels known to the model, in the column order of ``predict_proba``.
+    label_encoder_ : sklearn.preprocessing.LabelEncoder
+        Maps labels to the network's output indices.
+    module_ : VideoEmotionNet
+        The trained network.
+    history_ : skorch.History
+        Training history (loss per epoch, timing).
+    n_frames_in_ : int
+        Number of frames per clip seen in ``fit`` (predictions accept any).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_emotion import EmotionClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 256, size=(8, 4, 64, 64), dtype=np.uint8)
+    >>> y = np.array(["happy", "sad"] * 4)
+    >>> clf = EmotionClassifier(max_epochs=2, random_state=0).fit(X, y)
+    >>> clf.predict(X[:2]).shape
+    (2,)
+    >>> sorted(clf.classes_)
+    ['happy', 'sad']
+    """
+
+    def __init__(
+        self,
+        module=VideoEmotionNet,
+        *,
+        spatial_pooling: str = "attention",
+        temporal_pooling: str = "softmax",
+        temperature: float = 1.0,
+        learn_temperature: bool = False,
+        n_heads: int = 1,
+        attention_penalty: float = 0.0,
+        feature_stage: int = 4,
+        freeze_backbone: bool = True,
+        weights=None,
+        random_state=None,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr: float = 3e-3,
+        max_epochs: int = 40,
+        batch_size: int = 32,
+        train_split=None,
+        verbose: int = 0,
+        classes=None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            verbose=verbose,
+            classes=classes,
+            **kwargs,
+        )
+        self.spatial_pooling = spatial_pooling
+        self.temporal_pooling = temporal_pooling
+        self.temperature = temperature
+        self.learn_temperature = learn_temperature
+        self.n_heads = n_heads
+        self.attention_penalty = attention_penalty
+        self.feature_stage = feature_stage
+        self.freeze_backbone = freeze_backbone
+        self.weights = weights
+        self.random_state = random_state
+
+    # ------------------------------------------------------------ validation
+    def _check_own_params(self) -> None:
+        if self.spatial_pooling not in SPATIAL_POOLINGS:
+            raise ValueError(f"spatial_pooling must be one of {SPATIAL_POOLINGS}, got {self.spatial_pooling!r}")
+        if self.temporal_pooling not in TEMPORAL_POOLINGS:
+            raise ValueError(f"temporal_pooling must be one of {TEMPORAL_POOLINGS}, got {self.temporal_pooling!r}")
+        if (not isinstance(self.temperature, numbers.Real) or isinstance(self.temperature, bool)
+                or not np.isfinite(self.temperature) or self.temperature <= 0):
+            raise ValueError(f"temperature must be a positive float, got {self.temperature!r}")
+        if not isinstance(self.n_heads, numbers.Integral) or self.n_heads < 1:
+            raise ValueError(f"n_heads must be a positive integer, got {self.n_heads!r}")
+        if not isinstance(self.attention_penalty, numbers.Real) or self.attention_penalty < 0:
+            raise ValueError(f"attention_penalty must be a non-negative float, got {self.attention_penalty!r}")
+        if self.feature_stage not in (3, 4):
+            raise ValueError(f"feature_stage must be 3 or 4, got {self.feature_stage!r}")
+        MiniXceptionWeights.verify(self.weights)
+
+    @property
+    def _input_size(self) -> tuple[int, int]:
+        return tuple(MiniXceptionWeights.verify(self.weights).transforms["input_size"])
+
+    def _clips(self, X, name: str = "X") -> np.ndarray:
+        return check_clips(X, input_size=self._input_size, name=name)
+
+    # --------------------------------------------------------------- classes
+    @property
+    def classes_(self) -> np.ndarray:
+        try:
+            return self.label_encoder_.classes_
+        except AttributeError:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute 'classes_': call fit first "
+                "or use EmotionClassifier.from_pretrained()"
+            ) from None
+
+    def _encode_labels(self, y, n_samples: int, *, refit: bool) -> np.ndarray:
+        labels = check_labels(y, n_samples)
+        if refit:
+            encoder = LabelEncoder()
+            encoder.fit(np.asarray(self.classes) if self.classes is not None else labels)
+            if len(encoder.classes_) < 2:
+                raise ValueError(
+                    f"y has a single class {encoder.classes_.tolist()}; at least two are needed"
+                )
+            self.label_encoder_ = encoder
+        known = set(self.label_encoder_.classes_.tolist())
+        unknown = sorted({str(v) for v in labels.tolist() if v not in known})
+        if unknown:
+            raise ValueError(
+                f"y contains unknown label(s) {unknown}; known labels are "
+                f"{self.label_encoder_.classes_.tolist()}"
+            )
+        return self.label_encoder_.transform(labels).astype(np.int64)
+
+    # ------------------------------------------------------- skorch plumbing
+    def initialize_module(self):
+        """Create the network from this estimator's parameters and ``module__*``."""
+        kwargs = {
+            "classes": tuple(str(c) for c in self.classes_),
+            "spatial_pooling": self.spatial_pooling,
+            "temporal_pooling": self.temporal_pooling,
+            "temperature": float(self.temperature),
+            "learn_temperature": self.learn_temperature,
+            "n_heads": int(self.n_heads),
+            "feature_stage": self.feature_stage,
+            "freeze_backbone": self.freeze_backbone,
+            "weights": MiniXceptionWeights.verify(self.weights),
+        }
+        kwargs.update(self.get_params_for("module"))
+        self.module_ = self.initialized_instance(self.module, kwargs)
+        return self
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Cross-entropy of the video logits plus the weighted attention penalty."""
+        logits, penalty = y_pred
+        loss = super().get_loss(logits, y_true, X=X, training=training)
+        if self.attention_penalty:
+            loss = loss + self.attention_penalty * penalty.mean()
+        return loss
+
+    def set_params(self, **kwargs):
+        """Set parameters; a new temperature updates a fitted network in place."""
+        super().set_params(**kwargs)
+        if getattr(self, "initialized_", False) and hasattr(self, "module_"):
+            if any(key in kwargs for key in _STRUCTURAL_PARAMS):
+                self._initialize_module(reason="structural parameter changed")
+                self._initialize_criterion()
+                self._initialize_optimizer()
+            elif "temperature" in kwargs and getattr(self.module_, "softmax_pool", None) is not None:
+                self.module_.softmax_pool.set_temperature(float(self.temperature))
+        return self
+
+    @contextlib.contextmanager
+    def _seeded(self):
+        """Seed torch's global generator for the duration of a fit, then restore it."""
+        if self.random_state is None:
+            yield
+            return
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
+
+    def _network_input(self, clips: np.ndarray, *, cache_features: bool) -> dict[str, Any]:
+        """What the module's ``forward`` takes: raw clips, or precomputed backbone features."""
+        if not cache_features:
+            return {"clips": clips}
+        module = self.module_
+        module.eval()
+        chunks = []
+        step = max(1, 4096 // clips.shape[1])  # about 4k frames per backbone batch
+        with torch.inference_mode():
+            for start in range(0, len(clips), step):
+                batch = torch.as_tensor(clips[start:start + step], device=self.device)
+                chunks.append(module.encode(batch).cpu())
+        return {"features": torch.cat(chunks).numpy()}
+
+    # -------------------------------------------------------------- fitting
+    def fit(self, X, y, **fit_params):
+        """Fit the network to face clips.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_videos, n_frames, [channels,] 64, 64)
+            Face clips with pixel values in [0, 255], as returned by
+            :class:`~sk_emotion.VideoFaceExtractor`.
+        y : array-like of shape (n_videos,)
+            Emotion labels (strings or integers).
+        **fit_params
+            Passed to skorch's ``fit``.
+
+        Returns
+        -------
+        self
+        """
+        self._check_own_params()
+        clips = self._clips(X)
+        if not self.warm_start or not getattr(self, "initialized_", False):
+            targets = self._encode_labels(y, len(clips), refit=True)
+            with self._seeded():
+                self.initialize()
+                self._fit_prepared(clips, targets, **fit_params)
+        else:
+            targets = self._encode_labels(y, len(clips), refit=False)
+            with self._seeded():
+                self._fit_prepared(clips, targets, **fit_params)
+        return self
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Continue training on more clips (initialises the network on the first call)."""
+        self._check_own_params()
+        clips = self._clips(X)
+        first = not getattr(self, "initialized_", False)
+        targets = self._encode_labels(y, len(clips), refit=first)
+        with self._seeded():
+            if first:
+                self.initialize()
+            self._fit_prepared(clips, targets, **fit_params)
+        return self
+
+    def _fit_prepared(self, clips: np.ndarray, targets: np.ndarray, **fit_params) -> None:
+        self.n_frames_in_ = int(clips.shape[1])
+        cache = bool(self.freeze_backbone) and self.temporal_pooling is not None
+        X_net = self._network_input(clips, cache_features=cache)
+        super().partial_fit(X_net, targets, **fit_params)
+
+    # ----------------------------------------------------------- prediction
+    def _check_ready(self) -> None:
+        if not getattr(self, "initialized_", False) or not hasattr(self, "label_encoder_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet: call fit with "
+                "training clips, or use EmotionClassifier.from_pretrained()"
+            )
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities of each clip, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_videos, n_frames, [channels,] 64, 64)
+            Face clips; any number of frames, one included.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_videos, n_classes)
+        """
+        self._check_ready()
+        clips = self._clips(X)
+        return super().predict_proba({"clips": clips})
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted label of each clip (labels as given to ``fit``)."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def explain(self, X, batch_size: int | None = None) -> Explanation:
+        """Attention maps, temporal weights and per-frame probabilities of each clip.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_videos, n_frames, [channels,] 64, 64)
+            Face clips.
+        batch_size : int, optional
+            Clips per forward pass (default: ``batch_size``).
+
+        Returns
+        -------
+        Explanation
+            Arrays per clip and frame; ``Explanation.to_frame()`` gives a tidy
+            per-frame table.
+        """
+        self._check_ready()
+        clips = self._clips(X)
+        step = batch_size or self.batch_size or len(clips)
+        parts: dict[str, list[np.ndarray]] = {}
+        self.module_.eval()
+        with torch.inference_mode():
+            for start in range(0, len(clips), step):
+                batch = torch.as_tensor(clips[start:start + step], device=self.device)
+                for key, value in self.module_.explain(batch).items():
+                    parts.setdefault(key, []).append(to_numpy(value))
+        out = {key: np.concatenate(value) for key, value in parts.items()}
+        probabilities = _softmax(out["logits"])
+        predicted = probabilities.argmax(axis=1)
+        class_weights = out["temporal_weights"]
+        frame_weights = np.take_along_axis(class_weights, predicted[:, None, None], axis=2)[..., 0]
+        return Explanation(
+            classes=self.classes_,
+            labels=self.classes_[predicted],
+            probabilities=probabilities,
+            frame_probabilities=_softmax(out["frame_logits"]),
+            temporal_weights=frame_weights,
+            class_temporal_weights=class_weights,
+            attention_maps=out["attention_maps"],
+        )
+
+    # ----------------------------------------------------------- pretrained
+    @classmethod
+    def from_pretrained(cls, weights=None, **kwargs: Any) -> "EmotionClassifier":
+        """A ready-to-predict zero-shot model: the pretrained CNN applied to every frame.
+
+        Uses the backbone's own FER2013 head, average spatial pooling and
+        softmax temporal pooling, with the seven FER2013 emotions as
+        ``classes_``.  On one-frame clips its probabilities are exactly the
+        pretrained CNN's.
+
+        Parameters
+        ----------
+        weights : MiniXceptionWeights or str, optional
+            Backbone weights (default: FER2013).
+        **kwargs
+            Other estimator parameters (e.g. ``temperature``, ``device``).
+
+        Returns
+        -------
+        EmotionClassifier
+            Initialised, with ``classes_`` set; it can also be fine-tuned
+            with ``fit``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> clf = EmotionClassifier.from_pretrained()
+        >>> clf.classes_.tolist()
+        ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral']
+        >>> clf.predict_proba(np.zeros((1, 1, 64, 64), np.uint8)).shape
+        (1, 7)
+        """
+        params = {"spatial_pooling": "avg", "temporal_pooling": "softmax", "weights": weights}
+        params.update(kwargs)
+        estimator = cls(**params)
+        estimator._check_own_params()
+        categories = list(MiniXceptionWeights.verify(estimator.weights).meta["categories"])
+        estimator.classes = categories
+        encoder = LabelEncoder()
+        # LabelEncoder sorts; keep the network's FER2013 output order instead.
+        encoder.classes_ = np.asarray(categories)
+        estimator.label_encoder_ = encoder
+        estimator.initialize()
+        estimator.n_frames_in_ = 1
+        return estimator
+
+    def _more_tags(self):  # pragma: no cover - kept for older scikit-learn
+        return {"non_deterministic": False}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)

@@ -1,0 +1,76 @@
+"""What the model looked at: spatial attention, temporal weights, per-frame probabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Explanation"]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Explanation of a batch of clip predictions, as plain NumPy arrays.
+
+    Attributes
+    ----------
+    classes : numpy.ndarray of shape (n_classes,)
+        Class labels, in the column order of every probability array.
+    labels : numpy.ndarray of shape (n_videos,)
+        Predicted label of each clip.
+    probabilities : numpy.ndarray of shape (n_videos, n_classes)
+        Video-level class probabilities (what ``predict_proba`` returns).
+    frame_probabilities : numpy.ndarray of shape (n_videos, n_frames, n_classes)
+        Softmax of each frame's own class scores.
+    temporal_weights : numpy.ndarray of shape (n_videos, n_frames)
+        Weight of each frame in the video score of the predicted class; sums
+        to one over frames.  Uniform for mean pooling and the LSTM, one-hot
+        for max pooling.
+    class_temporal_weights : numpy.ndarray of shape (n_videos, n_frames, n_classes)
+        The temporal weights of every class.
+    attention_maps : numpy.ndarray of shape (n_videos, n_frames, n_heads, h, w)
+        Spatial attention over the feature map of each frame (uniform for
+        average pooling); each head's map sums to one.
+    """
+
+    classes: np.ndarray
+    labels: np.ndarray
+    probabilities: np.ndarray
+    frame_probabilities: np.ndarray
+    temporal_weights: np.ndarray
+    class_temporal_weights: np.ndarray
+    attention_maps: np.ndarray
+
+    @property
+    def n_videos(self) -> int:
+        return int(self.probabilities.shape[0])
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frame_probabilities.shape[1])
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy per-frame table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per (video, frame) with columns ``video``, ``frame``,
+            ``predicted`` (the clip's label), ``temporal_weight``,
+            ``attention_peak`` (largest attention weight of the frame) and
+            one ``p_<class>`` column of frame probabilities per class.
+        """
+        n, t = self.n_videos, self.n_frames
+        table = pd.DataFrame({
+            "video": np.repeat(np.arange(n), t),
+            "frame": np.tile(np.arange(t), n),
+            "predicted": np.repeat(self.labels, t),
+            "temporal_weight": self.temporal_weights.reshape(-1),
+            "attention_peak": self.attention_maps.reshape(n * t, -1).max(axis=1),
+        })
+        probabilities = self.frame_probabilities.reshape(n * t, -1)
+        for column, name in enumerate(self.classes):
+            table[f"p_{name}"] = probabilities[:, column]
+        return table
