@@ -1,0 +1,232 @@
+"""Writing small videos, and frames that carry their own index.
+
+:func:`write_video` is used by the tests and by synthetic-data generators.
+:func:`index_frames` / :func:`read_frame_index` draw a frame's index as a row
+of black/white blocks (one per bit) that survives lossy compression, so a test
+can tell exactly which source frame a decoded frame came from.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from typing import Iterable, Sequence, Union
+
+import av
+import numpy as np
+
+__all__ = ["index_frames", "read_frame_index", "write_video"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+# Extension -> (preferred encoder, fallback encoder)
+_CODEC_BY_EXT = {
+    ".avi": ("mpeg4", "mpeg4"),  # AFEW's format: MPEG-4 Part 2 in AVI
+    ".mp4": ("libx264", "mpeg4"),
+    ".mov": ("libx264", "mpeg4"),
+    ".mkv": ("libx264", "mpeg4"),
+}
+
+# Fixed-quantiser quality for MPEG-4 Part 2 / MJPEG (FFmpeg's -q:v scale,
+# 2 = near-transparent) and CRF for x264; our test clips are tiny, so
+# quality is cheap.
+_QSCALE = 2
+_FF_QP2LAMBDA = 118
+_X264_CRF = "18"
+
+# Containers that cannot store a display matrix.
+_NO_ROTATION_EXT = {".avi"}
+
+
+def write_video(
+    path: PathLike,
+    frames: Iterable[np.ndarray] | np.ndarray,
+    fps: float = 25,
+    codec: str | None = None,
+    *,
+    pts_s: Sequence[float] | None = None,
+    rotation: int = 0,
+    gop_size: int | None = None,
+    options: dict[str, str] | None = None,
+) -> str:
+    """Encode RGB frames to a video file with PyAV.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file; the extension picks the container.
+    frames : array of shape (T, H, W, 3) or iterable of (H, W, 3) arrays, uint8
+        RGB frames, T >= 1.  Odd sizes are padded by one replicated row or
+        column, because 4:2:0 chroma needs even dimensions.
+    fps : float, default=25
+        Nominal frame rate (frame spacing when ``pts_s`` is None).
+    codec : str, optional
+        Encoder name.  Default from the extension: ``.avi`` -> ``'mpeg4'``;
+        ``.mp4``, ``.mov``, ``.mkv`` -> ``'libx264'`` (``'mpeg4'`` when
+        FFmpeg lacks x264).  Pass ``'mjpeg'`` for Motion JPEG.
+    pts_s : sequence of float, optional
+        Presentation time of each frame in seconds, strictly increasing:
+        writes a variable-frame-rate stream, rounded to milliseconds.  MP4,
+        MOV and MKV store the times; AVI approximates them with empty
+        placeholder packets at 1000 "fps".
+    rotation : int, default=0
+        Display rotation (counter-clockwise degrees, multiple of 90) stored
+        as a display matrix; players show ``apply_rotation(frame, rotation)``.
+        Not supported by AVI.
+    gop_size : int, optional
+        Maximum distance between keyframes (the encoder may add more).
+    options : dict of str to str, optional
+        Extra encoder options; override the quality defaults.
+
+    Returns
+    -------
+    path : str
+        The written file.
+
+    Raises
+    ------
+    ValueError
+        If frames are empty or malformed, ``pts_s`` does not match, or the
+        container cannot store ``rotation``.
+    """
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    frames_list = [np.asarray(f) for f in frames]
+    if not frames_list:
+        raise ValueError(f"cannot write '{path}': no frames given")
+    h, w = frames_list[0].shape[:2]
+    for i, f in enumerate(frames_list):
+        if f.ndim != 3 or f.shape != (h, w, 3) or f.dtype != np.uint8:
+            raise ValueError(
+                f"cannot write '{path}': frame {i} must be ({h}, {w}, 3) uint8, "
+                f"got shape {f.shape} dtype {f.dtype}"
+            )
+    if pts_s is not None:
+        pts_s = np.asarray(pts_s, dtype=float)
+        if pts_s.shape != (len(frames_list),) or np.any(np.diff(pts_s) <= 0):
+            raise ValueError(
+                f"cannot write '{path}': pts_s must hold one strictly increasing time per frame"
+            )
+    if rotation % 90:
+        raise ValueError(
+            f"cannot write '{path}': rotation must be a multiple of 90, got {rotation}"
+        )
+    if rotation % 360 and ext in _NO_ROTATION_EXT:
+        raise ValueError(f"cannot write '{path}': {ext} files cannot store a display rotation")
+
+    if codec is None:
+        preferred, fallback = _CODEC_BY_EXT.get(ext, ("libx264", "mpeg4"))
+        codec = preferred if preferred in av.codecs_available else fallback
+    pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+    # 4:2:0 needs even sizes: pad (edge replicate) rather than crop, so no
+    # content is lost.
+    pad_h, pad_w = h % 2, w % 2
+
+    rate = Fraction(fps).limit_denominator(1001)
+    container = av.open(path, mode="w")
+    try:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height = w + pad_w, h + pad_h
+        stream.pix_fmt = pix_fmt
+        ctx = stream.codec_context
+        if gop_size is not None:
+            ctx.gop_size = int(gop_size)
+        opts: dict[str, str] = {}
+        if codec in ("libx264", "h264"):
+            opts["crf"] = _X264_CRF
+        elif codec in ("mpeg4", "mjpeg"):
+            ctx.qscale = True  # the flag; the value goes in global_quality
+            ctx.global_quality = _QSCALE * _FF_QP2LAMBDA
+        opts.update(options or {})
+        if opts:
+            stream.options = opts
+        time_base = None
+        if pts_s is not None:
+            # Millisecond ticks: fine enough for video, and within MPEG-4
+            # Part 2's 16-bit time-base limit (1/90000 is rejected).
+            time_base = Fraction(1, 1000)
+            stream.time_base = time_base
+            ctx.time_base = time_base
+        if rotation % 360:
+            stream.set_display_rotation(int(rotation) % 360)
+
+        for i, arr in enumerate(frames_list):
+            if pad_h or pad_w:
+                arr = np.pad(arr, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
+            if pts_s is not None:
+                frame.pts = int(round(pts_s[i] / time_base))
+                frame.time_base = time_base
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    finally:
+        container.close()
+    return path
+
+
+def index_frames(
+    n: int, height: int = 80, width: int = 96, *, n_bits: int = 8, start: int = 0
+) -> np.ndarray:
+    """Make frames whose index is drawn as black/white blocks.
+
+    The top half holds ``n_bits`` blocks side by side (most significant bit
+    left, white = 1); the bottom half holds a mid-grey gradient that shifts
+    with the index so that consecutive frames differ everywhere.
+
+    Parameters
+    ----------
+    n : int
+        Number of frames.
+    height, width : int, default=80, 96
+        Frame size; ``width`` should give blocks of >= 8 pixels.
+    n_bits : int, default=8
+        Bits drawn; indices are taken modulo ``2**n_bits``.
+    start : int, default=0
+        Index of the first frame.
+
+    Returns
+    -------
+    frames : ndarray of shape (n, height, width, 3), dtype uint8
+    """
+    frames = np.zeros((n, height, width, 3), dtype=np.uint8)
+    bw = width // n_bits
+    half = height // 2
+    ramp = np.linspace(60, 190, width)
+    for t in range(n):
+        value = (start + t) % (2**n_bits)
+        for b in range(n_bits):
+            if (value >> (n_bits - 1 - b)) & 1:
+                frames[t, :half, b * bw : (b + 1) * bw] = 255
+        frames[t, half:] = np.roll(ramp, 3 * t)[None, :, None].astype(np.uint8)
+        # Colour tint so RGB order mistakes are visible: red bar at the bottom.
+        frames[t, height - 4 :, :, 0] = 220
+        frames[t, height - 4 :, :, 1:] = 20
+    return frames
+
+
+def read_frame_index(frame: np.ndarray, *, n_bits: int = 8) -> int:
+    """Recover the index drawn by :func:`index_frames`.
+
+    Parameters
+    ----------
+    frame : ndarray of shape (H, W, 3), uint8
+        Decoded frame, upright, same size as written.
+    n_bits : int, default=8
+        Bits drawn.
+
+    Returns
+    -------
+    index : int
+    """
+    height, width = frame.shape[:2]
+    bw = width // n_bits
+    half = height // 2
+    # Block interiors only: compression smears edges by a few pixels.
+    m = max(1, bw // 4)
+    value = 0
+    for b in range(n_bits):
+        block = frame[m : half - m, b * bw + m : (b + 1) * bw - m]
+        value = (value << 1) | int(block.mean() > 128)
+    return value
