@@ -9,6 +9,14 @@ prediction for the video.
 """
 
 from ._version import __version__
+from .estimators import EmotionClassifier, Explanation
 from .weights import EMOTIONS, MiniXceptionWeights, MTCNNWeights
 
-__all__ = ["__version__", "EMOTIONS", "MiniXceptionWeights", "MTCNNWeights"]
+__all__ = [
+    "__version__",
+    "EMOTIONS",
+    "EmotionClassifier",
+    "Explanation",
+    "MiniXceptionWeights",
+    "MTCNNWeights",
+]

@@ -40,6 +40,11 @@ def check_clips(X, *, input_size: tuple[int, int] = (64, 64), name: str = "X") -
         f"(n_videos, n_frames, channels, {input_size[0]}, {input_size[1]}) with 1 or 3 channels, "
         f"or (n_videos, n_frames, {input_size[0]}, {input_size[1]})"
     )
+    if hasattr(X, "tocsr") or hasattr(X, "todense"):
+        raise TypeError(
+            f"{name} is a sparse matrix; sparse input is not supported: face clips are dense "
+            f"arrays shaped {expected}"
+        )
     if isinstance(X, (pd.DataFrame, pd.Series)) or isinstance(X, (str, bytes)):
         raise TypeError(
             f"{name} must be an array of face clips shaped {expected}, got {type(X).__name__}; "
@@ -49,22 +54,25 @@ def check_clips(X, *, input_size: tuple[int, int] = (64, 64), name: str = "X") -
         array = np.asarray(X)
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"{name} must be a regular array shaped {expected}: {exc}") from exc
+    if np.iscomplexobj(array):
+        raise ValueError(f"Complex data not supported: {name} has dtype {array.dtype}")
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
         or array.dtype == bool
     ):
         raise TypeError(f"{name} must hold numeric pixel values, got dtype {array.dtype}")
+    shape = array.shape
     if array.ndim == 4:
         array = array[:, :, None]
     if array.ndim != 5:
-        raise ValueError(f"{name} must be shaped {expected}; got shape {np.shape(X)}")
+        raise ValueError(f"{name} must be shaped {expected}; got shape {shape}")
     if array.shape[0] == 0:
-        raise ValueError(f"{name} is an empty batch (shape {np.shape(X)}); expected at least one clip")
+        raise ValueError(f"{name} is an empty batch (shape {shape}); expected at least one clip")
     if array.shape[1] == 0:
-        raise ValueError(f"{name} has clips with no frames (shape {np.shape(X)})")
+        raise ValueError(f"{name} has clips with no frames (shape {shape})")
     if array.shape[2] not in (1, 3) or tuple(array.shape[3:]) != tuple(input_size):
         raise ValueError(
-            f"{name} must be shaped {expected} for this backbone; got shape {np.shape(X)}"
+            f"{name} must be shaped {expected} for this backbone; got shape {shape}"
         )
     if array.dtype == np.uint8:
         return array
@@ -74,7 +82,7 @@ def check_clips(X, *, input_size: tuple[int, int] = (64, 64), name: str = "X") -
     return array
 
 
-def check_labels(y, n_samples: int) -> np.ndarray:
+def check_labels(y, n_samples: int | None = None) -> np.ndarray:
     """Return class labels as a 1-d array of strings or integers.
 
     Raises
@@ -85,14 +93,21 @@ def check_labels(y, n_samples: int) -> np.ndarray:
         integers.
     """
     if y is None:
-        raise ValueError("y is required: one emotion label per clip")
+        raise ValueError(
+            "This estimator requires y to be passed, but the target y is None: "
+            "give one emotion label per clip"
+        )
     labels = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.Index)) else y)
+    if n_samples is None:
+        n_samples = len(labels)
     if labels.ndim != 1:
         labels = labels.squeeze()
         if labels.ndim != 1:
             raise ValueError(f"y must be 1-d (one label per clip), got shape {np.shape(y)}")
     if len(labels) != n_samples:
         raise ValueError(f"y has {len(labels)} labels but X has {n_samples} clips")
+    if labels.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: y has dtype {labels.dtype}")
     if labels.dtype.kind in "US":
         return labels.astype(str)
     if labels.dtype.kind in "iub":
@@ -100,8 +115,8 @@ def check_labels(y, n_samples: int) -> np.ndarray:
     if labels.dtype.kind == "f":
         if np.isnan(labels).any() or not np.all(labels == np.round(labels)):
             raise ValueError(
-                "y holds continuous values; expected class labels (strings such as 'happy' "
-                "or integer codes)"
+                "Unknown label type: continuous. y must hold class labels (strings such as "
+                "'happy' or integer codes)"
             )
         return labels.astype(np.int64)
     if labels.dtype == object:

@@ -208,7 +208,8 @@ class EmotionClassifier(NeuralNetClassifier):
             encoder.fit(np.asarray(self.classes) if self.classes is not None else labels)
             if len(encoder.classes_) < 2:
                 raise ValueError(
-                    f"y has a single class {encoder.classes_.tolist()}; at least two are needed"
+                    f"y has only one class {encoder.classes_.tolist()}; a classifier needs at "
+                    "least two classes"
                 )
             self.label_encoder_ = encoder
         known = set(self.label_encoder_.classes_.tolist())
@@ -276,7 +277,7 @@ class EmotionClassifier(NeuralNetClassifier):
         module = self.module_
         module.eval()
         chunks = []
-        step = max(1, 4096 // clips.shape[1])  # about 4k frames per backbone batch
+        step = max(1, 1024 // clips.shape[1])  # bounded memory per backbone call
         with torch.inference_mode():
             for start in range(0, len(clips), step):
                 batch = torch.as_tensor(clips[start:start + step], device=self.device)
@@ -302,6 +303,7 @@ class EmotionClassifier(NeuralNetClassifier):
         self
         """
         self._check_own_params()
+        check_labels(y)
         clips = self._clips(X)
         if not self.warm_start or not getattr(self, "initialized_", False):
             targets = self._encode_labels(y, len(clips), refit=True)
@@ -317,6 +319,7 @@ class EmotionClassifier(NeuralNetClassifier):
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training on more clips (initialises the network on the first call)."""
         self._check_own_params()
+        check_labels(y)
         clips = self._clips(X)
         first = not getattr(self, "initialized_", False)
         targets = self._encode_labels(y, len(clips), refit=first)
@@ -358,7 +361,8 @@ class EmotionClassifier(NeuralNetClassifier):
 
     def predict(self, X) -> np.ndarray:
         """Predicted label of each clip (labels as given to ``fit``)."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        indices = self.predict_proba(X).argmax(axis=1)
+        return self.classes_[indices]
 
     def explain(self, X, batch_size: int | None = None) -> Explanation:
         """Attention maps, temporal weights and per-frame probabilities of each clip.

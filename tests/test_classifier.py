@@ -1,0 +1,357 @@
+"""EmotionClassifier: the scikit-learn/skorch contract, its input checks, and that the method works."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import sparse
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, PredefinedSplit, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.estimator_checks import check_estimator
+
+from conftest import make_face_clips
+from sk_emotion import EMOTIONS, EmotionClassifier, Explanation
+from sk_emotion.nets import load_mini_xception, preprocess_faces
+from sk_emotion.nets.video_emotion import VideoEmotionNet
+
+
+def _bar_stamp(frames, label, rng):
+    """Class evidence: a bright horizontal bar whose height encodes the class, in every frame."""
+    row = 8 + 14 * label
+    frames[:, row:row + 5, 8:56] = 255
+
+
+@pytest.fixture(scope="module")
+def small_data(real_faces):
+    return make_face_clips(real_faces, 24, n_frames=4, n_classes=3, stamp=_bar_stamp, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(small_data):
+    X, y = small_data
+    return EmotionClassifier(max_epochs=3, random_state=0).fit(X, y)
+
+
+def to_float(clips):
+    """A real preprocessing step for pipelines: uint8 clips to float pixel values."""
+    return np.asarray(clips, dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------- contract
+def test_init_stores_exactly_its_arguments():
+    clf = EmotionClassifier(temperature=0.5, n_heads=2, module__attention_hidden=16, lr=0.01)
+    params = clf.get_params(deep=False)
+    assert params["temperature"] == 0.5 and params["n_heads"] == 2
+    assert params["module__attention_hidden"] == 16 and params["lr"] == 0.01
+    assert not hasattr(clf, "module_") and not hasattr(clf, "label_encoder_")
+
+
+def test_get_set_params_round_trip():
+    clf = EmotionClassifier(spatial_pooling="avg", temperature=2.0, optimizer__weight_decay=1e-4)
+    params = clf.get_params(deep=False)
+    rebuilt = EmotionClassifier().set_params(**params)
+    assert rebuilt.get_params(deep=False).keys() == params.keys()
+    for key, value in params.items():
+        assert rebuilt.get_params(deep=False)[key] == value or key == "callbacks"
+
+
+def test_clone_unfitted_and_fitted(fitted):
+    for estimator in (EmotionClassifier(temperature=0.3), fitted):
+        copy = clone(estimator)
+        assert copy.get_params(deep=False)["temperature"] == estimator.temperature
+        assert not hasattr(copy, "module_")
+        with pytest.raises(NotFittedError):
+            copy.predict(np.zeros((1, 2, 64, 64), np.uint8))
+
+
+def test_string_labels_in_and_out(fitted, small_data):
+    X, y = small_data
+    assert fitted.classes_.tolist() == sorted(set(y))
+    predicted = fitted.predict(X)
+    assert set(predicted) <= set(y)
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (len(X), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(predicted, fitted.classes_[proba.argmax(axis=1)])
+    assert 0.0 <= fitted.score(X, y) <= 1.0
+
+
+def test_integer_labels_are_returned_as_given(small_data):
+    X, y = small_data
+    codes = pd.Series(y).map({"angry": 10, "happy": 20, "sad": 30}).to_numpy()
+    clf = EmotionClassifier(max_epochs=1, random_state=0).fit(X, codes)
+    assert set(clf.predict(X)) <= {10, 20, 30}
+
+
+def test_pickle_round_trip_predicts_identically(fitted, small_data):
+    X, _ = small_data
+    loaded = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
+
+
+def test_random_state_makes_fits_identical(small_data):
+    X, y = small_data
+    first = EmotionClassifier(max_epochs=3, random_state=7).fit(X, y).predict_proba(X)
+    second = EmotionClassifier(max_epochs=3, random_state=7).fit(X, y).predict_proba(X)
+    other = EmotionClassifier(max_epochs=3, random_state=8).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(first, second)
+    assert not np.allclose(first, other)
+
+
+def test_temperature_set_on_fitted_model_takes_effect(small_data):
+    X, y = small_data
+    clf = EmotionClassifier(max_epochs=2, random_state=0).fit(X, y)
+    before = clf.predict_proba(X)
+    clf.set_params(temperature=0.05)
+    assert clf.module_.softmax_pool.temperature == pytest.approx(0.05)
+    assert not np.allclose(before, clf.predict_proba(X))
+
+
+def test_pipeline_set_params_grid_search_and_cross_validation(small_data):
+    X, y = small_data
+    pipe = make_pipeline(FunctionTransformer(to_float), EmotionClassifier(max_epochs=2, random_state=0))
+    pipe.set_params(emotionclassifier__temperature=0.5)
+    assert pipe.named_steps["emotionclassifier"].temperature == 0.5
+
+    # AFEW-style predefined split: first 16 clips train, last 8 validate.
+    split = PredefinedSplit(np.r_[np.full(16, -1), np.zeros(8)])
+    search = GridSearchCV(
+        pipe, {"emotionclassifier__temperature": [0.1, 1.0, 10.0]}, cv=split, n_jobs=2
+    )
+    search.fit(X, y)
+    assert search.best_params_["emotionclassifier__temperature"] in (0.1, 1.0, 10.0)
+    assert len(search.cv_results_["mean_test_score"]) == 3
+    assert search.predict(X).shape == (len(X),)
+
+    scores = cross_val_score(pipe, X, y, cv=split)
+    assert scores.shape == (1,) and 0.0 <= scores[0] <= 1.0
+
+
+# Checks that feed 2-D tabular data (n_samples, n_features): the estimator takes face clips
+# (n_videos, n_frames, [channels,] 64, 64) and rejects anything else with a shape error.
+_TABULAR_REASON = "feeds 2-D tabular data; the estimator takes (n_videos, n_frames, [C,] 64, 64) face clips"
+_TABULAR_CHECKS = [
+    "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self", "check_readonly_memmap_input",
+    "check_n_features_in_after_fitting", "check_positive_only_tag_during_fit",
+    "check_estimators_dtypes", "check_dtype_object", "check_estimators_empty_data_messages",
+    "check_pipeline_consistency", "check_estimators_nan_inf", "check_estimators_pickle",
+    "check_f_contiguous_array_estimator", "check_classifier_data_not_an_array",
+    "check_classifiers_one_label_sample_weights", "check_classifiers_classes",
+    "check_estimators_partial_fit_n_features", "check_classifiers_train", "check_supervised_y_2d",
+    "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+    "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged", "check_fit_idempotent",
+    "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d",
+    "check_classifiers_one_label",
+]
+EXPECTED_FAILED_CHECKS = {
+    **{name: _TABULAR_REASON for name in _TABULAR_CHECKS},
+    "check_no_attributes_set_in_init": (
+        "skorch's NeuralNet.__init__ creates history_, initialized_ and virtual_params_"
+    ),
+    "check_set_params": (
+        "skorch exposes its private _params_to_validate set through get_params, and the check "
+        "overwrites it with a float"
+    ),
+}
+
+
+def test_check_estimator_with_documented_expected_failures():
+    results = check_estimator(
+        EmotionClassifier(max_epochs=1, random_state=0),
+        expected_failed_checks=EXPECTED_FAILED_CHECKS,
+        on_fail=None,
+    )
+    statuses = pd.DataFrame(results)
+    failed = statuses[statuses["status"] == "failed"]
+    assert failed.empty, failed[["check_name", "exception"]].to_string()
+    assert (statuses["status"] == "passed").sum() >= 15
+    # Every expected failure is still needed: none passes unexpectedly.
+    passed = set(statuses.loc[statuses["status"] == "passed", "check_name"])
+    assert not passed & set(EXPECTED_FAILED_CHECKS)
+
+
+# ----------------------------------------------------------------------------- input checks
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (np.zeros((2, 4, 64)), r"got shape \(2, 4, 64\)"),
+        (np.zeros((2, 4, 1, 48, 48)), r"for this backbone; got shape \(2, 4, 1, 48, 48\)"),
+        (np.zeros((2, 4, 2, 64, 64)), r"1 or 3 channels"),
+        (np.zeros((0, 4, 64, 64)), "empty batch"),
+        (np.full((1, 2, 64, 64), np.nan), "NaN"),
+    ],
+)
+def test_bad_clips_are_rejected_with_expected_and_received_shape(fitted, X, message):
+    with pytest.raises(ValueError, match=message):
+        fitted.predict(X)
+    with pytest.raises(ValueError, match=message):
+        clone(fitted).fit(X, ["angry"] * len(X))
+
+
+def test_other_bad_inputs(fitted, small_data):
+    X, y = small_data
+    with pytest.raises(TypeError, match="sparse input is not supported"):
+        fitted.predict(sparse.csr_matrix(np.zeros((2, 4))))
+    with pytest.raises(TypeError, match="VideoFaceExtractor"):
+        fitted.predict(pd.Series(["a.avi"]))
+    with pytest.raises(TypeError, match="strings or integers"):
+        EmotionClassifier().fit(X, [object()] * len(X))
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        EmotionClassifier().fit(X, np.linspace(0, 1, len(X)))
+    with pytest.raises(ValueError, match="24 clips"):
+        EmotionClassifier().fit(X, y[:5])
+    with pytest.raises(ValueError, match=r"unknown label\(s\) \['disgust'\]"):
+        fitted.partial_fit(X[:2], ["disgust", "happy"])
+    with pytest.raises(ValueError, match="temperature must be a positive float"):
+        EmotionClassifier(temperature=0).fit(X, y)
+    with pytest.raises(ValueError, match="spatial_pooling must be one of"):
+        EmotionClassifier(spatial_pooling="max").fit(X, y)
+
+
+def test_rgb_clips_and_any_number_of_frames(fitted, small_data):
+    X, _ = small_data
+    rgb = np.repeat(X[:, :, None], 3, axis=2)
+    np.testing.assert_allclose(fitted.predict_proba(rgb), fitted.predict_proba(X), atol=1e-4)
+    assert fitted.predict_proba(X[:, :1]).shape == (len(X), 3)
+    assert fitted.predict_proba(np.concatenate([X, X], axis=1)).shape == (len(X), 3)
+
+
+# ----------------------------------------------------------------------------- pretrained
+def test_from_pretrained_reproduces_the_backbone_on_single_frames(real_faces):
+    clf = EmotionClassifier.from_pretrained()
+    assert clf.classes_.tolist() == list(EMOTIONS)
+    with torch.inference_mode():
+        expected = torch.softmax(load_mini_xception()(preprocess_faces(real_faces)), 1).numpy()
+    proba = clf.predict_proba(real_faces[:, None])
+    np.testing.assert_allclose(proba, expected, atol=1e-6)
+    np.testing.assert_array_equal(clf.predict(real_faces[:, None]), np.array(EMOTIONS)[expected.argmax(1)])
+    # A clip of identical frames gives the same answer whatever its length.
+    np.testing.assert_allclose(clf.predict_proba(np.repeat(real_faces[:3, None], 5, 1)), expected[:3], atol=1e-5)
+
+
+def test_untrained_average_model_predicts_as_backbone_whatever_label_order(real_faces):
+    """The frame classifier starts from the FER2013 head even though labels are sorted differently."""
+    labels = ["sad", "happy", "angry"]
+    net = VideoEmotionNet(classes=labels, spatial_pooling="avg", temporal_pooling="mean").eval()
+    with torch.inference_mode():
+        ours = net(clips=torch.as_tensor(real_faces[:, None, None]))[0]
+        theirs = load_mini_xception()(preprocess_faces(real_faces))
+    columns = [EMOTIONS.index(name) for name in labels]
+    torch.testing.assert_close(ours, theirs[:, columns], atol=1e-4, rtol=1e-4)
+
+
+# ----------------------------------------------------------------------------- explanations
+def test_explain_returns_maps_weights_and_tidy_table(fitted, small_data):
+    X, _ = small_data
+    explanation = fitted.explain(X[:5])
+    assert isinstance(explanation, Explanation)
+    assert explanation.attention_maps.shape == (5, 4, 1, 4, 4)
+    np.testing.assert_allclose(explanation.attention_maps.sum(axis=(-2, -1)), 1.0, atol=1e-5)
+    np.testing.assert_allclose(explanation.temporal_weights.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(explanation.probabilities, fitted.predict_proba(X[:5]), atol=1e-5)
+    np.testing.assert_array_equal(explanation.labels, fitted.predict(X[:5]))
+    table = explanation.to_frame()
+    assert len(table) == 5 * 4
+    assert {"video", "frame", "temporal_weight", "p_angry", "p_happy", "p_sad"} <= set(table.columns)
+    np.testing.assert_allclose(table.groupby("video")["temporal_weight"].sum(), 1.0, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- speed path
+def test_frozen_backbone_runs_once_per_clip_fine_tuning_every_epoch(small_data, monkeypatch):
+    X, y = small_data
+    frames_seen = []
+    original = VideoEmotionNet.encode
+
+    def counting_encode(self, clips):
+        frames_seen.append(clips.shape[0] * clips.shape[1])
+        return original(self, clips)
+
+    monkeypatch.setattr(VideoEmotionNet, "encode", counting_encode)
+    frozen = EmotionClassifier(max_epochs=4, random_state=0).fit(X, y)
+    assert sum(frames_seen) == X.shape[0] * X.shape[1]
+
+    frames_seen.clear()
+    tuned = EmotionClassifier(max_epochs=4, freeze_backbone=False, random_state=0).fit(X, y)
+    assert sum(frames_seen) == 4 * X.shape[0] * X.shape[1]
+
+    reference = load_mini_xception().state_dict()
+    for name, value in frozen.module_.backbone.state_dict().items():
+        torch.testing.assert_close(value, reference[name])
+    changed = [
+        name for name, value in tuned.module_.backbone.state_dict().items()
+        if value.dtype.is_floating_point and not torch.equal(value, reference[name])
+    ]
+    assert changed
+
+
+@pytest.mark.parametrize("spatial", ["avg", "attention"])
+@pytest.mark.parametrize("temporal", ["softmax", "mean", "max", "lstm"])
+def test_every_pooling_combination_trains(small_data, spatial, temporal):
+    X, y = small_data
+    clf = EmotionClassifier(
+        spatial_pooling=spatial, temporal_pooling=temporal, max_epochs=15, n_heads=2, random_state=0
+    ).fit(X, y)
+    losses = clf.history[:, "train_loss"]
+    assert losses[-1] < losses[0]
+    assert clf.explain(X[:2]).attention_maps.shape[2] == (2 if spatial == "attention" else 1)
+
+
+def test_learned_temperature_moves(small_data):
+    X, y = small_data
+    clf = EmotionClassifier(learn_temperature=True, temperature=1.0, max_epochs=10, lr=0.05,
+                            random_state=0).fit(X, y)
+    assert clf.module_.softmax_pool.temperature != pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- the method works
+def test_softmax_pooling_beats_mean_pooling_when_evidence_is_sparse(real_faces):
+    """Class evidence in 2 of 16 frames, the rest neutral and noisy: mean pooling dilutes it."""
+
+    def two_frame_stamp(frames, label, rng):
+        for t in rng.choice(len(frames), 2, replace=False):
+            row = 8 + 14 * label
+            frames[t, row:row + 6, 8:56] = 255
+
+    def data(n, seed):
+        return make_face_clips(real_faces, n, n_frames=16, n_classes=4, stamp=two_frame_stamp,
+                               seed=seed, noise=25.0)
+
+    (X_train, y_train), (X_test, y_test) = data(160, 0), data(100, 1)
+    scores = {}
+    for name, params in {"mean": dict(temporal_pooling="mean"),
+                         "softmax": dict(temporal_pooling="softmax", temperature=0.1)}.items():
+        clf = EmotionClassifier(spatial_pooling="avg", max_epochs=40, random_state=0, **params)
+        scores[name] = clf.fit(X_train, y_train).score(X_test, y_test)
+    assert scores["softmax"] >= 0.9
+    assert scores["softmax"] - scores["mean"] >= 0.1, scores
+
+
+@pytest.mark.parametrize("corner", ["bottom_right", "top_left"])
+def test_attention_concentrates_on_the_region_holding_the_evidence(real_faces, corner):
+    rows = slice(48, 64) if corner == "bottom_right" else slice(0, 16)
+    cols = rows
+
+    def region_stamp(frames, label, rng):
+        patch = frames[:, rows, cols]
+        if label == 0:
+            patch[:, :, ::4] = 255
+        elif label == 1:
+            patch[:, ::4, :] = 255
+        else:
+            patch[:] = 0
+
+    X, y = make_face_clips(real_faces, 120, n_frames=4, n_classes=3, stamp=region_stamp, seed=0)
+    X_test, y_test = make_face_clips(real_faces, 60, n_frames=4, n_classes=3, stamp=region_stamp, seed=1)
+    clf = EmotionClassifier(spatial_pooling="attention", temporal_pooling="mean", max_epochs=40,
+                            random_state=0).fit(X, y)
+    assert clf.score(X_test, y_test) >= 0.9
+    mass = clf.explain(X_test).attention_maps.mean(axis=(0, 1, 2))  # 4x4 grid over the face
+    quadrant = mass[2:, 2:] if corner == "bottom_right" else mass[:2, :2]
+    assert quadrant.sum() > 0.6, np.round(mass, 3)
