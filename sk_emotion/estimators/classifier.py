@@ -70,8 +70,9 @@ class EmotionClassifier(NeuralNetClassifier):
     freeze_backbone : bool, default=True
         Keep the pretrained CNN fixed.  Then ``fit`` runs it once per clip and
         trains the rest on the cached feature maps.
-    weights : MiniXceptionWeights or str, default=None
-        Pretrained backbone weights (``None``: the FER2013 default).
+    weights : MiniXceptionWeights, str or path, default=None
+        Pretrained backbone weights (``None``: the FER2013 default), their
+        name, or the path of a copy of the weights file (checksum-verified).
     random_state : int, RandomState or None, default=None
         Seed of weight initialisation and batch shuffling; an int makes two
         fits identical.
@@ -233,7 +234,7 @@ class EmotionClassifier(NeuralNetClassifier):
             "n_heads": int(self.n_heads),
             "feature_stage": self.feature_stage,
             "freeze_backbone": self.freeze_backbone,
-            "weights": MiniXceptionWeights.verify(self.weights),
+            "weights": self.weights,
         }
         kwargs.update(self.get_params_for("module"))
         self.module_ = self.initialized_instance(self.module, kwargs)

@@ -275,8 +275,9 @@ def load_mini_xception(weights=None, path: str | os.PathLike | None = None) -> M
 
     Parameters
     ----------
-    weights : MiniXceptionWeights, str or None, default=None
-        The weights set; ``None`` means ``MiniXceptionWeights.DEFAULT``.
+    weights : MiniXceptionWeights, str, path-like or None, default=None
+        The weights set or its name; ``None`` means ``MiniXceptionWeights.DEFAULT``.
+        A file path means the default set read from that file.
     path : path-like, optional
         Explicit location of the weights file (checked against its SHA-256).
 
@@ -293,5 +294,7 @@ def load_mini_xception(weights=None, path: str | os.PathLike | None = None) -> M
     """
     from ..weights import MiniXceptionWeights
 
+    if path is None:
+        path = MiniXceptionWeights.explicit_path(weights)
     weights = MiniXceptionWeights.verify(weights)
     return MiniXception.from_keras_hdf5(weights.get_path(path))
