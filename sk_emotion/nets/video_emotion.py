@@ -143,10 +143,14 @@ class VideoEmotionNet(nn.Module):
         # Channels-last and chunks of ~64 frames run the depthwise convolutions
         # 3-5x faster on CPU than one large contiguous batch.
         x = x.contiguous(memory_format=torch.channels_last)
-        features = torch.cat([
-            self.backbone.forward_stage(chunk, self.feature_stage)
-            for chunk in torch.split(x, _BACKBONE_CHUNK)
-        ])
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            # Chunk sizes would be frozen into an exported graph with a dynamic batch.
+            features = self.backbone.forward_stage(x, self.feature_stage)
+        else:
+            features = torch.cat([
+                self.backbone.forward_stage(chunk, self.feature_stage)
+                for chunk in torch.split(x, _BACKBONE_CHUNK)
+            ])
         return features.contiguous().reshape(n, t, *features.shape[1:])
 
     def frames(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
