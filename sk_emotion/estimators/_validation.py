@@ -113,7 +113,7 @@ def check_labels(y, n_samples: int | None = None) -> np.ndarray:
     if labels.dtype.kind in "iub":
         return labels
     if labels.dtype.kind == "f":
-        if np.isnan(labels).any() or not np.all(labels == np.round(labels)):
+        if not np.isfinite(labels).all() or not np.all(labels == np.round(labels)):
             raise ValueError(
                 "Unknown label type: continuous. y must hold class labels (strings such as "
                 "'happy' or integer codes)"

@@ -116,7 +116,7 @@ class EmotionClassifier(NeuralNetClassifier):
     >>> clf = EmotionClassifier(max_epochs=2, random_state=0).fit(X, y)
     >>> clf.predict(X[:2]).shape
     (2,)
-    >>> sorted(clf.classes_)
+    >>> clf.classes_.tolist()
     ['happy', 'sad']
     """
 
