@@ -9,7 +9,15 @@ prediction for the video.
 """
 
 from ._version import __version__
-from .estimators import EmotionClassifier, Explanation
+from .estimators import (
+    EmotionClassifier,
+    Explanation,
+    ExtractionError,
+    ExtractionWarning,
+    VideoFaceExtractor,
+)
+from .persistence import load_model, save_model
+from .pipeline import make_emotion_pipeline, predict_table
 from .weights import EMOTIONS, MiniXceptionWeights, MTCNNWeights
 
 __all__ = [
@@ -17,6 +25,13 @@ __all__ = [
     "EMOTIONS",
     "EmotionClassifier",
     "Explanation",
+    "ExtractionError",
+    "ExtractionWarning",
     "MiniXceptionWeights",
     "MTCNNWeights",
+    "VideoFaceExtractor",
+    "load_model",
+    "make_emotion_pipeline",
+    "predict_table",
+    "save_model",
 ]

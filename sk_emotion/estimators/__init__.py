@@ -2,5 +2,6 @@
 
 from .classifier import EmotionClassifier
 from .explanation import Explanation
+from .extractor import ExtractionError, ExtractionWarning, VideoFaceExtractor
 
-__all__ = ["EmotionClassifier", "Explanation"]
+__all__ = ["EmotionClassifier", "Explanation", "ExtractionError", "ExtractionWarning", "VideoFaceExtractor"]

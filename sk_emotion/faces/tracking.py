@@ -1,0 +1,419 @@
+"""Follow one subject's face across the sampled frames of a clip.
+
+A video of the emotion datasets (AFEW, CK+...) shows one subject, but other
+people may be visible.  :func:`track_main_face` picks the *main face* -- the
+largest and most confident face of the first frames where faces are found --
+and follows it from frame to frame by overlap with its previous box (or the
+box its motion predicts), so a second person never swaps in, however
+confident the detector is about them; a face further away continues the
+track only when it is the only candidate (fast motion).
+Frames where the subject is not found borrow the box and landmarks of the
+nearest frame (in time) where it was.
+
+:func:`search_and_track` decides where to run the detector.  With
+``search="full"`` every sampled frame is searched whole.  With
+``search="track"`` (for detectors that support region-of-interest search,
+i.e. MTCNN) only a few *anchor* frames are searched whole; the others are
+searched in a small window around the subject's position interpolated
+between anchors, which costs a fraction of a full search on large frames
+(MTCNN's cost grows with the frame area over the square of the minimum face
+size).  Any frame where the window search misses the subject is then
+searched whole, so the result differs from a full search only when a face
+the window search found is not the one a full search would have found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .mtcnn import Detections
+
+__all__ = [
+    "Track",
+    "associate",
+    "box_iou",
+    "fill_missing",
+    "follow",
+    "search_and_track",
+    "select_main_face",
+    "track_main_face",
+]
+
+#: Association between consecutive sampled frames: IoU with the previous box
+#: at least this much ...
+MIN_IOU = 0.3
+#: ... or centre moved by at most this fraction of the previous box's side,
+MAX_SHIFT = 0.5
+#: with the box side changing by at most this factor.
+MAX_SCALE = 1.6
+
+#: A face that is the only one within these looser limits (centre shift in
+#: box sides, size factor) also continues the track: fast motion.
+LOOSE_SHIFT = 1.5
+LOOSE_SCALE = 2.0
+
+#: Looser association between anchor frames, which are several samples apart.
+ANCHOR_MIN_IOU = 0.1
+ANCHOR_MAX_SHIFT = 1.5
+ANCHOR_MAX_SCALE = 2.0
+
+#: The main face is chosen in this many sampled frames from the first with faces.
+SEED_WINDOW = 3
+
+#: In ``search="track"`` mode, one sampled frame in this many is an anchor.
+ANCHOR_EVERY = 5
+
+#: Side of the search window, in units of the expected face side (plus the
+#: subject's displacement between the surrounding anchors).
+ROI_FACTOR = 2.5
+
+
+# ------------------------------------------------------------------ basics
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box of ``a`` (N, 4) with every box of ``b`` (M, 4)."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(axis=2)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+
+
+def _side(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float64)
+    return np.maximum(boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1])
+
+
+def _centre(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float64)
+    return (boxes[..., :2] + boxes[..., 2:]) / 2.0
+
+
+def _weight(dets: Detections) -> np.ndarray:
+    """Size-and-confidence weight of each face: score x box area."""
+    b = dets.boxes.astype(np.float64)
+    return dets.scores.astype(np.float64) * (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
+
+def associate(previous: np.ndarray, dets: Detections, *, min_iou: float = MIN_IOU,
+              max_shift: float = MAX_SHIFT, max_scale: float = MAX_SCALE) -> int:
+    """Index of the face of ``dets`` that continues the track box ``previous``, or -1.
+
+    A face continues the track when its IoU with ``previous`` is at least
+    ``min_iou``, or when its centre moved by at most ``max_shift`` times the
+    previous box's side and its side changed by at most a factor
+    ``max_scale``.  Among those, the highest IoU wins (then the nearest).
+    """
+    if dets is None or len(dets) == 0:
+        return -1
+    previous = np.asarray(previous, np.float64).reshape(4)
+    iou = box_iou(previous[None], dets.boxes)[0]
+    side_prev = max(float(_side(previous)), 1e-6)
+    dist = np.abs(_centre(dets.boxes) - _centre(previous)).max(axis=1) / side_prev
+    ratio = _side(dets.boxes) / side_prev
+    near = (dist <= max_shift) & (ratio <= max_scale) & (ratio >= 1.0 / max_scale)
+    ok = (iou >= min_iou) | near
+    if not ok.any():
+        return -1
+    candidates = np.flatnonzero(ok)
+    order = np.lexsort((dist[candidates], -iou[candidates]))
+    return int(candidates[order[0]])
+
+
+# ------------------------------------------------------------------- track
+@dataclass
+class Track:
+    """The main face in every sampled frame.
+
+    Attributes
+    ----------
+    boxes : ndarray of shape (n_frames, 4), float32
+        Face box per frame (borrowed from the nearest detected frame when
+        the face was not found there); NaN when no frame has a face.
+    landmarks : ndarray of shape (n_frames, 5, 2), float32
+        The five landmarks, same borrowing; NaN when the detector gives none.
+    scores : ndarray of shape (n_frames,), float32
+        Detector score of the face used (0 where nothing was found anywhere).
+    detected : ndarray of shape (n_frames,), bool
+        Whether the face was found in that very frame.
+    source : ndarray of shape (n_frames,), int64
+        The frame whose detection is used (-1 when none).
+    n_full_searched : int
+        Frames searched whole.
+    n_roi_searched : int
+        Frames searched in a window around the expected face.
+    """
+
+    boxes: np.ndarray
+    landmarks: np.ndarray
+    scores: np.ndarray
+    detected: np.ndarray
+    source: np.ndarray
+    n_full_searched: int = 0
+    n_roi_searched: int = 0
+
+    @property
+    def coverage(self) -> float:
+        """Share of the sampled frames where the face was detected."""
+        return float(self.detected.mean()) if self.detected.size else 0.0
+
+    @property
+    def found(self) -> bool:
+        """Whether the face was found in at least one frame."""
+        return bool(self.detected.any())
+
+
+def select_main_face(detections: Sequence[Detections | None], *, window: int = SEED_WINDOW,
+                     min_iou: float = MIN_IOU, max_shift: float = MAX_SHIFT,
+                     max_scale: float = MAX_SCALE) -> tuple[int, int] | None:
+    """Choose the main face: largest and most confident in the first frames with faces.
+
+    Every face of the first frame with faces is followed through the frames
+    searched within the next ``window - 1`` sampled frames; its weight is
+    the sum of ``score x area`` along the way.  The heaviest wins, so a
+    brief false detection or a small, more confident face in the background
+    does not; what happens later in the clip (another face growing bigger)
+    does not matter.
+
+    Returns
+    -------
+    (frame, index) or None
+        Frame of the seed and index of the face in ``detections[frame]``;
+        None when no frame has a face.
+    """
+    frames = [t for t, d in enumerate(detections) if d is not None and len(d)]
+    if not frames:
+        return None
+    first = frames[0]
+    rest = [t for t in frames[1:] if t < first + window]
+    seeds = detections[first]
+    support = _weight(seeds)
+    for k in range(len(seeds)):
+        box = seeds.boxes[k]
+        for t in rest:
+            j = associate(box, detections[t], min_iou=min_iou, max_shift=max_shift,
+                          max_scale=max_scale)
+            if j >= 0:
+                support[k] += _weight(detections[t])[j]
+                box = detections[t].boxes[j]
+    return first, int(np.argmax(support))
+
+
+def _loose_match(reference: np.ndarray, dets: Detections | None, max_shift: float,
+                 max_scale: float) -> int:
+    """The only face of ``dets`` within the loose limits of ``reference``, or -1 (none or several)."""
+    if dets is None or len(dets) == 0 or max_shift <= 0:
+        return -1
+    side_ref = max(float(_side(reference)), 1e-6)
+    dist = np.abs(_centre(dets.boxes) - _centre(reference)).max(axis=1) / side_ref
+    ratio = _side(dets.boxes) / side_ref
+    ok = np.flatnonzero((dist <= max_shift) & (ratio <= max_scale) & (ratio >= 1.0 / max_scale))
+    return int(ok[0]) if ok.size == 1 else -1
+
+
+def _extrapolate(history: list[tuple[int, np.ndarray]], t: int) -> np.ndarray | None:
+    """Box expected at frame ``t`` from the last two tracked boxes (constant velocity)."""
+    if len(history) < 2:
+        return None
+    (t1, b1), (t2, b2) = history[-2], history[-1]
+    box = b2 + (b2 - b1) * ((t - t2) / (t2 - t1))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return None
+    return box
+
+
+def follow(detections: Sequence[Detections | None], seed: tuple[int, int], *,
+           min_iou: float = MIN_IOU, max_shift: float = MAX_SHIFT,
+           max_scale: float = MAX_SCALE, loose_shift: float = LOOSE_SHIFT,
+           loose_scale: float = LOOSE_SCALE) -> np.ndarray:
+    """Follow the seed face forwards and backwards; index of the face per frame (-1: not found).
+
+    In each frame, the face that :func:`associate` matches with the box
+    predicted from the subject's last two positions (constant velocity), or
+    else with its last box, continues the track.  When neither matches, a
+    face within the loose limits (centre moved by at most ``loose_shift``
+    box sides, size changed by at most ``loose_scale``) is taken only if it
+    is the only one there, so fast motion is followed but another person
+    is never mistaken for the subject.  Frames without a match keep the
+    last box, so the track survives missed detections.
+    """
+    n = len(detections)
+    chosen = np.full(n, -1, np.int64)
+    t0, k0 = seed
+    chosen[t0] = k0
+    for direction in (1, -1):
+        history = [(t0, detections[t0].boxes[k0].astype(np.float64))]
+        t = t0 + direction
+        while 0 <= t < n:
+            dets = detections[t]
+            predicted = _extrapolate(history, t)
+            references = ([predicted] if predicted is not None else []) + [history[-1][1]]
+            j = -1
+            for reference in references:
+                j = associate(reference, dets, min_iou=min_iou, max_shift=max_shift,
+                              max_scale=max_scale)
+                if j >= 0:
+                    break
+            if j < 0:
+                j = _loose_match(references[0], dets, loose_shift, loose_scale)
+            if j >= 0:
+                chosen[t] = j
+                history.append((t, dets.boxes[j].astype(np.float64)))
+            t += direction
+    return chosen
+
+
+def fill_missing(detections: Sequence[Detections | None], chosen: np.ndarray) -> Track:
+    """Build the :class:`Track`: frames without the face borrow the nearest detected frame's.
+
+    Ties (equally near before and after) take the earlier frame.  Boxes and
+    landmarks are borrowed unchanged.
+    """
+    n = len(chosen)
+    boxes = np.full((n, 4), np.nan, np.float32)
+    landmarks = np.full((n, 5, 2), np.nan, np.float32)
+    scores = np.zeros(n, np.float32)
+    detected = chosen >= 0
+    source = np.full(n, -1, np.int64)
+    hits = np.flatnonzero(detected)
+    if hits.size:
+        for t in range(n):
+            s = int(hits[np.argmin(np.abs(hits - t))])  # argmin takes the first (earlier) on ties
+            d, j = detections[s], int(chosen[s])
+            boxes[t], landmarks[t], scores[t], source[t] = d.boxes[j], d.landmarks[j], d.scores[j], s
+    return Track(boxes, landmarks, scores, detected, source)
+
+
+def track_main_face(detections: Sequence[Detections | None], *,
+                    seed: tuple[int, int] | None = None) -> Track:
+    """Main face per frame from per-frame detections (None = frame not searched).
+
+    Parameters
+    ----------
+    detections : sequence of Detections or None
+        Faces of each sampled frame, in time order.
+    seed : (frame, index), optional
+        Main face; default :func:`select_main_face`.
+
+    Returns
+    -------
+    Track
+    """
+    detections = list(detections)
+    if seed is None:
+        seed = select_main_face(detections)
+    if seed is None:
+        return fill_missing(detections, np.full(len(detections), -1, np.int64))
+    return fill_missing(detections, follow(detections, seed))
+
+
+# ------------------------------------------------------------------ search
+def _roi(track_boxes: dict[int, np.ndarray], t: int) -> tuple[np.ndarray, float] | None:
+    """Search window around the interpolated face position at frame ``t``, and the face side expected there."""
+    before = [a for a in track_boxes if a < t]
+    after = [a for a in track_boxes if a > t]
+    if not before and not after:
+        return None
+    if before and after:
+        a, b = max(before), min(after)
+        ba, bb = track_boxes[a], track_boxes[b]
+        w = (t - a) / (b - a)
+        centre = (1 - w) * _centre(ba) + w * _centre(bb)
+        side = float((1 - w) * _side(ba) + w * _side(bb))
+        shift = float(np.abs(_centre(bb) - _centre(ba)).max())
+        window = ROI_FACTOR * float(max(_side(ba), _side(bb))) + shift
+    else:
+        box = track_boxes[max(before)] if before else track_boxes[min(after)]
+        centre, side = _centre(box), float(_side(box))
+        window = (ROI_FACTOR + 0.5) * side
+    half = window / 2.0
+    return np.array([centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half]), side
+
+
+def search_and_track(frames: Sequence[np.ndarray], detector, *, search: str = "track",
+                     anchor_every: int = ANCHOR_EVERY) -> Track:
+    """Detect faces in the sampled frames of one clip and follow the main face.
+
+    Parameters
+    ----------
+    frames : sequence of (H, W, 3) uint8 RGB arrays
+        The sampled frames, in time order.
+    detector : FrameDetector
+        See :func:`sk_emotion.faces.detectors.make_detector`.
+    search : {"track", "full"}, default="track"
+        ``"full"``: search every frame whole (one batched call).
+        ``"track"``: search anchor frames whole and the others around the
+        subject (two batched calls), then search whole any frame where the
+        subject was missed.  Falls back to ``"full"`` for detectors without
+        region-of-interest search and for short clips.
+    anchor_every : int, default=5
+        One frame in ``anchor_every`` (and the last) is an anchor.
+
+    Returns
+    -------
+    Track
+    """
+    frames = list(frames)
+    n = len(frames)
+    if search not in ("track", "full"):
+        raise ValueError(f"search must be 'track' or 'full', got {search!r}")
+    use_roi = search == "track" and getattr(detector, "supports_roi", False) and n > 2
+    if not use_roi:
+        dets = detector.detect_batch(frames)
+        track = track_main_face(dets)
+        track.n_full_searched = n
+        return track
+
+    dets: list[Detections | None] = [None] * n
+    full = np.zeros(n, bool)
+    anchors = sorted(set(range(0, n, max(1, int(anchor_every)))) | {n - 1})
+    for t, d in zip(anchors, detector.detect_batch([frames[t] for t in anchors])):
+        dets[t] = d
+    full[anchors] = True
+    seed = select_main_face(dets, min_iou=ANCHOR_MIN_IOU, max_shift=ANCHOR_MAX_SHIFT,
+                            max_scale=ANCHOR_MAX_SCALE)
+    n_roi = 0
+    if seed is None:
+        # No face on any anchor: search every other frame whole.
+        rest = [t for t in range(n) if not full[t]]
+        for t, d in zip(rest, detector.detect_batch([frames[t] for t in rest])):
+            dets[t] = d
+        full[:] = True
+        seed = select_main_face(dets)
+    else:
+        # Follow the subject over the anchors, then search around it in between.
+        anchor_dets = [dets[t] if t in anchors else None for t in range(n)]
+        chosen = follow(anchor_dets, seed, min_iou=ANCHOR_MIN_IOU,
+                        max_shift=ANCHOR_MAX_SHIFT, max_scale=ANCHOR_MAX_SCALE,
+                        loose_shift=2 * ANCHOR_MAX_SHIFT, loose_scale=ANCHOR_MAX_SCALE)
+        track_boxes = {t: dets[t].boxes[chosen[t]] for t in anchors if chosen[t] >= 0}
+        todo, rois, sides = [], [], []
+        for t in range(n):
+            if full[t]:
+                continue
+            roi = _roi(track_boxes, t)
+            if roi is not None:
+                todo.append(t)
+                rois.append(roi[0])
+                sides.append(roi[1])
+        if todo:
+            found = detector.detect_roi_batch([frames[t] for t in todo], rois, sides)
+            for t, d in zip(todo, found):
+                dets[t] = d
+            n_roi = len(todo)
+        chosen = follow(dets, seed)
+        # Frames where the window search missed the subject: search them whole.
+        missed = [t for t in range(n) if chosen[t] < 0 and not full[t]]
+        if missed:
+            for t, d in zip(missed, detector.detect_batch([frames[t] for t in missed])):
+                dets[t] = d
+            full[missed] = True
+    track = track_main_face(dets, seed=seed)
+    track.n_full_searched = int(full.sum())
+    track.n_roi_searched = n_roi
+    return track

@@ -1,0 +1,367 @@
+"""Detectors behind one interface (MTCNN, insightface SCRFD, callables) and main-face tracking.
+
+The SCRFD path is tested offline with a small ONNX model built here: it has
+SCRFD's input and its 9 outputs (scores, box distances and keypoint offsets
+for strides 8, 16 and 32 with 2 anchors per position, in the order
+insightface's ``SCRFD.forward`` reads them), whose constant values encode a
+known face, so that insightface's model zoo, its decoding code and
+onnxruntime all run for real.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from sk_emotion.faces.detectors import (
+    CallableDetector,
+    FrameDetector,
+    InsightFaceDetector,
+    filter_detections,
+    find_insightface_model,
+    make_detector,
+)
+from sk_emotion.faces.mtcnn import Detections, MTCNNDetector
+from sk_emotion.faces.tracking import (
+    associate,
+    box_iou,
+    fill_missing,
+    follow,
+    search_and_track,
+    select_main_face,
+    track_main_face,
+)
+
+IMAGES = Path(importlib.util.find_spec("insightface").submodule_search_locations[0]) / "data" / "images"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """MTCNN runs single-threaded, as in the extractor (fast on shared CPUs)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# ------------------------------------------------------------ fake SCRFD
+def build_fake_scrfd(path, box, kps, *, score=0.9, input_size=(640, 640), stride=16,
+                     with_kps=True) -> Path:
+    """Write an ONNX model laid out like SCRFD whose outputs encode one face.
+
+    ``box`` (x1, y1, x2, y2) and ``kps`` (5, 2) are in the network input's
+    pixels (insightface letterboxes the frame into ``input_size`` at the
+    top-left corner, scaled by ``det_scale``).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    width, height = input_size
+    n_anchors = 2
+    box = np.asarray(box, np.float32)
+    centre = (box[:2] + box[2:]) / 2
+    arrays = {}
+    kinds = (("score", 1), ("bbox", 4)) + ((("kps", 10),) if with_kps else ())
+    for kind, size in kinds:
+        for s in (8, 16, 32):
+            arrays[f"{kind}_{s}"] = np.zeros(((height // s) * (width // s) * n_anchors, size), np.float32)
+    # The anchor whose centre is nearest the face centre: rows run over
+    # (y, x, anchor) with anchor centres at (x * stride, y * stride).
+    gx, gy = int(round(centre[0] / stride)), int(round(centre[1] / stride))
+    row = (gy * (width // stride) + gx) * n_anchors
+    anchor = np.array([gx * stride, gy * stride], np.float32)
+    arrays[f"score_{stride}"][row] = score
+    arrays[f"bbox_{stride}"][row] = np.r_[anchor - box[:2], box[2:] - anchor] / stride
+    if with_kps:
+        arrays[f"kps_{stride}"][row] = ((np.asarray(kps, np.float32) - anchor) / stride).ravel()
+    nodes, outputs = [], []
+    for kind, _ in kinds:  # insightface reads outputs by position: all scores, all boxes, all kps
+        for s in (8, 16, 32):
+            name = f"{kind}_{s}"
+            nodes.append(helper.make_node("Constant", [], [name],
+                                          value=numpy_helper.from_array(arrays[name], name + "_value")))
+            outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(arrays[name].shape)))
+    graph = helper.make_graph(
+        nodes, "fake_scrfd",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, "?", "?"])], outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return Path(path)
+
+
+FRAME_H, FRAME_W = 240, 320
+DET_SCALE = 2.0  # 320x240 letterboxed into 640x640 -> 640x480
+FACE_BOX = np.array([100.0, 60.0, 180.0, 160.0])
+FACE_KPS = np.array([[122, 98], [158, 97], [140, 118], [125, 138], [155, 137]], np.float64)
+
+
+@pytest.fixture(scope="module")
+def fake_scrfd(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("insightface")
+    return build_fake_scrfd(folder / "det_fake.onnx", FACE_BOX * DET_SCALE, FACE_KPS * DET_SCALE)
+
+
+def test_fake_scrfd_through_insightface(fake_scrfd):
+    det = InsightFaceDetector(fake_scrfd)
+    frame = np.zeros((FRAME_H, FRAME_W, 3), np.uint8)
+    found = det.detect(frame)
+    assert isinstance(found, Detections) and len(found) == 1
+    np.testing.assert_allclose(found.boxes[0], FACE_BOX, atol=1e-3)
+    np.testing.assert_allclose(found.landmarks[0], FACE_KPS, atol=1e-3)
+    assert found.scores[0] == pytest.approx(0.9)
+    # Batches are per image; a threshold above the score finds nothing.
+    assert [len(d) for d in det.detect_batch([frame, frame])] == [1, 1]
+    assert len(InsightFaceDetector(fake_scrfd, det_thresh=0.95).detect(frame)) == 0
+
+
+def test_insightface_detector_pickles_without_its_session(fake_scrfd):
+    det = InsightFaceDetector(fake_scrfd)
+    frame = np.zeros((FRAME_H, FRAME_W, 3), np.uint8)
+    det.detect(frame)
+    assert hasattr(det, "_model")
+    clone = pickle.loads(pickle.dumps(det))
+    assert not hasattr(clone, "_model")
+    np.testing.assert_allclose(clone.detect(frame).boxes, det.detect(frame).boxes)
+
+
+def test_insightface_model_without_keypoints(tmp_path):
+    path = build_fake_scrfd(tmp_path / "nokps.onnx", FACE_BOX * DET_SCALE, None, with_kps=False)
+    found = InsightFaceDetector(path).detect(np.zeros((FRAME_H, FRAME_W, 3), np.uint8))
+    np.testing.assert_allclose(found.boxes[0], FACE_BOX, atol=1e-3)
+    assert np.isnan(found.landmarks).all()  # the extractor then crops the box
+
+
+def test_find_insightface_model_pack_name_folder_and_scrfd(tmp_path, fake_scrfd, monkeypatch):
+    pack = tmp_path / "models" / "buffalo_s"
+    pack.mkdir(parents=True)
+    target = pack / "det_500m.onnx"
+    target.write_bytes(fake_scrfd.read_bytes())
+    (pack / "w600k_mbf.onnx").write_bytes(b"not a detector")  # sorted last, must not be picked
+    assert find_insightface_model("buffalo_s", root=tmp_path) == target.resolve()
+    assert find_insightface_model(pack) == target.resolve()
+    assert find_insightface_model("scrfd", root=tmp_path) == target.resolve()
+    monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path))
+    assert find_insightface_model("scrfd") == target.resolve()
+    assert find_insightface_model(str(fake_scrfd)) == fake_scrfd.resolve()
+
+
+def test_find_insightface_model_missing_explains(tmp_path):
+    with pytest.raises(FileNotFoundError) as err:
+        find_insightface_model("scrfd", root=tmp_path)
+    msg = str(err.value)
+    assert "buffalo_l" in msg and "non-commercial" in msg and str(tmp_path) in msg
+
+
+def test_make_detector_specs(fake_scrfd):
+    assert make_detector(None) is None
+    mtcnn = make_detector("mtcnn", min_face_size=30, min_confidence=0.9)
+    assert isinstance(mtcnn.detector, MTCNNDetector) and mtcnn.supports_roi
+    assert mtcnn.detector.min_face_size == 30 and mtcnn.detector.thresholds[2] == 0.9
+    scrfd = make_detector(str(fake_scrfd))
+    assert isinstance(scrfd.detector, InsightFaceDetector) and not scrfd.supports_roi
+    assert str(fake_scrfd.resolve()) in scrfd.identity
+    own = MTCNNDetector(min_face_size=25)
+    wrapped = make_detector(own)
+    assert wrapped.detector is own and wrapped.supports_roi
+    assert isinstance(make_detector(_boxes_only).detector, CallableDetector)
+    with pytest.raises(TypeError, match="detector must be"):
+        make_detector(42)
+    # Identities change with what changes the output.
+    assert make_detector("mtcnn", min_face_size=30).identity != make_detector("mtcnn").identity
+    assert make_detector(_boxes_only).identity == make_detector(_boxes_only).identity
+    assert make_detector(_boxes_only).identity != make_detector(_with_landmarks).identity
+
+
+def _boxes_only(image):
+    return np.array([[10, 10, 50, 60, 0.9]]), None
+
+
+def _with_landmarks(image):
+    return np.array([[10, 10, 50, 60]]), FACE_KPS[None] * 0.3
+
+
+def test_callable_detector_validates_and_packs():
+    det = CallableDetector(_boxes_only)
+    found = det.detect(np.zeros((80, 80, 3), np.uint8))
+    np.testing.assert_allclose(found.boxes, [[10, 10, 50, 60]])
+    assert found.scores.tolist() == [pytest.approx(0.9)]
+    assert np.isnan(found.landmarks).all() and found.landmarks.shape == (1, 5, 2)
+    found = CallableDetector(_with_landmarks).detect(np.zeros((80, 80, 3), np.uint8))
+    assert found.scores.tolist() == [1.0]
+    bad = CallableDetector(lambda im: (np.zeros((2, 3)), None))
+    with pytest.raises(ValueError, match=r"boxes must have shape \(N, 4\) or \(N, 5\)"):
+        bad.detect(np.zeros((8, 8, 3), np.uint8))
+    bad = CallableDetector(lambda im: np.zeros((1, 4)))
+    with pytest.raises(ValueError, match=r"must return \(boxes, landmarks\)"):
+        bad.detect(np.zeros((8, 8, 3), np.uint8))
+    bad = CallableDetector(lambda im: (np.zeros((1, 4)) + [0, 0, 5, 5], np.zeros((2, 5, 2))))
+    with pytest.raises(ValueError, match="landmarks must have shape"):
+        bad.detect(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_filter_detections():
+    d = Detections(np.array([[0, 0, 10, 10], [0, 0, 50, 40]], np.float32),
+                   np.array([0.99, 0.85], np.float32), np.zeros((2, 5, 2), np.float32))
+    assert len(filter_detections(d, min_face_size=20)) == 1
+    assert len(filter_detections(d, min_confidence=0.9)) == 1
+    assert len(filter_detections(d, min_face_size=20, min_confidence=0.9)) == 0
+    assert filter_detections(d) is d
+
+
+# ----------------------------------------------------------- MTCNN + ROI
+@pytest.fixture(scope="module")
+def astronaut_frame():
+    import skimage.data
+
+    head = skimage.data.astronaut()[20:240, 130:330]  # 220 x 200, one face
+    frame = np.full((360, 480, 3), (70, 110, 140), np.uint8)
+    frame[100:320, 200:400] = head
+    return frame
+
+
+def test_roi_search_matches_full_search(astronaut_frame):
+    det = make_detector("mtcnn", min_face_size=40)
+    full = det.detect_batch([astronaut_frame])[0]
+    assert len(full) == 1
+    box = full.boxes[0]
+    side = float(max(box[2] - box[0], box[3] - box[1]))
+    centre = (box[:2] + box[2:]) / 2
+    # Two windows: one centred, one shifted; both in the same mosaic call.
+    rois = [np.r_[centre - 1.3 * side, centre + 1.3 * side],
+            np.r_[centre - 1.0 * side, centre + 1.6 * side]]
+    found = det.detect_roi_batch([astronaut_frame, astronaut_frame], rois, [side, side])
+    for d in found:
+        assert len(d) == 1
+        assert box_iou(d.boxes, full.boxes)[0, 0] > 0.8
+        np.testing.assert_allclose(d.landmarks[0], full.landmarks[0], atol=0.04 * side)
+
+
+# --------------------------------------------------------------- tracking
+def _dets(boxes, scores):
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    lm = np.repeat(((boxes[:, :2] + boxes[:, 2:]) / 2)[:, None], 5, axis=1)
+    return Detections(boxes, np.asarray(scores, np.float32), lm.astype(np.float32))
+
+
+BIG = [20, 20, 120, 120]
+SMALL = [200, 30, 240, 70]
+
+
+def test_main_face_is_largest_not_most_confident():
+    dets = [_dets([SMALL, BIG], [0.999, 0.90]) for _ in range(3)]
+    assert select_main_face(dets) == (0, 1)
+
+
+def test_brief_false_detection_does_not_become_the_main_face():
+    # A large spurious box in the first frame only loses to a face seen in all three.
+    first = _dets([BIG, [150, 150, 260, 260]], [0.95, 0.95])
+    rest = [_dets([BIG], [0.95]) for _ in range(2)]
+    assert select_main_face([first] + rest) == (0, 0)
+
+
+def test_track_never_swaps_to_a_more_confident_or_bigger_person():
+    seq = []
+    for t in range(8):
+        main = np.add(BIG, [3 * t, 0, 3 * t, 0])
+        # The other person grows past the subject's size and gets more confident.
+        grow = 40 + 20 * t
+        other = [200, 30, 200 + grow, 30 + grow]
+        seq.append(_dets([other, main], [0.999, 0.90]) if t >= 2 else _dets([main, other], [0.9, 0.8]))
+    track = track_main_face(seq)
+    assert track.detected.all()
+    np.testing.assert_allclose(track.boxes[:, 0], [20 + 3 * t for t in range(8)])
+
+
+def test_missing_frames_borrow_the_nearest_detection():
+    seq = [_dets([BIG], [0.9]), None, Detections.empty(), _dets([np.add(BIG, 6)], [0.9]),
+           Detections.empty(), Detections.empty()]
+    track = track_main_face(seq)
+    assert track.detected.tolist() == [True, False, False, True, False, False]
+    assert track.source.tolist() == [0, 0, 3, 3, 3, 3]  # ties take the earlier frame
+    np.testing.assert_allclose(track.boxes[1], BIG)
+    np.testing.assert_allclose(track.boxes[5], np.add(BIG, 6))
+    assert track.coverage == pytest.approx(2 / 6)
+
+
+def test_no_face_anywhere_gives_an_empty_track():
+    track = track_main_face([Detections.empty(), None])
+    assert not track.found and track.coverage == 0 and np.isnan(track.boxes).all()
+
+
+def test_associate_and_follow_rules():
+    prev = np.array(BIG, np.float64)
+    assert associate(prev, _dets([np.add(BIG, [30, 0, 30, 0])], [0.9])) == 0  # moved 0.3 side
+    assert associate(prev, _dets([np.add(BIG, [90, 0, 90, 0])], [0.9])) == -1  # too far
+    assert associate(prev, _dets([[60, 60, 80, 80]], [0.9])) == -1  # much smaller, low IoU
+    assert associate(prev, Detections.empty()) == -1
+    chosen = follow([_dets([SMALL, BIG], [0.9, 0.9]), _dets([BIG], [0.9])], (0, 1))
+    assert chosen.tolist() == [1, 0]
+    track = fill_missing([_dets([BIG], [0.9])], np.array([0]))
+    assert track.found and track.scores[0] == pytest.approx(0.9)
+
+
+class _CountingDetector(FrameDetector):
+    """Wrap a FrameDetector and count the frames it searches, whole or by window."""
+
+    def __init__(self, inner):
+        super().__init__(inner.detector, inner.identity, min_face_size=inner.min_face_size,
+                         roi_detector=inner.roi_detector)
+        self.full_frames = 0
+        self.roi_frames = 0
+
+    def detect_batch(self, images):
+        self.full_frames += len(images)
+        return super().detect_batch(images)
+
+    def detect_roi_batch(self, images, rois, sides):
+        self.roi_frames += len(images)
+        return super().detect_roi_batch(images, rois, sides)
+
+
+def test_track_search_agrees_with_full_search(astronaut_frame):
+    # The face moves right and grows over 10 frames.
+    frames = []
+    for t in range(10):
+        frame = np.full((360, 480, 3), (70, 110, 140), np.uint8)
+        s = 0.6 + 0.03 * t
+        head = cv2.resize(astronaut_frame[100:320, 200:400], None, fx=s, fy=s,
+                          interpolation=cv2.INTER_AREA)
+        x = 40 + 15 * t
+        frame[80:80 + head.shape[0], x:x + head.shape[1]] = head
+        frames.append(frame)
+    det = _CountingDetector(make_detector("mtcnn", min_face_size=40))
+    tracked = search_and_track(frames, det, search="track")
+    assert det.full_frames == 3 and det.roi_frames == 7  # anchors 0, 5, 9
+    assert tracked.n_full_searched == 3 and tracked.n_roi_searched == 7
+    full = search_and_track(frames, make_detector("mtcnn", min_face_size=40), search="full")
+    assert tracked.detected.all() and full.detected.all()
+    side = full.boxes[:, 2] - full.boxes[:, 0]
+    assert (np.abs(tracked.landmarks - full.landmarks).max(axis=(1, 2)) < 0.08 * side).all()
+
+
+def test_track_search_searches_whole_frames_when_no_anchor_has_a_face():
+    frames = [np.full((120, 160, 3), 90, np.uint8) for _ in range(6)]
+    det = _CountingDetector(make_detector("mtcnn", min_face_size=40))
+    track = search_and_track(frames, det, search="track")
+    assert not track.found and det.full_frames == 6 and det.roi_frames == 0
+    with pytest.raises(ValueError, match="search must be"):
+        search_and_track(frames, det, search="fast")
+
+
+def test_callable_identity_sees_captured_values():
+    def make(offset):
+        def detect(image):
+            return np.array([[offset, 0, offset + 20, 20]]), None
+        return detect
+
+    assert make_detector(make(1)).identity == make_detector(make(1)).identity
+    assert make_detector(make(1)).identity != make_detector(make(2)).identity
