@@ -16,6 +16,7 @@ from .estimators import (
     ExtractionWarning,
     VideoFaceExtractor,
 )
+from .export import OnnxEmotionClassifier, export_onnx
 from .persistence import load_model, save_model
 from .pipeline import make_emotion_pipeline, predict_table
 from .weights import EMOTIONS, MiniXceptionWeights, MTCNNWeights
@@ -29,7 +30,9 @@ __all__ = [
     "ExtractionWarning",
     "MiniXceptionWeights",
     "MTCNNWeights",
+    "OnnxEmotionClassifier",
     "VideoFaceExtractor",
+    "export_onnx",
     "load_model",
     "make_emotion_pipeline",
     "predict_table",

@@ -406,6 +406,23 @@ class EmotionClassifier(NeuralNetClassifier):
             attention_maps=out["attention_maps"],
         )
 
+    def to_onnx(self, path, *, opset: int = 17, n_frames: int = 16, verify: bool = True):
+        """Export the network to ONNX; see :func:`sk_emotion.export.export_onnx`.
+
+        The graph takes gray clips ``(batch, frames, 1, 64, 64)`` (both
+        dimensions dynamic) and returns video probabilities, frame
+        probabilities, temporal weights and attention maps; ``classes_`` and
+        the preprocessing are stored in its metadata.  Use
+        :class:`sk_emotion.OnnxEmotionClassifier` to predict with it.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from ..export.onnx import export_onnx  # lazy: the export module imports this one
+
+        return export_onnx(self, path, opset=opset, n_frames=n_frames, verify=verify)
+
     # ----------------------------------------------------------- pretrained
     @classmethod
     def from_pretrained(cls, weights=None, **kwargs: Any) -> "EmotionClassifier":

@@ -1,0 +1,604 @@
+"""ONNX export of a trained :class:`~sk_emotion.EmotionClassifier` and an onnxruntime predictor.
+
+:func:`export_onnx` writes the classifier's network as an ONNX graph that
+maps gray face clips to video probabilities, per-frame probabilities,
+temporal weights and attention maps, with a dynamic number of clips *and* of
+frames.  Everything a predictor needs besides the graph (class labels, input
+size and colour convention, pooling settings, sk-emotion version) is stored in
+the model's ``metadata_props``, so :class:`OnnxEmotionClassifier` needs only
+the file: no torch, no skorch, no pretrained-weights package.
+
+The graph
+---------
+input
+    ``clips``: float32 ``(batch, frames, 1, height, width)``, gray pixel
+    values in [0, 255] (64x64 for the FER2013 backbone).  RGB is converted
+    to gray by the predictor, in NumPy, with the luma weights the network
+    uses, because tracing freezes the network's own colour branch.
+outputs
+    ``probabilities`` ``(batch, n_classes)``,
+    ``frame_probabilities`` ``(batch, frames, n_classes)``,
+    ``temporal_weights`` ``(batch, frames, n_classes)`` (weight of every frame
+    in every class's video score) and
+    ``attention_maps`` ``(batch, frames, n_heads, h, w)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import numbers
+import os
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from torch import nn
+
+from .._version import __version__
+from ..estimators._validation import check_clips
+from ..estimators.classifier import EmotionClassifier
+from ..estimators.explanation import Explanation
+from ..nets.video_emotion import _LUMA, VideoEmotionNet
+from ..weights import MiniXceptionWeights
+
+__all__ = ["OnnxEmotionClassifier", "export_onnx", "read_onnx_metadata", "INPUT_NAME", "OUTPUT_NAMES"]
+
+#: Name of the graph's input.
+INPUT_NAME = "clips"
+#: Names of the graph's outputs, in order.
+OUTPUT_NAMES = ("probabilities", "frame_probabilities", "temporal_weights", "attention_maps")
+
+_PREFIX = "sk_emotion."  # namespace of our keys in metadata_props
+_FORMAT_VERSION = 1
+_MIN_OPSET = 12  # the spatial pooling's einsum has no ONNX form before opset 12
+_VERIFY_ATOL = 1e-3  # export-time self-check; the tests hold the exported model to 1e-4
+_DYNAMIC_AXES = {
+    INPUT_NAME: {0: "batch", 1: "frames"},
+    "probabilities": {0: "batch"},
+    "frame_probabilities": {0: "batch", 1: "frames"},
+    "temporal_weights": {0: "batch", 1: "frames"},
+    "attention_maps": {0: "batch", 1: "frames"},
+}
+
+
+class _ExportGraph(nn.Module):
+    """What the ONNX graph computes: the network's explanation, with softmax applied."""
+
+    def __init__(self, net: VideoEmotionNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, clips: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.net.explain(clips)
+        return (
+            torch.softmax(out["logits"], dim=-1),
+            torch.softmax(out["frame_logits"], dim=-1),
+            out["temporal_weights"],
+            out["attention_maps"],
+        )
+
+
+# ---------------------------------------------------------------------------- export
+def export_onnx(
+    estimator: EmotionClassifier,
+    path: str | os.PathLike,
+    *,
+    opset: int = 17,
+    n_frames: int = 16,
+    verify: bool = True,
+) -> Path:
+    """Write a fitted classifier's network to an ONNX file.
+
+    The graph takes gray clips ``(batch, frames, 1, 64, 64)`` of float32
+    values in [0, 255]; both the batch size and the number of frames are
+    dynamic.  Every temporal pooling (softmax, mean, max, LSTM) and both
+    spatial poolings export.  Class labels and the input convention are
+    stored in the model's metadata (see :func:`read_onnx_metadata`).
+
+    Parameters
+    ----------
+    estimator : EmotionClassifier
+        A fitted classifier, or one from :meth:`EmotionClassifier.from_pretrained`.
+        It is not modified (a CPU copy of its network is traced).
+    path : str or path-like
+        Where to write the model (parent folders are created; an existing
+        file is replaced only once the new model is complete).
+    opset : int, default=17
+        ONNX opset, from 12 (the spatial pooling's ``einsum``) to the highest
+        the installed torch's TorchScript exporter supports (20 for torch 2.13).
+    n_frames : int, default=16
+        Frames per clip of the example input used for tracing.  The exported
+        graph accepts any number of frames; this only sets the size the
+        exporter sees.
+    verify : bool, default=True
+        Run the written graph with onnxruntime on a batch and a frame count
+        different from the tracing ones and compare it with the torch network
+        (tolerance 1e-3); raise if they differ.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is not an :class:`EmotionClassifier` or its network
+        is not a :class:`~sk_emotion.nets.video_emotion.VideoEmotionNet`.
+    sklearn.exceptions.NotFittedError
+        If the estimator is neither fitted nor from ``from_pretrained``.
+    ValueError
+        For an invalid ``opset`` or ``n_frames``.
+    RuntimeError
+        If the exporter fails, or the exported graph disagrees with the
+        network.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from sk_emotion import EmotionClassifier
+    >>> from sk_emotion.export import export_onnx
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> export_onnx(EmotionClassifier.from_pretrained(), folder / "fer.onnx").name
+    'fer.onnx'
+    """
+    if not isinstance(estimator, EmotionClassifier):
+        raise TypeError(
+            f"export_onnx takes a fitted EmotionClassifier, got {type(estimator).__name__}; "
+            "for a Pipeline, export its last step and run the earlier steps before the ONNX predictor"
+        )
+    if not getattr(estimator, "initialized_", False) or not hasattr(estimator, "label_encoder_"):
+        raise NotFittedError(
+            f"This {type(estimator).__name__} instance is not fitted yet, so there is nothing to "
+            "export: call fit first, or use EmotionClassifier.from_pretrained()"
+        )
+    module = getattr(estimator.module_, "_orig_mod", estimator.module_)  # unwrap torch.compile
+    if not isinstance(module, VideoEmotionNet):
+        raise TypeError(f"only VideoEmotionNet networks can be exported, got {type(module).__name__}")
+    max_opset = _max_opset()
+    if (not isinstance(opset, numbers.Integral) or isinstance(opset, bool)
+            or not _MIN_OPSET <= opset <= max_opset):
+        raise ValueError(
+            f"opset must be an integer from {_MIN_OPSET} to {max_opset} (what this torch's "
+            f"TorchScript exporter supports), got {opset!r}"
+        )
+    if not isinstance(n_frames, numbers.Integral) or isinstance(n_frames, bool) or n_frames < 1:
+        raise ValueError(f"n_frames must be a positive integer, got {n_frames!r}")
+    import onnx
+
+    path = Path(path)
+    transforms = MiniXceptionWeights.verify(estimator.weights).transforms
+    input_size = tuple(int(v) for v in transforms["input_size"])
+    # A CPU copy in eval mode: tracing must not move or switch the estimator's own network.
+    net = copy.deepcopy(module).cpu().eval()
+    graph = _ExportGraph(net).eval()
+    # Batch 2, not 1: the exporter may specialise size-1 dimensions.
+    generator = torch.Generator().manual_seed(0)
+    example = torch.rand((2, int(n_frames), 1, *input_size), generator=generator) * 255.0
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The legacy TorchScript exporter is deprecated but needs no extra package
+        # (the dynamo one needs onnxscript).  Tracer warnings concern Python values
+        # that are constant for this network (the 64x64 'same' padding, the colour
+        # branch); the LSTM one about batch sizes is checked by ``verify`` and the tests.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=r"Exporting a model to ONNX with a batch_size other than 1")
+        try:
+            with torch.no_grad():
+                torch.onnx.export(
+                    graph,
+                    (example,),
+                    buffer,
+                    dynamo=False,
+                    opset_version=int(opset),
+                    input_names=[INPUT_NAME],
+                    output_names=list(OUTPUT_NAMES),
+                    dynamic_axes=_DYNAMIC_AXES,
+                    do_constant_folding=True,
+                )
+        except Exception as exc:  # the exporter raises many types; add what was being exported
+            raise RuntimeError(
+                f"could not export the {net.spatial_pooling}/{net.temporal_pooling} network to "
+                f"ONNX opset {opset}: {exc}"
+            ) from exc
+
+    model = onnx.load_from_string(buffer.getvalue())
+    metadata = _metadata(estimator, net, input_size, transforms, opset=int(opset), n_frames=int(n_frames))
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key = _PREFIX + key
+        entry.value = json.dumps(value)
+    model.doc_string = (
+        f"sk-emotion {__version__} video emotion classifier "
+        f"({net.spatial_pooling} spatial / {net.temporal_pooling} temporal pooling), classes "
+        f"{metadata['classes']}. Input 'clips': float32 (batch, frames, 1, {input_size[0]}, "
+        f"{input_size[1]}) gray 0-255."
+    )
+    onnx.checker.check_model(model)
+    data = model.SerializeToString()
+    if verify:
+        _verify(data, graph, input_size, int(n_frames))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write next to the target and rename, so a failure never leaves half a model
+    # (open() rather than tempfile, whose 0600 mode would ignore the umask).
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.partial")
+    try:
+        with open(partial, "xb") as handle:
+            handle.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _max_opset() -> int:
+    """Highest opset of the TorchScript exporter (20 in torch 2.5-2.13)."""
+    constants = getattr(torch.onnx, "_constants", None)
+    return int(getattr(constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 20))
+
+
+def _metadata(
+    estimator: EmotionClassifier,
+    net: VideoEmotionNet,
+    input_size: tuple[int, int],
+    transforms: Mapping[str, Any],
+    *,
+    opset: int,
+    n_frames: int,
+) -> dict[str, Any]:
+    """What a predictor needs besides the graph, as JSON-serialisable values."""
+    classes = np.asarray(estimator.classes_)
+    n_heads = net.attention.score.out_channels if net.attention is not None else 1
+    temperature = (  # detached: a learned temperature is a parameter
+        float(net.softmax_pool.log_temperature.detach().exp()) if net.softmax_pool is not None else None
+    )
+    learned = net.softmax_pool is not None and isinstance(net.softmax_pool.log_temperature, nn.Parameter)
+    n_frames_in = getattr(estimator, "n_frames_in_", None)
+    return {
+        "format_version": _FORMAT_VERSION,
+        "version": __version__,
+        "classes": classes.tolist(),
+        "classes_dtype": classes.dtype.str,
+        "input_name": INPUT_NAME,
+        "input_layout": "(batch, frames, 1, height, width)",
+        "input_dtype": "float32",
+        "input_size": list(input_size),
+        "input_color": "gray",
+        "input_range": [0, 255],
+        "backbone_color": str(transforms.get("color", "gray")),
+        "rgb_to_gray": list(_LUMA),
+        "outputs": list(OUTPUT_NAMES),
+        "dynamic_axes": ["batch", "frames"],
+        "spatial_pooling": net.spatial_pooling,
+        "temporal_pooling": net.temporal_pooling,
+        "temperature": temperature,
+        "learn_temperature": bool(learned),
+        "n_heads": int(n_heads),
+        "feature_stage": int(net.feature_stage),
+        "n_frames_in": None if n_frames_in is None else int(n_frames_in),
+        "export_n_frames": n_frames,
+        "opset": opset,
+    }
+
+
+def _verify(data: bytes, graph: _ExportGraph, input_size: tuple[int, int], n_frames: int) -> None:
+    """Compare onnxruntime and torch on a batch and frame count the tracer did not see."""
+    import onnxruntime as ort
+
+    generator = torch.Generator().manual_seed(1)
+    clips = torch.rand((3, n_frames + 1, 1, *input_size), generator=generator) * 255.0
+    with torch.inference_mode():
+        expected = [t.numpy() for t in graph(clips)]
+    session = ort.InferenceSession(data, _session_options(None), providers=["CPUExecutionProvider"])
+    got = session.run(list(OUTPUT_NAMES), {INPUT_NAME: clips.numpy()})
+    for name, want, have in zip(OUTPUT_NAMES, expected, got):
+        if want.shape != have.shape:
+            raise RuntimeError(
+                f"exported graph gives {name} of shape {have.shape} for clips of shape "
+                f"{tuple(clips.shape)}, the network {want.shape}: a dimension was frozen at export"
+            )
+        error = float(np.abs(want - have).max())
+        if not error <= _VERIFY_ATOL:
+            raise RuntimeError(
+                f"exported graph differs from the network on {name} by {error:.3g} "
+                f"(tolerance {_VERIFY_ATOL:g})"
+            )
+
+
+# -------------------------------------------------------------------------- metadata
+def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The sk-emotion metadata of an ONNX file written by :func:`export_onnx`.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    dict
+        Decoded values: ``classes`` (numpy array, the estimator's
+        ``classes_``), ``input_size``, ``input_color``, ``rgb_to_gray``,
+        ``spatial_pooling``, ``temporal_pooling``, ``temperature`` (``None``
+        unless softmax pooling), ``n_heads``, ``version`` (of sk-emotion),
+        ``opset``...
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is not an ONNX model written by :func:`export_onnx`.
+    """
+    import onnx
+
+    path = _existing(path)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf decode errors have no common public type
+        raise ValueError(f"'{path}' is not a readable ONNX model: {exc}") from exc
+    return _decode_metadata({p.key: p.value for p in model.metadata_props}, path)
+
+
+def _decode_metadata(raw: Mapping[str, str], path: Path) -> dict[str, Any]:
+    values = {key[len(_PREFIX):]: value for key, value in raw.items() if key.startswith(_PREFIX)}
+    missing = [key for key in ("classes", "input_size", "rgb_to_gray", "input_name") if key not in values]
+    if missing:
+        raise ValueError(
+            f"'{path}' was not written by sk_emotion.export_onnx: its metadata lacks "
+            f"{', '.join(_PREFIX + key for key in missing)}"
+        )
+    try:
+        meta = {key: json.loads(value) for key, value in values.items()}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"'{path}' has corrupt sk-emotion metadata: {exc}") from exc
+    dtype = meta.get("classes_dtype")
+    meta["classes"] = np.asarray(meta["classes"], dtype=np.dtype(dtype) if dtype else None)
+    meta["input_size"] = tuple(meta["input_size"])
+    return meta
+
+
+def _existing(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"ONNX model file not found: '{path}'; write one with sk_emotion.export_onnx(estimator, "
+            "path) or estimator.to_onnx(path)"
+        )
+    return path
+
+
+def _session_options(n_threads: int | None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only: the optimiser's notes are not the user's concern
+    if n_threads is not None:
+        options.intra_op_num_threads = int(n_threads)
+    return options
+
+
+# ------------------------------------------------------------------------- predictor
+class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
+    """Emotion classifier running an exported ONNX model with onnxruntime.
+
+    Predicts as the :class:`~sk_emotion.EmotionClassifier` it was exported
+    from (probabilities equal within 1e-4) with only the ``.onnx`` file:
+    labels and input convention come from the file's metadata.  It is
+    inference-only: :meth:`fit` loads and checks the model but does not
+    train.  Use it as the last step of a scikit-learn ``Pipeline``, e.g.
+    after a :class:`~sk_emotion.VideoFaceExtractor`.
+
+    The onnxruntime session is opened on first use and is not pickled: a
+    pickled predictor re-opens ``path`` when used again, so the file must
+    exist there.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ONNX file written by :func:`export_onnx` / ``EmotionClassifier.to_onnx``.
+    batch_size : int or None, default=32
+        Clips per onnxruntime call (``None``: all at once).
+    providers : sequence of str or None, default=None
+        onnxruntime execution providers in priority order; ``None`` is
+        ``["CPUExecutionProvider"]``.
+    n_threads : int or None, default=None
+        onnxruntime intra-op threads; ``None`` lets onnxruntime choose (one
+        per physical core).
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray
+        Labels, in the column order of ``predict_proba`` (read from the file).
+    metadata_ : dict
+        All sk-emotion metadata of the file (see :func:`read_onnx_metadata`).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from sk_emotion import EmotionClassifier
+    >>> from sk_emotion.export import OnnxEmotionClassifier
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "fer.onnx"
+    >>> from sk_emotion.export import export_onnx
+    >>> _ = export_onnx(EmotionClassifier.from_pretrained(), path)
+    >>> clf = OnnxEmotionClassifier(path)
+    >>> clf.classes_.tolist()
+    ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral']
+    >>> clf.predict_proba(np.zeros((2, 5, 64, 64), np.uint8)).shape
+    (2, 7)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        batch_size: int | None = 32,
+        providers: Sequence[str] | None = None,
+        n_threads: int | None = None,
+    ) -> None:
+        self.path = path
+        self.batch_size = batch_size
+        self.providers = providers
+        self.n_threads = n_threads
+
+    # ---------------------------------------------------------------- session
+    def _session(self):
+        """The onnxruntime session and decoded metadata, opened once per parameter set."""
+        providers = ["CPUExecutionProvider"] if self.providers is None else list(self.providers)
+        key = (os.fspath(self.path), tuple(providers), self.n_threads)
+        if getattr(self, "_ort_key", None) == key:
+            return self._ort_session, self._ort_metadata
+        import onnxruntime as ort
+
+        if self.n_threads is not None and (
+            not isinstance(self.n_threads, numbers.Integral) or isinstance(self.n_threads, bool)
+            or self.n_threads < 0
+        ):
+            raise ValueError(f"n_threads must be None or a non-negative integer, got {self.n_threads!r}")
+        path = _existing(self.path)
+        try:
+            session = ort.InferenceSession(str(path), _session_options(self.n_threads), providers=providers)
+        except Exception as exc:  # onnxruntime's own exception types are not public
+            raise ValueError(f"onnxruntime could not load '{path}': {exc}") from exc
+        metadata = _decode_metadata(session.get_modelmeta().custom_metadata_map, path)
+        inputs = [i.name for i in session.get_inputs()]
+        outputs = {o.name for o in session.get_outputs()}
+        if inputs != [metadata["input_name"]] or not set(OUTPUT_NAMES) <= outputs:
+            raise ValueError(
+                f"'{path}' has inputs {inputs} and outputs {sorted(outputs)}; expected input "
+                f"{metadata['input_name']!r} and outputs {list(OUTPUT_NAMES)}"
+            )
+        self._ort_session, self._ort_metadata, self._ort_key = session, metadata, key
+        return session, metadata
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        for name in ("_ort_session", "_ort_metadata", "_ort_key"):
+            state.pop(name, None)  # sessions do not pickle; re-opened lazily from path
+        return state
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self._session()[1]["classes"].copy()
+
+    @property
+    def metadata_(self) -> dict[str, Any]:
+        return copy.deepcopy(self._session()[1])
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # The model was trained before export; loading happens on first use.
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.requires_fit = False
+        tags.non_deterministic = False
+        return tags
+
+    # ---------------------------------------------------------------- fitting
+    def fit(self, X=None, y=None, **fit_params) -> "OnnxEmotionClassifier":
+        """Load and check the model; no training (the predictor is inference-only).
+
+        Present so that the predictor can end a ``Pipeline`` that is fitted
+        (the earlier steps are fitted as usual).  ``X``, ``y`` and
+        ``fit_params`` are ignored.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            If ``path`` is missing or not a model written by :func:`export_onnx`.
+        """
+        self._session()
+        return self
+
+    # ------------------------------------------------------------- prediction
+    def _run(self, X, outputs: Sequence[str], batch_size: int | None) -> dict[str, np.ndarray]:
+        session, meta = self._session()
+        clips = check_clips(X, input_size=meta["input_size"], name="X")
+        step = self.batch_size if batch_size is None else batch_size
+        if step is not None and (
+            not isinstance(step, numbers.Integral) or isinstance(step, bool) or step < 1
+        ):
+            raise ValueError(f"batch_size must be None or a positive integer, got {step!r}")
+        step = int(step or len(clips))
+        luma = np.asarray(meta["rgb_to_gray"], dtype=np.float32).reshape(1, 1, -1, 1, 1)
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
+        for start in range(0, len(clips), step):
+            batch = clips[start:start + step].astype(np.float32, copy=False)
+            if batch.shape[2] == 3:
+                # The graph is gray-only: the traced network's RGB branch is frozen out.
+                batch = (batch * luma).sum(axis=2, keepdims=True, dtype=np.float32)
+            values = session.run(list(outputs), {meta["input_name"]: np.ascontiguousarray(batch)})
+            for name, value in zip(outputs, values):
+                parts[name].append(value)
+        return {name: np.concatenate(value) for name, value in parts.items()}
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities of each clip, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_videos, n_frames, [channels,] 64, 64)
+            Face clips, 0-255, gray (1 channel or none) or RGB (3 channels);
+            any number of frames.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_videos, n_classes), float32
+        """
+        return self._run(X, ["probabilities"], None)["probabilities"]
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted label of each clip (labels as the exported estimator was fitted with)."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def explain(self, X, batch_size: int | None = None) -> Explanation:
+        """Attention maps, temporal weights and per-frame probabilities of each clip.
+
+        The same :class:`~sk_emotion.Explanation` as
+        :meth:`EmotionClassifier.explain <sk_emotion.EmotionClassifier.explain>`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_videos, n_frames, [channels,] 64, 64)
+            Face clips.
+        batch_size : int, optional
+            Clips per onnxruntime call (default: ``batch_size``).
+
+        Returns
+        -------
+        Explanation
+        """
+        out = self._run(X, OUTPUT_NAMES, batch_size)
+        classes = self.classes_
+        probabilities = out["probabilities"]
+        predicted = probabilities.argmax(axis=1)
+        class_weights = out["temporal_weights"]
+        frame_weights = np.take_along_axis(class_weights, predicted[:, None, None], axis=2)[..., 0]
+        return Explanation(
+            classes=classes,
+            labels=classes[predicted],
+            probabilities=probabilities,
+            frame_probabilities=out["frame_probabilities"],
+            temporal_weights=frame_weights,
+            class_temporal_weights=class_weights,
+            attention_maps=out["attention_maps"],
+        )
