@@ -438,7 +438,9 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         How video files are identified in the cache: absolute path, size
         and modification time, or the SHA-256 of their bytes.
     n_jobs : int or None, default=None
-        Videos processed in parallel processes (joblib's loky backend);
+        Videos processed in parallel (joblib; loky processes by default, or
+        the backend chosen with ``joblib.parallel_config``, e.g. ``"dask"``
+        to run on a Dask cluster);
         None means 1, -1 all cores.
     verbose : int, default=0
         Show a tqdm progress bar when > 0.
@@ -671,7 +673,9 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
                     outcomes.append(_extract_one(item, settings, detector))
                     progress.update(1)
             else:
-                parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")
+                # No hard-coded backend: loky processes by default, or whatever
+                # joblib.parallel_config selects, e.g. "dask" for a Dask cluster.
+                parallel = Parallel(n_jobs=n_jobs, prefer="processes", return_as="generator")
                 for outcome in parallel(delayed(_extract_one)(item, settings, detector)
                                         for item in items):
                     outcomes.append(outcome)
