@@ -55,3 +55,86 @@ def test_photo_demo_prints_emotions_of_real_faces(capsys):
     assert "happy" in out
     # six people in the group photo, one astronaut, one Tom Hanks
     assert "8 faces" in out
+
+
+# --------------------------------------------------------------------------- video commands
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from sk_emotion.datasets import load_afew, make_expression_videos  # noqa: E402
+from sk_emotion.demo import QUICK_DATA  # noqa: E402
+from sk_emotion.video import write_video  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_videos")
+    make_expression_videos(root, random_state=1, **QUICK_DATA)
+    return root, load_afew(root)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SK_EMOTION_HOME", str(tmp_path / "home"))
+
+
+def test_predict_prints_table_and_writes_csv_json_and_frames(videos, tmp_path, capsys):
+    _, table = videos
+    paths = table["path"][:2].tolist()
+    csv, js = tmp_path / "out.csv", tmp_path / "out.json"
+    assert main(["predict", *paths, "--n-frames", "6", "--csv", str(csv), "--json", str(js), "--frames"]) == 0
+    out = capsys.readouterr().out
+    assert "face_coverage" in out and "p_happy" in out
+    result = pd.read_csv(csv)
+    assert list(result.columns) == ["video", "label", "p_angry", "p_disgust", "p_fear", "p_happy",
+                                    "p_sad", "p_surprise", "p_neutral", "face_coverage"]
+    assert len(result) == 2 and (result["face_coverage"] > 0.9).all()
+    np.testing.assert_allclose(result.filter(like="p_").sum(axis=1), 1.0, atol=1e-3)
+    frames = pd.read_csv(tmp_path / "out_frames.csv")
+    assert len(frames) == 12
+    assert {"frame", "timestamp_s", "temporal_weight", "p_happy"} <= set(frames.columns)
+    assert frames["timestamp_s"].is_monotonic_increasing or frames.groupby("video")["timestamp_s"].apply(
+        lambda s: s.is_monotonic_increasing).all()
+    payload = json.loads(js.read_text())
+    assert len(payload["videos"]) == 2 and len(payload["frames"]) == 12
+
+
+def test_explain_writes_a_png(videos, tmp_path, capsys):
+    _, table = videos
+    out = tmp_path / "figure.png"
+    assert main(["explain", table["path"][0], "--out", str(out), "--n-frames", "6"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(out) in capsys.readouterr().out
+
+
+def test_train_then_predict_with_the_saved_model(videos, tmp_path, capsys):
+    root, table = videos
+    model = tmp_path / "model.joblib"
+    assert main(["train", str(root), "--layout", "afew", "--out", str(model), "--epochs", "2",
+                 "--n-frames", "4", "--temperatures", "0.3,3"]) == 0
+    out = capsys.readouterr().out
+    assert "best temperature" in out and model.is_file()
+    assert main(["predict", table["path"][0], "--model", str(model)]) == 0
+    assert any(e in capsys.readouterr().out for e in ("angry", "happy", "sad", "neutral", "fear", "surprise", "disgust"))
+
+
+def test_bad_videos_give_one_line_errors(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "missing.avi")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.avi" in err
+
+    corrupt = tmp_path / "corrupt.avi"
+    corrupt.write_bytes(np.random.default_rng(0).bytes(4000))
+    assert main(["predict", str(corrupt)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "corrupt.avi" in err
+
+    faceless = tmp_path / "faceless.avi"
+    gradient = np.tile(np.linspace(0, 255, 96, dtype=np.uint8)[None, None, :, None], (8, 80, 1, 3))
+    write_video(faceless, gradient)
+    assert main(["predict", str(faceless)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "faceless.avi" in err and "face" in err
+    assert main(["predict", str(faceless), "--fallback"]) == 0
