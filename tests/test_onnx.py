@@ -230,7 +230,7 @@ def test_exporter_failure_and_failed_check_raise_runtime_error(default_export, t
     clf, _ = default_export
 
     def broken_export(*args, **kwargs):
-        raise NotImplementedError("operator not supported")
+        raise RuntimeError("operator not supported")
 
     with monkeypatch.context() as patch:
         patch.setattr(module.torch.onnx, "export", broken_export)

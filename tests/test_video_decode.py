@@ -566,8 +566,7 @@ def test_bad_n_frames_and_indices(long_mp4):
 def test_real_face_photo_round_trip(tmp_path, name):
     # Locate the photo without importing insightface (slow, pulls onnxruntime).
     spec = importlib.util.find_spec("insightface")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("insightface not installed")
+    assert spec is not None and spec.submodule_search_locations, "insightface is a dependency"
     from skimage import io, transform
 
     src = os.path.join(spec.submodule_search_locations[0], "data", "images", "t1.jpg")
