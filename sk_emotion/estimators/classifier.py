@@ -332,8 +332,7 @@ class EmotionClassifier(NeuralNetClassifier):
 
     def _fit_prepared(self, clips: np.ndarray, targets: np.ndarray, **fit_params) -> None:
         self.n_frames_in_ = int(clips.shape[1])
-        cache = bool(self.freeze_backbone) and self.temporal_pooling is not None
-        X_net = self._network_input(clips, cache_features=cache)
+        X_net = self._network_input(clips, cache_features=bool(self.freeze_backbone))
         super().partial_fit(X_net, targets, **fit_params)
 
     # ----------------------------------------------------------- prediction
@@ -468,9 +467,6 @@ class EmotionClassifier(NeuralNetClassifier):
         estimator.initialize()
         estimator.n_frames_in_ = 1
         return estimator
-
-    def _more_tags(self):  # pragma: no cover - kept for older scikit-learn
-        return {"non_deterministic": False}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
