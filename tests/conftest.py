@@ -15,6 +15,15 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """MTCNN runs single-threaded, as in the extractor (several times faster on shared CPUs)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def real_faces() -> np.ndarray:
     """64x64 gray face crops of real photos shipped by insightface and scikit-image."""

@@ -41,14 +41,8 @@ IMAGES = Path(importlib.util.find_spec("insightface").submodule_search_locations
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """MTCNN runs single-threaded, as in the extractor (fast on shared CPUs)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _single_thread(one_torch_thread):
+    """MTCNN runs single-threaded here, as in the extractor."""
 
 
 # ------------------------------------------------------------ fake SCRFD

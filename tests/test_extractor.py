@@ -92,14 +92,8 @@ def zero_frame_video(path):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """MTCNN runs single-threaded, as in the extractor (fast on shared CPUs)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _single_thread(one_torch_thread):
+    """MTCNN runs single-threaded here, as in the extractor."""
 
 
 @pytest.fixture(scope="module")

@@ -38,12 +38,8 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    # MTCNN on small frames is several times faster single-threaded on a busy machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def one_thread(one_torch_thread):
+    """MTCNN on small frames is several times faster single-threaded on a busy machine."""
 
 
 @pytest.fixture(scope="module")

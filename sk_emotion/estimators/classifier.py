@@ -391,17 +391,11 @@ class EmotionClassifier(NeuralNetClassifier):
                 for key, value in self.module_.explain(batch).items():
                     parts.setdefault(key, []).append(to_numpy(value))
         out = {key: np.concatenate(value) for key, value in parts.items()}
-        probabilities = _softmax(out["logits"])
-        predicted = probabilities.argmax(axis=1)
-        class_weights = out["temporal_weights"]
-        frame_weights = np.take_along_axis(class_weights, predicted[:, None, None], axis=2)[..., 0]
-        return Explanation(
-            classes=self.classes_,
-            labels=self.classes_[predicted],
-            probabilities=probabilities,
+        return Explanation.from_outputs(
+            self.classes_,
+            probabilities=_softmax(out["logits"]),
             frame_probabilities=_softmax(out["frame_logits"]),
-            temporal_weights=frame_weights,
-            class_temporal_weights=class_weights,
+            class_temporal_weights=out["temporal_weights"],
             attention_maps=out["attention_maps"],
         )
 

@@ -43,6 +43,29 @@ class Explanation:
     class_temporal_weights: np.ndarray
     attention_maps: np.ndarray
 
+    @classmethod
+    def from_outputs(
+        cls,
+        classes: np.ndarray,
+        probabilities: np.ndarray,
+        frame_probabilities: np.ndarray,
+        class_temporal_weights: np.ndarray,
+        attention_maps: np.ndarray,
+    ) -> "Explanation":
+        """Build an explanation from a network's outputs (labels and frame weights derived)."""
+        classes = np.asarray(classes)
+        predicted = probabilities.argmax(axis=1)
+        frame_weights = np.take_along_axis(class_temporal_weights, predicted[:, None, None], axis=2)[..., 0]
+        return cls(
+            classes=classes,
+            labels=classes[predicted],
+            probabilities=probabilities,
+            frame_probabilities=frame_probabilities,
+            temporal_weights=frame_weights,
+            class_temporal_weights=class_temporal_weights,
+            attention_maps=attention_maps,
+        )
+
     @property
     def n_videos(self) -> int:
         return int(self.probabilities.shape[0])

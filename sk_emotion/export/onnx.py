@@ -588,17 +588,10 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
         Explanation
         """
         out = self._run(X, OUTPUT_NAMES, batch_size)
-        classes = self.classes_
-        probabilities = out["probabilities"]
-        predicted = probabilities.argmax(axis=1)
-        class_weights = out["temporal_weights"]
-        frame_weights = np.take_along_axis(class_weights, predicted[:, None, None], axis=2)[..., 0]
-        return Explanation(
-            classes=classes,
-            labels=classes[predicted],
-            probabilities=probabilities,
+        return Explanation.from_outputs(
+            self.classes_,
+            probabilities=out["probabilities"],
             frame_probabilities=out["frame_probabilities"],
-            temporal_weights=frame_weights,
-            class_temporal_weights=class_weights,
+            class_temporal_weights=out["temporal_weights"],
             attention_maps=out["attention_maps"],
         )
