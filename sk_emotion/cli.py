@@ -72,28 +72,28 @@ def _check_videos(videos: Sequence[str]) -> None:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import json
 
-    import numpy as np
     import pandas as pd
 
-    from .pipeline import predict_table
+    from .pipeline import _video_table
 
     _check_videos(args.videos)
     model = _load_or_zero_shot(args.model, args)
-    table = predict_table(model, list(args.videos))
+    videos = list(args.videos)
+    faces = model[:-1].transform(videos)  # decoded and searched once for both tables
+    classifier, report = model.steps[-1][1], model.steps[0][1].report_.reset_index(drop=True)
+    explanation = classifier.explain(faces) if args.frames else None
+    probabilities = explanation.probabilities if explanation else classifier.predict_proba(faces)
+    table = _video_table(report, classifier.classes_, probabilities)
     columns = ["video", "label"] + [c for c in table.columns if c.startswith("p_")] + ["face_coverage"]
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
         print(table[columns].round(3).to_string(index=False))
     frames = None
-    if args.frames:
-        faces = model[:-1].transform(list(args.videos))
-        explanation = model.steps[-1][1].explain(faces)
+    if explanation is not None:
         frames = explanation.to_frame()
-        report = model.steps[0][1].report_.reset_index(drop=True)
         frames.insert(1, "path", report["path"].to_numpy()[frames["video"].to_numpy()])
         duration = report["duration_s"].to_numpy(dtype=float)[frames["video"].to_numpy()]
-        n = explanation.n_frames
         # Sampled frames sit at the centres of n equal time segments of the clip.
-        frames.insert(3, "timestamp_s", (frames["frame"].to_numpy() + 0.5) * duration / n)
+        frames.insert(3, "timestamp_s", (frames["frame"].to_numpy() + 0.5) * duration / explanation.n_frames)
     if args.csv:
         table[columns].to_csv(args.csv, index=False)
         if frames is not None:

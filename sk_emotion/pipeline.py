@@ -90,10 +90,15 @@ def predict_table(model: Pipeline, videos) -> pd.DataFrame:
         raise TypeError(f"the pipeline's first step must be a VideoFaceExtractor, got {type(extractor).__name__}")
     faces = model[:-1].transform(videos)
     classifier = model.steps[-1][1]
-    probabilities = classifier.predict_proba(faces)
-    report = extractor.report_.reset_index(drop=True)
-    table = pd.DataFrame({"video": report["path"], "label": classifier.classes_[probabilities.argmax(axis=1)]})
-    for column, name in enumerate(classifier.classes_):
+    return _video_table(extractor.report_, classifier.classes_, classifier.predict_proba(faces))
+
+
+def _video_table(report: pd.DataFrame, classes, probabilities: np.ndarray) -> pd.DataFrame:
+    """The per-video table from an extractor report and the matching probabilities."""
+    report = report.reset_index(drop=True)
+    classes = np.asarray(classes)
+    table = pd.DataFrame({"video": report["path"], "label": classes[probabilities.argmax(axis=1)]})
+    for column, name in enumerate(classes):
         table[f"p_{name}"] = probabilities[:, column]
     table["face_coverage"] = report["face_coverage"].to_numpy()
     table["error"] = report["error"].to_numpy()
