@@ -36,6 +36,7 @@ def sample_photos() -> dict[str, np.ndarray]:
 
 def faces_in_photos(photos: dict[str, np.ndarray], face_size: int = 64):
     """Detect and align every face; returns gray faces ``(n, 64, 64)`` and a table of where they are."""
+    from .estimators.extractor import _to_color
     from .faces.align import align_face
     from .faces.mtcnn import MTCNNDetector
 
@@ -46,8 +47,7 @@ def faces_in_photos(photos: dict[str, np.ndarray], face_size: int = 64):
         order = np.argsort(found.boxes[:, 0])  # left to right, as a person reads the photo
         for rank, i in enumerate(order):
             aligned = align_face(image, found.landmarks[i], face_size=face_size)
-            gray = aligned.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-            faces.append(np.clip(np.rint(gray), 0, 255).astype(np.uint8))
+            faces.append(_to_color(aligned[None], "gray")[0, ..., 0])
             x1, y1, x2, y2 = found.boxes[i]
             rows.append({"photo": name, "face": rank + 1,
                          "box": f"({x1:.0f},{y1:.0f})-({x2:.0f},{y2:.0f})"})
