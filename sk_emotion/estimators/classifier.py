@@ -14,7 +14,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 
-from ..nets.pooling import SPATIAL_POOLINGS, TEMPORAL_POOLINGS
+from ..nets.pooling import check_pooling_options
 from ..nets.video_emotion import VideoEmotionNet
 from ..weights import EMOTIONS, MiniXceptionWeights
 from ._validation import check_clips, check_labels
@@ -169,10 +169,7 @@ class EmotionClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------------ validation
     def _check_own_params(self) -> None:
-        if self.spatial_pooling not in SPATIAL_POOLINGS:
-            raise ValueError(f"spatial_pooling must be one of {SPATIAL_POOLINGS}, got {self.spatial_pooling!r}")
-        if self.temporal_pooling not in TEMPORAL_POOLINGS:
-            raise ValueError(f"temporal_pooling must be one of {TEMPORAL_POOLINGS}, got {self.temporal_pooling!r}")
+        check_pooling_options(self.spatial_pooling, self.temporal_pooling, self.feature_stage)
         if (not isinstance(self.temperature, numbers.Real) or isinstance(self.temperature, bool)
                 or not np.isfinite(self.temperature) or self.temperature <= 0):
             raise ValueError(f"temperature must be a positive float, got {self.temperature!r}")
@@ -180,8 +177,6 @@ class EmotionClassifier(NeuralNetClassifier):
             raise ValueError(f"n_heads must be a positive integer, got {self.n_heads!r}")
         if not isinstance(self.attention_penalty, numbers.Real) or self.attention_penalty < 0:
             raise ValueError(f"attention_penalty must be a non-negative float, got {self.attention_penalty!r}")
-        if self.feature_stage not in (3, 4):
-            raise ValueError(f"feature_stage must be 3 or 4, got {self.feature_stage!r}")
         MiniXceptionWeights.verify(self.weights)
 
     @property

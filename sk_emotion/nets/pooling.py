@@ -19,11 +19,23 @@ __all__ = [
     "mean_pool",
     "max_pool",
     "SPATIAL_POOLINGS",
+    "check_pooling_options",
     "TEMPORAL_POOLINGS",
 ]
 
 SPATIAL_POOLINGS = ("attention", "avg")
 TEMPORAL_POOLINGS = ("softmax", "mean", "max", "lstm")
+FEATURE_STAGES = (3, 4)
+
+
+def check_pooling_options(spatial_pooling: str, temporal_pooling: str, feature_stage: int) -> None:
+    """Raise ``ValueError`` naming the allowed values when a pooling option is unknown."""
+    if spatial_pooling not in SPATIAL_POOLINGS:
+        raise ValueError(f"spatial_pooling must be one of {SPATIAL_POOLINGS}, got {spatial_pooling!r}")
+    if temporal_pooling not in TEMPORAL_POOLINGS:
+        raise ValueError(f"temporal_pooling must be one of {TEMPORAL_POOLINGS}, got {temporal_pooling!r}")
+    if feature_stage not in FEATURE_STAGES:
+        raise ValueError(f"feature_stage must be one of {FEATURE_STAGES}, got {feature_stage!r}")
 
 
 class SpatialAttention(nn.Module):

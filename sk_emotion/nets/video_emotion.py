@@ -9,11 +9,10 @@ from torch import nn
 
 from .mini_xception import STAGE_SHAPES, MiniXception, load_mini_xception
 from .pooling import (
-    SPATIAL_POOLINGS,
-    TEMPORAL_POOLINGS,
     SoftmaxTemporalPooling,
     SpatialAttention,
     attention_penalty,
+    check_pooling_options,
     max_pool,
     mean_pool,
 )
@@ -80,12 +79,7 @@ class VideoEmotionNet(nn.Module):
         lstm_hidden: int = 128,
     ) -> None:
         super().__init__()
-        if spatial_pooling not in SPATIAL_POOLINGS:
-            raise ValueError(f"spatial_pooling must be one of {SPATIAL_POOLINGS}, got {spatial_pooling!r}")
-        if temporal_pooling not in TEMPORAL_POOLINGS:
-            raise ValueError(f"temporal_pooling must be one of {TEMPORAL_POOLINGS}, got {temporal_pooling!r}")
-        if feature_stage not in (3, 4):
-            raise ValueError(f"feature_stage must be 3 or 4, got {feature_stage!r}")
+        check_pooling_options(spatial_pooling, temporal_pooling, feature_stage)
         self.classes = tuple(str(c) for c in classes)
         self.spatial_pooling = spatial_pooling
         self.temporal_pooling = temporal_pooling
