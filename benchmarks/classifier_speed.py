@@ -7,6 +7,14 @@ What it measures
     (backbone run forward and backward every epoch).  The clips are random
     pixels: speed does not depend on content.
 
+    Then the backbone's memory layout, on the same frames: inference
+    (forward only) and a fine-tuning step (forward and backward) in the
+    default contiguous layout and in channels-last.  Each layout runs in a
+    child process, because channels-last backward kernels of oneDNN crash
+    the process on some AVX-512 CPUs (AMD Zen 4/5); the crash is reported,
+    and channels-last training is also measured with oneDNN capped at AVX2
+    (``ONEDNN_MAX_CPU_ISA=AVX2``, which must be set before torch starts).
+
 How to run
     python benchmarks/classifier_speed.py               # full AFEW size
     python benchmarks/classifier_speed.py --n-clips 100 # quick look
@@ -14,12 +22,20 @@ How to run
 What counts as a pass
     The frozen path is at least 5x faster per epoch than fine-tuning (the
     reason the cache exists), and a frozen fit of the default 40 epochs on
-    AFEW-sized data takes a few minutes at most on a 2-core laptop.
+    AFEW-sized data takes a few minutes at most on a 2-core laptop.  The
+    layout table justifies the package's choice: channels-last where no
+    backward pass can follow (frozen feature pass, prediction), contiguous
+    for training.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -28,13 +44,84 @@ import torch
 from sk_emotion import EmotionClassifier
 
 
+def _layout_probe(layout: str, n_frames: int, repeats: int = 3) -> dict:
+    """Seconds per frame of the backbone's inference and training step in one layout (child process)."""
+    from sk_emotion.nets import load_mini_xception
+
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    torch.manual_seed(0)
+    x = (torch.rand(n_frames, 1, 64, 64) * 2 - 1).contiguous(memory_format=fmt)
+    net = load_mini_xception().to(memory_format=fmt)
+    out = {}
+    net.eval()
+    with torch.inference_mode():
+        for chunk in torch.split(x, 64):  # warm-up
+            net.forward_stage(chunk, 4)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            for chunk in torch.split(x, 64):
+                net.forward_stage(chunk, 4)
+    out["inference"] = (time.perf_counter() - start) / (repeats * n_frames)
+    net.train()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for chunk in torch.split(x, 64):
+            optimizer.zero_grad()
+            net.forward_stage(chunk, 4).square().mean().backward()
+            optimizer.step()
+    out["training"] = (time.perf_counter() - start) / (repeats * n_frames)
+    return out
+
+
+def _run_probe(layout: str, n_frames: int, env_extra: dict | None = None) -> dict | str:
+    env = {**os.environ, **(env_extra or {})}
+    result = subprocess.run(
+        [sys.executable, __file__, "--layout-probe", layout, "--n-frames", str(n_frames)],
+        capture_output=True, text=True, env=env,
+    )
+    if result.returncode < 0:
+        return f"crashed ({signal.Signals(-result.returncode).name})"
+    if result.returncode != 0:
+        return f"failed: {result.stderr.strip().splitlines()[-1]}"
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def layout_table(n_frames: int, frames_per_epoch: int) -> None:
+    """Print inference and training cost of each layout, each in its own process."""
+    runs = [
+        ("contiguous", "contiguous", None),
+        ("channels-last", "channels_last", None),
+        ("channels-last, oneDNN capped at AVX2", "channels_last", {"ONEDNN_MAX_CPU_ISA": "AVX2"}),
+        ("contiguous, oneDNN capped at AVX2", "contiguous", {"ONEDNN_MAX_CPU_ISA": "AVX2"}),
+    ]
+    print(f"\nbackbone layout ({n_frames} frames, chunks of 64, torch threads {torch.get_num_threads()}; "
+          f"epoch = {frames_per_epoch} frames):")
+    base = None
+    for label, layout, env in runs:
+        res = _run_probe(layout, n_frames, env)
+        if isinstance(res, str):
+            print(f"  {label:38s} {res}")
+            continue
+        base = base or res
+        print(f"  {label:38s} inference {1000 * res['inference']:6.2f} ms/frame "
+              f"({base['inference'] / res['inference']:4.2f}x)   fine-tuning "
+              f"{res['training'] * frames_per_epoch:6.1f} s/epoch ({base['training'] / res['training']:4.2f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-clips", type=int, default=773)
     parser.add_argument("--n-frames", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--fine-tune-epochs", type=int, default=1)
+    parser.add_argument("--layout-frames", type=int, default=1024,
+                        help="frames of the layout comparison")
+    parser.add_argument("--layout-probe", choices=("contiguous", "channels_last"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.layout_probe:
+        print(json.dumps(_layout_probe(args.layout_probe, args.n_frames)))
+        return
 
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, (args.n_clips, args.n_frames, 64, 64), dtype=np.uint8)
@@ -63,6 +150,7 @@ def main() -> None:
     print(f"speed-up per epoch, frozen vs fine-tuned: {tuned[2] / frozen[2]:.1f}x")
     print(f"speed-up for a 40-epoch fit: "
           f"{(40 * tuned[2]) / (setup + 40 * frozen[2]):.1f}x")
+    layout_table(args.layout_frames, args.n_clips * args.n_frames)
 
 
 if __name__ == "__main__":

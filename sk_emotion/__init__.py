@@ -6,35 +6,41 @@ faces are found and aligned in sampled frames, a CNN pretrained on FER2013
 maps each face to a feature map, an attention module pools the map spatially,
 and a softmax over time with a temperature pools per-frame scores into a
 prediction for the video.
+
+Public names are imported on first use, so that ``import sk_emotion`` does not
+import torch.
 """
 
-from ._version import __version__
-from .estimators import (
-    EmotionClassifier,
-    Explanation,
-    ExtractionError,
-    ExtractionWarning,
-    VideoFaceExtractor,
-)
-from .export import OnnxEmotionClassifier, export_onnx
-from .persistence import load_model, save_model
-from .pipeline import make_emotion_pipeline, predict_table
-from .weights import EMOTIONS, MiniXceptionWeights, MTCNNWeights
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "__version__",
-    "EMOTIONS",
-    "EmotionClassifier",
-    "Explanation",
-    "ExtractionError",
-    "ExtractionWarning",
-    "MiniXceptionWeights",
-    "MTCNNWeights",
-    "OnnxEmotionClassifier",
-    "VideoFaceExtractor",
-    "export_onnx",
-    "load_model",
-    "make_emotion_pipeline",
-    "predict_table",
-    "save_model",
-]
+from ._lazy import lazy_exports
+from ._version import __version__
+
+_EXPORTS = {
+    "EmotionClassifier": ".estimators.classifier",
+    "Explanation": ".estimators.explanation",
+    "ExtractionError": ".estimators.extractor",
+    "ExtractionWarning": ".estimators.extractor",
+    "VideoFaceExtractor": ".estimators.extractor",
+    "OnnxEmotionClassifier": ".export.predictor",
+    "export_onnx": ".export.exporter",
+    "load_model": ".persistence",
+    "save_model": ".persistence",
+    "make_emotion_pipeline": ".pipeline",
+    "predict_table": ".pipeline",
+    "EMOTIONS": ".weights",
+    "MiniXceptionWeights": ".weights",
+    "MTCNNWeights": ".weights",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+if TYPE_CHECKING:  # pragma: no cover - for static analysers only
+    from .estimators.classifier import EmotionClassifier
+    from .estimators.explanation import Explanation
+    from .estimators.extractor import ExtractionError, ExtractionWarning, VideoFaceExtractor
+    from .export.exporter import export_onnx
+    from .export.predictor import OnnxEmotionClassifier
+    from .persistence import load_model, save_model
+    from .pipeline import make_emotion_pipeline, predict_table
+    from .weights import EMOTIONS, MiniXceptionWeights, MTCNNWeights

@@ -29,17 +29,20 @@ def _cmd_weights(args: argparse.Namespace) -> int:
         weights = enum.DEFAULT
         print(f"\n{enum.__name__}.{weights.name}  licence: {weights.meta['license']}")
         for role, spec in weights.files.items():
-            candidates = [spec.cached_path(), spec.installed_path()]
-            found = [p for p in candidates if p is not None and p.is_file()]
-            if not found:
+            print(f"  {role}: {spec.filename}  sha256 {spec.sha256}")
+            usable = False
+            for where, path in (("shipped", spec.shipped_path()), ("cache", spec.cached_path())):
+                if not path.is_file():
+                    if where == "shipped":
+                        print(f"    {where:8s} MISSING  {path}")
+                    continue
+                ok = sha256sum(path) == spec.sha256
+                usable = usable or ok
+                print(f"    {where:8s} {'ok' if ok else 'BAD SHA':8s} {path}")
+            if not usable:
                 status = 1
-                print(f"  {role:6s} MISSING  get it with: {spec.install_hint} (or it downloads from {spec.url})")
-                continue
-            path = found[0]
-            ok = sha256sum(path) == spec.sha256
-            if not ok:
-                status = 1
-            print(f"  {role:6s} {'ok      ' if ok else 'BAD SHA '} {path}")
+                print("    no valid copy: reinstall sk-emotion, or it is downloaded and converted "
+                      f"from {spec.url} on first use")
     return status
 
 

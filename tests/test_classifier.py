@@ -113,6 +113,7 @@ def test_temperature_set_on_fitted_model_takes_effect(small_data):
     assert not np.allclose(before, clf.predict_proba(X))
 
 
+@pytest.mark.slow
 def test_pipeline_set_params_grid_search_and_cross_validation(small_data):
     X, y = small_data
     pipe = make_pipeline(FunctionTransformer(to_float), EmotionClassifier(max_epochs=2, random_state=0))
@@ -162,6 +163,7 @@ EXPECTED_FAILED_CHECKS = {
 }
 
 
+@pytest.mark.slow
 def test_check_estimator_with_documented_expected_failures():
     results = check_estimator(
         EmotionClassifier(max_epochs=1, random_state=0),
@@ -264,7 +266,7 @@ def test_explain_returns_maps_weights_and_tidy_table(fitted, small_data):
 
 
 # ----------------------------------------------------------------------------- speed path
-def test_frozen_backbone_runs_once_per_clip_fine_tuning_every_epoch(small_data, monkeypatch):
+def test_frozen_backbone_runs_once_per_clip(small_data, monkeypatch):
     X, y = small_data
     frames_seen = []
     original = VideoEmotionNet.encode
@@ -274,21 +276,74 @@ def test_frozen_backbone_runs_once_per_clip_fine_tuning_every_epoch(small_data, 
         return original(self, clips)
 
     monkeypatch.setattr(VideoEmotionNet, "encode", counting_encode)
-    frozen = EmotionClassifier(max_epochs=4, random_state=0).fit(X, y)
+    frozen = EmotionClassifier(max_epochs=4, random_state=0, train_split=None).fit(X, y)
     assert sum(frames_seen) == X.shape[0] * X.shape[1]
-
-    frames_seen.clear()
-    tuned = EmotionClassifier(max_epochs=4, freeze_backbone=False, random_state=0).fit(X, y)
-    assert sum(frames_seen) == 4 * X.shape[0] * X.shape[1]
-
     reference = load_mini_xception().state_dict()
     for name, value in frozen.module_.backbone.state_dict().items():
         torch.testing.assert_close(value, reference[name])
-    changed = [
-        name for name, value in tuned.module_.backbone.state_dict().items()
-        if value.dtype.is_floating_point and not torch.equal(value, reference[name])
-    ]
-    assert changed
+
+
+# Fine-tuning runs in a child process: a native crash in a backward kernel (oneDNN's
+# AVX-512 channels-last path segfaults on AMD Zen 4/5) then fails this test with its
+# signal instead of killing the whole suite.
+_FINE_TUNING_SCRIPT = """
+import json, sys
+import numpy as np, torch
+sys.path.insert(0, sys.argv[1])
+from conftest import make_face_clips
+from test_classifier import _bar_stamp
+from sk_emotion import EmotionClassifier
+from sk_emotion.nets import load_mini_xception
+from sk_emotion.nets.video_emotion import VideoEmotionNet
+
+faces = np.load(sys.argv[2])
+X, y = make_face_clips(faces, 24, n_frames=4, n_classes=3, stamp=_bar_stamp, seed=0)
+frames_seen = []
+original = VideoEmotionNet.encode
+def counting_encode(self, clips):
+    frames_seen.append(int(clips.shape[0] * clips.shape[1]))
+    return original(self, clips)
+VideoEmotionNet.encode = counting_encode
+reference = load_mini_xception().state_dict()
+out = {}
+for spatial, temporal in [("attention", "softmax"), ("avg", "lstm")]:
+    frames_seen.clear()
+    clf = EmotionClassifier(spatial_pooling=spatial, temporal_pooling=temporal, max_epochs=4,
+                            freeze_backbone=False, train_split=None, random_state=0).fit(X, y)
+    trained_frames = sum(frames_seen)
+    proba = clf.predict_proba(X)
+    changed = [n for n, v in clf.module_.backbone.state_dict().items()
+               if v.dtype.is_floating_point and not torch.equal(v, reference[n])]
+    out[spatial + "/" + temporal] = {
+        "frames": trained_frames, "changed": len(changed),
+        "loss": [float(v) for v in clf.history[:, "train_loss"]],
+        "proba_sum": float(proba.sum(axis=1).mean()), "n_clips": int(X.shape[0] * X.shape[1])}
+print(json.dumps(out))
+"""
+
+
+def test_fine_tuning_the_backbone_trains_without_crashing(real_faces, tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    faces = tmp_path / "faces.npy"
+    np.save(faces, real_faces)
+    tests = Path(__file__).parent
+    result = subprocess.run([sys.executable, "-c", _FINE_TUNING_SCRIPT, str(tests), str(faces)],
+                            capture_output=True, text=True, timeout=600, cwd=tests)
+    if result.returncode < 0:
+        pytest.fail(f"fine-tuning killed the process with {signal.Signals(-result.returncode).name}: "
+                    f"a native crash in a backward kernel\n{result.stderr[-2000:]}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    for name, run in report.items():
+        assert run["frames"] == 4 * run["n_clips"], name  # the backbone runs in every epoch
+        assert run["changed"] > 0, name  # and its weights are trained
+        assert run["loss"][-1] < run["loss"][0], name
+        assert run["proba_sum"] == pytest.approx(1.0, abs=1e-5), name
 
 
 @pytest.mark.parametrize("spatial", ["avg", "attention"])
@@ -311,6 +366,7 @@ def test_learned_temperature_moves(small_data):
 
 
 # ----------------------------------------------------------------------------- the method works
+@pytest.mark.slow
 def test_softmax_pooling_beats_mean_pooling_when_evidence_is_sparse(real_faces):
     """Class evidence in 2 of 16 frames, the rest neutral and noisy: mean pooling dilutes it."""
 

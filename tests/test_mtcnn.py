@@ -19,7 +19,7 @@ import torch
 
 from sk_emotion.faces import Detections, MTCNNDetector
 from sk_emotion.faces import mtcnn as cascade
-from sk_emotion.nets.mtcnn import ONet, PNet, RNet, load_mtcnn, read_keras_arrays
+from sk_emotion.nets.mtcnn import ONet, PNet, RNet, load_mtcnn
 from sk_emotion.weights import MTCNNWeights
 
 REFERENCE = Path(__file__).parent / "data" / "mtcnn_reference.npz"
@@ -89,22 +89,39 @@ def _ref_landmarks(rows: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------ networks
 
-def test_keras_arrays_and_loading(nets):
+def _keras_arrays(net):
+    """A network's weights in mtcnn's Keras list layout (what the converter reads)."""
+    arrays = []
+    for name in net._keras_layers:
+        layer = getattr(net, name)
+        weight = layer.weight.detach().numpy()
+        if isinstance(layer, torch.nn.PReLU):
+            arrays.append(weight)  # the loader flattens Keras' (1, 1, C) slopes
+        elif weight.ndim == 4:
+            arrays += [np.transpose(weight, (2, 3, 1, 0)), layer.bias.detach().numpy()]
+        else:
+            arrays += [weight.T, layer.bias.detach().numpy()]
+    return arrays
+
+
+def test_shipped_weights_load_in_eval_mode_without_gradients(nets):
     paths = MTCNNWeights.DEFAULT.get_paths()
-    pnet_arrays = read_keras_arrays(paths["pnet"])
-    assert pnet_arrays[0].shape == (3, 3, 3, 10) and pnet_arrays[2].shape == (1, 1, 10)
-    # conv kernels map with permute(3, 2, 0, 1)
-    np.testing.assert_array_equal(nets[0].conv1.weight.numpy(),
-                                  np.transpose(pnet_arrays[0], (3, 2, 0, 1)))
-    onet_arrays = read_keras_arrays(paths["onet"])
-    np.testing.assert_array_equal(nets[2].fc5.weight.numpy(), onet_arrays[12].T)
+    assert all(p.suffix == ".npz" for p in paths.values())
     for net in nets:
         assert not net.training
         assert all(not p.requires_grad for p in net.parameters())
 
 
-def test_loading_rejects_wrong_arrays():
-    arrays = read_keras_arrays(MTCNNWeights.DEFAULT.get_paths()["rnet"])
+def test_keras_layout_round_trips_through_the_converter(nets):
+    """Keras (kh, kw, in, out) kernels and transposed dense matrices map back onto the same weights."""
+    for net in nets:
+        rebuilt = type(net).from_keras(_keras_arrays(net))
+        for (name, want), have in zip(net.state_dict().items(), rebuilt.state_dict().values()):
+            np.testing.assert_array_equal(have.numpy(), want.numpy(), err_msg=name)
+
+
+def test_loading_rejects_wrong_arrays(nets):
+    arrays = _keras_arrays(nets[1])
     with pytest.raises(ValueError, match="expects 16 Keras arrays, got 15"):
         RNet.from_keras(arrays[:-1])
     with pytest.raises(ValueError, match="shape"):

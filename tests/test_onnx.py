@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sk_emotion import EmotionClassifier, Explanation, __version__
 from sk_emotion.export import OnnxEmotionClassifier, export_onnx, read_onnx_metadata
-from sk_emotion.export.onnx import OUTPUT_NAMES
+from sk_emotion.export.predictor import OUTPUT_NAMES
 
 ATOL = 1e-4
 
@@ -225,7 +225,7 @@ def test_export_errors(default_export, tmp_path):
 
 
 def test_exporter_failure_and_failed_check_raise_runtime_error(default_export, tmp_path, monkeypatch):
-    import sk_emotion.export.onnx as module
+    import sk_emotion.export.exporter as module
 
     clf, _ = default_export
 
@@ -251,3 +251,38 @@ def test_to_onnx_method_and_top_level_exports(default_export, tmp_path):
     assert sk_emotion.OnnxEmotionClassifier is OnnxEmotionClassifier
     assert sk_emotion.export_onnx is export_onnx
     np.testing.assert_array_equal(sk_emotion.OnnxEmotionClassifier(path).classes_, clf.classes_)
+
+
+# A predictor deployed without torch: every import of torch or skorch fails in the child.
+_NO_TORCH_SCRIPT = """
+import sys
+
+class _NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "skorch"):
+            raise ImportError(f"{name} is not installed in this deployment")
+
+sys.meta_path.insert(0, _NoTorch())
+import numpy as np
+from sk_emotion.export import OnnxEmotionClassifier
+
+clf = OnnxEmotionClassifier(sys.argv[1])
+np.save(sys.argv[3], clf.predict_proba(np.load(sys.argv[2])))
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "skorch", "cv2", "av")))
+"""
+
+
+def test_predictor_runs_where_torch_cannot_be_imported(default_export, tmp_path):
+    import subprocess
+    import sys
+
+    clf, path = default_export
+    X = _clips(3, 6, seed=7)
+    np.save(tmp_path / "X.npy", X)
+    result = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH_SCRIPT, str(path), str(tmp_path / "X.npy"), str(tmp_path / "p.npy")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"  # nothing heavy was imported
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), clf.predict_proba(X), atol=ATOL)

@@ -46,6 +46,7 @@ def test_generated_tree_is_afew_shaped(data):
     assert data["emotion"].nunique() == 7
 
 
+@pytest.mark.slow
 def test_grid_search_and_cross_validation_extract_each_video_once(data, tmp_path, decode_counter):
     pipe = make_emotion_pipeline(classifier={"max_epochs": 3, "random_state": 0}, cache=tmp_path / "faces")
     split = afew_predefined_split(data)
@@ -61,6 +62,7 @@ def test_grid_search_and_cross_validation_extract_each_video_once(data, tmp_path
     assert set(search.predict(data["path"][:3])) <= set(data["emotion"])
 
 
+@pytest.mark.slow
 def test_predict_table_and_saved_model_in_a_new_process(data, tmp_path):
     train = data[data["subset"] == "train"]
     pipe = make_emotion_pipeline(classifier={"max_epochs": 3, "random_state": 0}, cache=tmp_path / "faces")
@@ -98,6 +100,7 @@ def test_load_model_rejects_other_files(tmp_path):
         load_model(tmp_path / "nowhere.joblib")
 
 
+@pytest.mark.slow
 def test_demo_quick_prints_the_accuracy_table(tmp_path, capsys, monkeypatch):
     from sk_emotion.demo import run_demo
 
@@ -109,6 +112,7 @@ def test_demo_quick_prints_the_accuracy_table(tmp_path, capsys, monkeypatch):
     assert len(summary) == 5 and summary["val_accuracy"].between(0, 100).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", ["quickstart.py", "grid_search_temperature.py", "afew_cross_validation.py"])
 def test_examples_run(script, tmp_path):
     import os

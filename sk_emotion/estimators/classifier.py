@@ -407,7 +407,7 @@ class EmotionClassifier(NeuralNetClassifier):
         -------
         pathlib.Path
         """
-        from ..export.onnx import export_onnx  # lazy: the export module imports this one
+        from ..export.exporter import export_onnx  # lazy: the exporter imports this module
 
         return export_onnx(self, path, opset=opset, n_frames=n_frames, verify=verify)
 

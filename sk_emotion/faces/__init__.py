@@ -1,20 +1,27 @@
 """Face detection (MTCNN in PyTorch, insightface models, callables), tracking and alignment."""
 
-from .align import ARCFACE_TEMPLATE, align_face, canonical_template, crop_box, estimate_similarity
-from .detectors import InsightFaceDetector, make_detector
-from .mtcnn import Detections, MTCNNDetector
-from .tracking import Track, search_and_track
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "ARCFACE_TEMPLATE",
-    "Detections",
-    "InsightFaceDetector",
-    "MTCNNDetector",
-    "Track",
-    "align_face",
-    "canonical_template",
-    "crop_box",
-    "estimate_similarity",
-    "make_detector",
-    "search_and_track",
-]
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "ARCFACE_TEMPLATE": ".align",
+    "align_face": ".align",
+    "canonical_template": ".align",
+    "crop_box": ".align",
+    "estimate_similarity": ".align",
+    "InsightFaceDetector": ".detectors",
+    "make_detector": ".detectors",
+    "Detections": ".mtcnn",
+    "MTCNNDetector": ".mtcnn",
+    "Track": ".tracking",
+    "search_and_track": ".tracking",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .align import ARCFACE_TEMPLATE, align_face, canonical_template, crop_box, estimate_similarity
+    from .detectors import InsightFaceDetector, make_detector
+    from .mtcnn import Detections, MTCNNDetector
+    from .tracking import Track, search_and_track

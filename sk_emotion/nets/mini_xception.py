@@ -1,8 +1,11 @@
 """The FER2013 mini-Xception emotion CNN (Arriaga et al., 2017) in PyTorch.
 
-The network is rebuilt layer by layer and its Keras 2.0.5 weights are read
-from the HDF5 file with :mod:`h5py` only (no TensorFlow).  Keras semantics are
-reproduced where they differ from PyTorch's:
+The network is rebuilt layer by layer.  Its weights ship with the package as
+an ``.npz`` of this module's ``state_dict`` (see :mod:`sk_emotion.weights`),
+converted once from the original Keras 2.0.5 HDF5 file by
+:meth:`MiniXception.load_keras_hdf5` (which reads it with :mod:`h5py` only,
+no TensorFlow).  Keras semantics are reproduced where they differ from
+PyTorch's:
 
 * ``MaxPooling2D(3, strides=2, padding="same")`` pads asymmetrically (the
   extra row/column goes at the end), so padding is computed per input size;
@@ -162,6 +165,11 @@ class MiniXception(nn.Module):
 
     # ------------------------------------------------------------------ loading
     @classmethod
+    def from_arrays(cls, path: str | os.PathLike) -> "MiniXception":
+        """Build the network in eval mode from an ``.npz`` of its ``state_dict`` (no pickle)."""
+        return _load_state_arrays(cls(), path).eval()
+
+    @classmethod
     def from_keras_hdf5(cls, path: str | os.PathLike) -> "MiniXception":
         """Build the network and load the Keras weights of ``path`` into it."""
         model = cls()
@@ -169,8 +177,13 @@ class MiniXception(nn.Module):
         return model.eval()
 
     def load_keras_hdf5(self, path: str | os.PathLike) -> None:
-        """Copy the weights of a Keras mini-Xception HDF5 file into this module."""
-        import h5py
+        """Copy the weights of a Keras mini-Xception HDF5 file into this module (needs ``h5py``)."""
+        try:
+            import h5py
+        except ImportError as exc:
+            raise ImportError(
+                "reading Keras HDF5 weights needs h5py: pip install \"sk-emotion[convert]\""
+            ) from exc
 
         path = Path(path)
         with h5py.File(path, "r") as handle:
@@ -229,6 +242,18 @@ class MiniXception(nn.Module):
                     _copy(bn.bias, stats["beta"], bn_name)
                     _copy(bn.running_mean, stats["moving_mean"], bn_name)
                     _copy(bn.running_var, stats["moving_variance"], bn_name)
+
+
+def _load_state_arrays(module: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load an ``.npz`` of named arrays into ``module`` (every key, exact shapes)."""
+    from ..weights.arrays import read_arrays
+
+    state = {name: torch.from_numpy(array) for name, array in read_arrays(path).items()}
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"'{path}' does not hold {type(module).__name__} weights: {exc}") from exc
+    return module
 
 
 def _as_str(value: object) -> str:
@@ -297,4 +322,4 @@ def load_mini_xception(weights=None, path: str | os.PathLike | None = None) -> M
     if path is None:
         path = MiniXceptionWeights.explicit_path(weights)
     weights = MiniXceptionWeights.verify(weights)
-    return MiniXception.from_keras_hdf5(weights.get_path(path))
+    return MiniXception.from_arrays(weights.get_path(path))

@@ -1,9 +1,11 @@
 """The three MTCNN networks (Zhang et al., 2016) in PyTorch.
 
-The networks are rebuilt layer by layer and loaded from the Keras weights
-shipped by ``mtcnn`` 1.0.0: each file is a joblib + lz4 pickled list of numpy
-arrays in Keras order and layout.  Keras semantics are reproduced where they
-differ from PyTorch's:
+The networks are rebuilt layer by layer.  Their weights ship with the package
+as ``.npz`` files of each network's ``state_dict`` (see
+:mod:`sk_emotion.weights`), converted once from the Keras weights of
+``mtcnn`` 1.0.0 (each a joblib + lz4 pickled list of numpy arrays in Keras
+order and layout, read by :func:`read_keras_arrays`).  Keras semantics are
+reproduced where they differ from PyTorch's:
 
 * convolution kernels are stored ``(kh, kw, in, out)`` and become
   ``(out, in, kh, kw)`` with ``permute(3, 2, 0, 1)``;
@@ -66,10 +68,10 @@ def normalize_images(images: torch.Tensor) -> torch.Tensor:
 
 
 def read_keras_arrays(path: str | os.PathLike) -> list[np.ndarray]:
-    """Read one MTCNN weights file (a joblib + lz4 pickle of numpy arrays).
+    """Read one upstream ``mtcnn`` weights file (a joblib + lz4 pickle of numpy arrays).
 
     The file is a pickle: only read files whose checksum was verified, as
-    :class:`sk_emotion.weights.MTCNNWeights` does.
+    :func:`sk_emotion.weights.convert.convert_file` does.  Needs ``lz4``.
     """
     import joblib  # imported here: only needed when loading weights
 
@@ -129,8 +131,10 @@ class _KerasLoadable(nn.Module):
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "_KerasLoadable":
-        """Build the network in eval mode from an ``mtcnn`` ``.lz4`` weights file."""
-        return cls.from_keras(read_keras_arrays(path))
+        """Build the network in eval mode from an ``.npz`` of its ``state_dict`` (no pickle)."""
+        from .mini_xception import _load_state_arrays
+
+        return _load_state_arrays(cls(), path).eval()
 
 
 def _copy(param: torch.Tensor, value: np.ndarray, what: str) -> None:
@@ -284,7 +288,7 @@ def load_mtcnn(
     paths : mapping, optional
         Explicit file paths by role (``"pnet"``, ``"rnet"``, ``"onet"``);
         missing roles are resolved by :class:`sk_emotion.weights.MTCNNWeights`
-        (cache, installed ``mtcnn`` distribution, then download).
+        (the shipped files, the cache, then download).
     device : str or torch.device, default="cpu"
         Where to put the networks.
 

@@ -24,6 +24,25 @@ _LUMA = (0.299, 0.587, 0.114)
 _BACKBONE_CHUNK = 64
 
 
+def _backbone_layout(backbone: nn.Module, x: torch.Tensor) -> torch.memory_format:
+    """Memory layout of the backbone for this call; converts its weights in place if needed.
+
+    Channels-last runs the backbone's inference 3-5x faster on CPU (measured in
+    ``benchmarks/classifier_speed.py``), but oneDNN's AVX-512 backward kernels
+    for it crash the process on some CPUs (AMD Zen 4/5: SIGSEGV or "double
+    free").  So channels-last is used only where no backward pass can follow:
+    gradients disabled, or neither the weights nor the input require them.
+    """
+    backward_possible = torch.is_grad_enabled() and (
+        x.requires_grad or any(p.requires_grad for p in backbone.parameters())
+    )
+    layout = torch.contiguous_format if backward_possible else torch.channels_last
+    if any(p.dim() == 4 and not p.is_contiguous(memory_format=layout)
+           for p in backbone.parameters()):
+        backbone.to(memory_format=layout)
+    return layout
+
+
 class VideoEmotionNet(nn.Module):
     """Classify face clips: per-frame CNN features, spatial pooling, temporal pooling.
 
@@ -87,7 +106,6 @@ class VideoEmotionNet(nn.Module):
         self.freeze_backbone = freeze_backbone
 
         self.backbone = load_mini_xception(weights) if pretrained else MiniXception()
-        self.backbone.to(memory_format=torch.channels_last)
         if freeze_backbone:
             self.backbone.requires_grad_(False)
         channels = STAGE_SHAPES[feature_stage][0]
@@ -134,9 +152,8 @@ class VideoEmotionNet(nn.Module):
             luma = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 1, 3, 1, 1)
             x = (x * luma).sum(dim=2, keepdim=True)
         x = (x.reshape(n * t, 1, *x.shape[-2:]) / 255.0 - 0.5) * 2.0
-        # Channels-last and chunks of ~64 frames run the depthwise convolutions
-        # 3-5x faster on CPU than one large contiguous batch.
-        x = x.contiguous(memory_format=torch.channels_last)
+        layout = _backbone_layout(self.backbone, x)
+        x = x.contiguous(memory_format=layout)
         if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
             # Chunk sizes would be frozen into an exported graph with a dynamic batch.
             features = self.backbone.forward_stage(x, self.feature_stage)

@@ -1,35 +1,29 @@
 """Video I/O: decode sampled RGB frames from video files and image folders."""
 
-from .decode import (
-    IMAGE_EXTENSIONS,
-    DecodedClip,
-    VideoDecodeError,
-    VideoInfo,
-    VideoNotFoundError,
-    apply_rotation,
-    list_image_files,
-    probe_video,
-    read_frame_indices,
-    read_frames,
-    sample_array_frames,
-    sample_frame_indices,
-)
-from .synthetic import index_frames, read_frame_index, write_video
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "IMAGE_EXTENSIONS",
-    "DecodedClip",
-    "VideoDecodeError",
-    "VideoInfo",
-    "VideoNotFoundError",
-    "apply_rotation",
-    "index_frames",
-    "list_image_files",
-    "probe_video",
-    "read_frame_index",
-    "read_frame_indices",
-    "read_frames",
-    "sample_array_frames",
-    "sample_frame_indices",
-    "write_video",
-]
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "IMAGE_EXTENSIONS": ".decode",
+    "DecodedClip": ".decode",
+    "VideoDecodeError": ".decode",
+    "VideoInfo": ".decode",
+    "VideoNotFoundError": ".decode",
+    "apply_rotation": ".decode",
+    "list_image_files": ".decode",
+    "probe_video": ".decode",
+    "read_frame_indices": ".decode",
+    "read_frames": ".decode",
+    "sample_array_frames": ".decode",
+    "sample_frame_indices": ".decode",
+    "index_frames": ".synthetic",
+    "read_frame_index": ".synthetic",
+    "write_video": ".synthetic",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .decode import IMAGE_EXTENSIONS, DecodedClip, VideoDecodeError, VideoInfo, VideoNotFoundError, apply_rotation, list_image_files, probe_video, read_frame_indices, read_frames, sample_array_frames, sample_frame_indices
+    from .synthetic import index_frames, read_frame_index, write_video

