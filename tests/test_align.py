@@ -9,6 +9,7 @@ from sk_emotion.faces import (
     ARCFACE_TEMPLATE,
     align_face,
     canonical_template,
+    template_points,
     crop_box,
     estimate_similarity,
 )
@@ -47,15 +48,41 @@ def _centroids(image: np.ndarray, around: np.ndarray, radius: int = 5) -> np.nda
 
 # ------------------------------------------------------------------- template
 
-def test_template_is_arcface_at_112():
-    np.testing.assert_allclose(canonical_template(112, 0.0), ARCFACE_TEMPLATE, atol=1e-12)
+def test_arcface_template_at_112_is_insightface_s():
+    np.testing.assert_allclose(canonical_template(112, 0.0, "arcface"), ARCFACE_TEMPLATE, atol=1e-12)
+
+
+def test_default_template_is_the_fer2013_framing_declared_by_the_weights():
+    from sk_emotion.weights import MiniXceptionWeights
+
+    declared = np.array(MiniXceptionWeights.DEFAULT.transforms["face_template"])
+    np.testing.assert_allclose(template_points(), declared)
+    t48 = canonical_template(48)
+    # FER2013's framing: eye distance about 0.37 of the width, eyes at 0.39 of the height,
+    # mouth corners at 0.78 -- a tighter, higher crop than ArcFace's.
+    assert (t48[1, 0] - t48[0, 0]) / 48 == pytest.approx(0.368, abs=0.005)
+    assert (t48[0, 1] + 0.5) / 48 == pytest.approx(0.387, abs=0.005)
+    assert (t48[3, 1] + 0.5) / 48 == pytest.approx(0.777, abs=0.005)
+    arc = canonical_template(48, 0.0, "arcface")
+    assert np.linalg.norm(arc[1] - arc[0]) < 0.9 * np.linalg.norm(t48[1] - t48[0])
+
+
+def test_custom_templates_are_validated():
+    points = template_points("arcface")
+    np.testing.assert_allclose(canonical_template(64, 0.0, points), canonical_template(64, 0.0, "arcface"))
+    with pytest.raises(ValueError, match="one of"):
+        template_points("imagenet")
+    with pytest.raises(ValueError, match="5 finite"):
+        template_points(points[:4])
+    with pytest.raises(ValueError, match="left eye"):
+        template_points(points[[1, 0, 2, 3, 4]])
 
 
 def test_template_scaling_and_margin():
-    t64 = canonical_template(64, 0.0)
+    t64 = canonical_template(64, 0.0, "arcface")
     # pixel-centre convention: (p + 0.5) * 64 / 112 - 0.5
     np.testing.assert_allclose(t64, (ARCFACE_TEMPLATE + 0.5) * 64 / 112 - 0.5)
-    t_margin = canonical_template(64, 0.25)
+    t_margin = canonical_template(64, 0.25, "arcface")
     eye_distance = lambda t: np.linalg.norm(t[1] - t[0])  # noqa: E731
     assert eye_distance(t_margin) == pytest.approx(eye_distance(t64) / 1.5)
     # margin shrinks the face around the centre of the output
@@ -141,10 +168,10 @@ def test_align_channels_and_borders():
     assert align_face(gray[..., None], landmarks).shape == (64, 64, 1)
     rgba = np.full((300, 300, 4), 200, np.uint8)
     assert align_face(rgba, landmarks).shape == (64, 64, 4)
-    # a face at the image corner: the outside is black, or replicated
+    # a face at the image corner: the outside replicates the border by default, or is black
     corner = canonical_template(64, 0.0) - 40
-    assert align_face(gray, corner)[0, 0] == 0
-    assert align_face(gray, corner, border="replicate")[0, 0] == 200
+    assert align_face(gray, corner)[0, 0] == 200
+    assert align_face(gray, corner, border="constant")[0, 0] == 0
 
 
 def test_large_downscale_is_antialiased():
@@ -190,8 +217,9 @@ def test_crop_box_maps_box_to_output():
 
 def test_crop_box_outside_image_and_centre_crop():
     image = np.full((100, 160, 3), 90, np.uint8)
-    crop = crop_box(image, [-50, -50, 10, 10], face_size=32)
+    crop = crop_box(image, [-50, -50, 10, 10], face_size=32, border="constant")
     assert crop[0, 0, 0] == 0 and crop[-1, -1, 0] == 90
+    assert np.all(crop_box(image, [-50, -50, 10, 10], face_size=32) == 90)  # replicated
     centred = crop_box(image, None, face_size=32)
     assert centred.shape == (32, 32, 3) and np.all(centred == 90)
     # a non-square box becomes a square around its centre

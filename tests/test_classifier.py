@@ -109,7 +109,7 @@ def test_temperature_set_on_fitted_model_takes_effect(small_data):
     clf = EmotionClassifier(max_epochs=2, random_state=0).fit(X, y)
     before = clf.predict_proba(X)
     clf.set_params(temperature=0.05)
-    assert clf.module_.softmax_pool.temperature == pytest.approx(0.05)
+    assert clf.module_.temporal.temperature == pytest.approx(0.05)
     assert not np.allclose(before, clf.predict_proba(X))
 
 
@@ -211,7 +211,7 @@ def test_other_bad_inputs(fitted, small_data):
         EmotionClassifier().fit(X, y[:5])
     with pytest.raises(ValueError, match=r"unknown label\(s\) \['disgust'\]"):
         fitted.partial_fit(X[:2], ["disgust", "happy"])
-    with pytest.raises(ValueError, match="temperature must be a positive float"):
+    with pytest.raises(ValueError, match="temperature must be None or a positive float"):
         EmotionClassifier(temperature=0).fit(X, y)
     with pytest.raises(ValueError, match="spatial_pooling must be one of"):
         EmotionClassifier(spatial_pooling="max").fit(X, y)
@@ -362,7 +362,7 @@ def test_learned_temperature_moves(small_data):
     X, y = small_data
     clf = EmotionClassifier(learn_temperature=True, temperature=1.0, max_epochs=10, lr=0.05,
                             random_state=0).fit(X, y)
-    assert clf.module_.softmax_pool.temperature != pytest.approx(1.0)
+    assert clf.module_.temporal.temperature != pytest.approx(1.0)
 
 
 # ----------------------------------------------------------------------------- the method works

@@ -112,8 +112,8 @@ def test_metadata_round_trip(exported):
     assert meta["rgb_to_gray"] == [0.299, 0.587, 0.114]
     assert meta["spatial_pooling"] == clf.module_.spatial_pooling
     assert meta["temporal_pooling"] == clf.module_.temporal_pooling
-    if clf.module_.temporal_pooling == "softmax":
-        assert meta["temperature"] == pytest.approx(float(clf.module_.softmax_pool.log_temperature.detach().exp()))
+    if clf.module_.temporal_pooling in ("softmax", "expressive"):
+        assert meta["temperature"] == pytest.approx(float(clf.module_.temporal.log_temperature.detach().exp()))
     else:
         assert meta["temperature"] is None
     assert meta["n_frames_in"] == clf.n_frames_in_

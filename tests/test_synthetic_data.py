@@ -208,7 +208,9 @@ def _aligned_clip(path, landmarks):
     frames = read_frames(path, n_frames=len(landmarks)).frames
     faces = []
     for f, lm in zip(frames, landmarks):
-        face = cv2.GaussianBlur(align_face(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), lm)
+        # The ArcFace framing the MOUTH and BROWS regions were drawn for.
+        gray = cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+        face = cv2.GaussianBlur(align_face(gray, lm, template="arcface", border="constant")
                                 .astype(np.float32), (0, 0), 1.0)
         faces.append((face - face.mean()) / (face.std() + 1e-6) * 40.0)
     return np.stack(faces)

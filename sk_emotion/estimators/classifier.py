@@ -9,16 +9,17 @@ from typing import Any
 import numpy as np
 import torch
 from skorch import NeuralNetClassifier
+from skorch.callbacks import EpochScoring
 from skorch.utils import to_numpy
 from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 
-from ..nets.pooling import check_pooling_options
-from ..nets.video_emotion import VideoEmotionNet
-from ..weights import EMOTIONS, MiniXceptionWeights
+from ..nets.video_emotion import VideoEmotionNet, check_network_options
+from ..weights import MiniXceptionWeights
 from ._validation import check_clips, check_labels
 from .explanation import Explanation
+from .training import HoldoutSplit, ValidationEarlyStopping, encoded_accuracy
 
 __all__ = ["EmotionClassifier"]
 
@@ -33,6 +34,11 @@ _STRUCTURAL_PARAMS = (
     "freeze_backbone",
     "weights",
 )
+# skorch's own default is an object too (ValidSplit(5)); this one is stateless.
+_DEFAULT_SPLIT = HoldoutSplit()
+
+# Own parameters read when the optimiser is built.
+_OPTIMIZER_PARAMS = ("backbone_lr_scale",)
 
 
 class EmotionClassifier(NeuralNetClassifier):
@@ -49,15 +55,27 @@ class EmotionClassifier(NeuralNetClassifier):
 
     Parameters
     ----------
-    spatial_pooling : {"attention", "avg"}, default="attention"
-        Attention over the 4x4 positions of the last residual block (the
-        method), or global average pooling (the baseline).
-    temporal_pooling : {"softmax", "mean", "max", "lstm"}, default="softmax"
-        Softmax pooling over time (the method) or a baseline.
-    temperature : float, default=1.0
-        Temperature of softmax temporal pooling: small approaches max
-        pooling, large approaches mean pooling.  Searchable with
-        ``GridSearchCV``; changing it on a fitted model takes effect at once.
+    spatial_pooling : str, default="attention"
+        Stage 3, a name of :data:`sk_emotion.nets.spatial.SPATIAL_POOLINGS`:
+        attention over the 4x4 positions of the last residual block (the
+        method), or ``"avg"``, global average pooling (the baseline).
+    temporal_pooling : str, default="auto"
+        Stage 4, a name of :data:`sk_emotion.nets.temporal.TEMPORAL_POOLINGS`:
+        ``"softmax"``, softmax pooling over time, class by class (the paper);
+        ``"expressive"``, softmax pooling over time of each frame's
+        expressiveness, with neutral as the absence of expression; or a
+        baseline: ``"mean"``, ``"max"``, ``"lstm"``.  ``"auto"`` is
+        ``"expressive"`` when the classes include ``"neutral"`` and
+        ``"softmax"`` otherwise: class-wise peaks let the many neutral frames
+        of a clip outvote its expression (see ``docs/classifier.md``).
+    temperature : float or None, default=None
+        Temperature of softmax and expressive pooling, in units of frame
+        probability: small approaches max pooling, large approaches mean
+        pooling.  The weights are computed from probabilities, so the
+        temperature means the same before and after training and is
+        searchable with ``GridSearchCV``; changing it on a fitted model takes
+        effect at once.  None: the pooling's measured default (softmax 0.2,
+        expressive 0.35).
     learn_temperature : bool, default=False
         Train the temperature (starting from ``temperature``).
     n_heads : int, default=1
@@ -70,6 +88,10 @@ class EmotionClassifier(NeuralNetClassifier):
     freeze_backbone : bool, default=True
         Keep the pretrained CNN fixed.  Then ``fit`` runs it once per clip and
         trains the rest on the cached feature maps.
+    backbone_lr_scale : float, default=0.1
+        When fine-tuning (``freeze_backbone=False``), the backbone's learning
+        rate relative to ``lr``: the pretrained layers move less than the new
+        ones.  Ignored when ``optimizer__param_groups`` is given.
     weights : MiniXceptionWeights, str or path, default=None
         Pretrained backbone weights (``None``: the FER2013 default), their
         name, or the path of a copy of the weights file (checksum-verified).
@@ -82,16 +104,23 @@ class EmotionClassifier(NeuralNetClassifier):
     optimizer : type, default=torch.optim.Adam
     lr : float, default=3e-3
     max_epochs : int, default=40
+        Upper bound; with the default ``train_split`` and callbacks, training
+        stops earlier when the validation loss stops improving.
     batch_size : int, default=32
-    train_split : callable or None, default=None
-        skorch's internal validation split; ``None`` trains on all data
-        (use ``skorch.dataset.ValidSplit`` to monitor a held-out part).
+    train_split : callable or None, default=HoldoutSplit()
+        skorch's internal validation split.  By default 20% of the training
+        clips, stratified, are held out; the ``early_stopping`` callback
+        (:class:`~sk_emotion.estimators.training.ValidationEarlyStopping`)
+        stops when their loss has not improved for 5 epochs and restores the
+        best epoch's parameters.  ``None`` trains on all clips for
+        ``max_epochs`` epochs.
     verbose : int, default=0
     classes : sequence or None, default=None
         Fixed label set; ``None`` takes the labels found in ``y``.
     **kwargs
         Any other skorch parameter (``device``, ``callbacks``,
-        ``module__attention_hidden``, ``optimizer__weight_decay``...).
+        ``callbacks__early_stopping__patience``, ``module__attention_hidden``,
+        ``optimizer__weight_decay``...).
 
     Attributes
     ----------
@@ -125,13 +154,14 @@ class EmotionClassifier(NeuralNetClassifier):
         module=VideoEmotionNet,
         *,
         spatial_pooling: str = "attention",
-        temporal_pooling: str = "softmax",
-        temperature: float = 1.0,
+        temporal_pooling: str = "auto",
+        temperature: float | None = None,
         learn_temperature: bool = False,
         n_heads: int = 1,
         attention_penalty: float = 0.0,
         feature_stage: int = 4,
         freeze_backbone: bool = True,
+        backbone_lr_scale: float = 0.1,
         weights=None,
         random_state=None,
         criterion=torch.nn.CrossEntropyLoss,
@@ -139,7 +169,7 @@ class EmotionClassifier(NeuralNetClassifier):
         lr: float = 3e-3,
         max_epochs: int = 40,
         batch_size: int = 32,
-        train_split=None,
+        train_split=_DEFAULT_SPLIT,
         verbose: int = 0,
         classes=None,
         **kwargs: Any,
@@ -164,19 +194,24 @@ class EmotionClassifier(NeuralNetClassifier):
         self.attention_penalty = attention_penalty
         self.feature_stage = feature_stage
         self.freeze_backbone = freeze_backbone
+        self.backbone_lr_scale = backbone_lr_scale
         self.weights = weights
         self.random_state = random_state
 
     # ------------------------------------------------------------ validation
     def _check_own_params(self) -> None:
-        check_pooling_options(self.spatial_pooling, self.temporal_pooling, self.feature_stage)
-        if (not isinstance(self.temperature, numbers.Real) or isinstance(self.temperature, bool)
+        check_network_options(self.spatial_pooling, self.temporal_pooling, self.feature_stage)
+        if self.temperature is not None and (
+                not isinstance(self.temperature, numbers.Real) or isinstance(self.temperature, bool)
                 or not np.isfinite(self.temperature) or self.temperature <= 0):
-            raise ValueError(f"temperature must be a positive float, got {self.temperature!r}")
+            raise ValueError(f"temperature must be None or a positive float, got {self.temperature!r}")
         if not isinstance(self.n_heads, numbers.Integral) or self.n_heads < 1:
             raise ValueError(f"n_heads must be a positive integer, got {self.n_heads!r}")
         if not isinstance(self.attention_penalty, numbers.Real) or self.attention_penalty < 0:
             raise ValueError(f"attention_penalty must be a non-negative float, got {self.attention_penalty!r}")
+        if (not isinstance(self.backbone_lr_scale, numbers.Real) or isinstance(self.backbone_lr_scale, bool)
+                or not self.backbone_lr_scale >= 0):
+            raise ValueError(f"backbone_lr_scale must be a non-negative float, got {self.backbone_lr_scale!r}")
         MiniXceptionWeights.verify(self.weights)
 
     @property
@@ -224,7 +259,7 @@ class EmotionClassifier(NeuralNetClassifier):
             "classes": tuple(str(c) for c in self.classes_),
             "spatial_pooling": self.spatial_pooling,
             "temporal_pooling": self.temporal_pooling,
-            "temperature": float(self.temperature),
+            "temperature": None if self.temperature is None else float(self.temperature),
             "learn_temperature": self.learn_temperature,
             "n_heads": int(self.n_heads),
             "feature_stage": self.feature_stage,
@@ -251,9 +286,38 @@ class EmotionClassifier(NeuralNetClassifier):
                 self._initialize_module(reason="structural parameter changed")
                 self._initialize_criterion()
                 self._initialize_optimizer()
-            elif "temperature" in kwargs and getattr(self.module_, "softmax_pool", None) is not None:
-                self.module_.softmax_pool.set_temperature(float(self.temperature))
+            else:
+                if "temperature" in kwargs and hasattr(self.module_.temporal, "set_temperature"):
+                    self._check_own_params()  # a fitted model must not take an invalid value
+                    self.module_.temporal.set_temperature(self.temperature)
+                if any(key in kwargs for key in _OPTIMIZER_PARAMS):
+                    self._initialize_optimizer()
         return self
+
+    def get_default_callbacks(self):
+        """skorch's defaults, with validation accuracy on prepared inputs and early stopping."""
+        callbacks = []
+        for name, callback in super().get_default_callbacks():
+            if name == "valid_acc":
+                callback = EpochScoring(encoded_accuracy, name="valid_acc", lower_is_better=False,
+                                        use_caching=True)
+            if name == "print_log":
+                callbacks.append(("early_stopping", ValidationEarlyStopping()))
+            callbacks.append((name, callback))
+        return callbacks
+
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        """skorch's optimiser arguments, with a slower backbone when it is fine-tuned."""
+        named = list(named_parameters)
+        args, kwargs = super().get_params_for_optimizer(prefix, iter(named))
+        if (prefix != "optimizer" or self.freeze_backbone
+                or getattr(self, "optimizer__param_groups", None) is not None):
+            return args, kwargs
+        lr = kwargs.get("lr", self.lr)
+        backbone = [p for name, p in named if name.startswith("backbone.")]
+        others = [p for name, p in named if not name.startswith("backbone.")]
+        groups = [{"params": others}, {"params": backbone, "lr": lr * float(self.backbone_lr_scale)}]
+        return (groups,), kwargs
 
     @contextlib.contextmanager
     def _seeded(self):
@@ -417,9 +481,13 @@ class EmotionClassifier(NeuralNetClassifier):
         """A ready-to-predict zero-shot model: the pretrained CNN applied to every frame.
 
         Uses the backbone's own FER2013 head, average spatial pooling and
-        softmax temporal pooling, with the seven FER2013 emotions as
-        ``classes_``.  On one-frame clips its probabilities are exactly the
-        pretrained CNN's.
+        expressive temporal pooling (``temporal_pooling="auto"`` with the
+        seven FER2013 emotions as ``classes_``): frames weigh by how far they
+        are from neutral, so a run of expressive frames labels the clip and
+        a clip is neutral only when no run is expressive.  Measured on clips
+        of real faces, this labels 90% of clips right against 61% for
+        class-wise softmax pooling (``docs/results.md``).  On one-frame clips
+        its probabilities are exactly the pretrained CNN's.
 
         Parameters
         ----------
@@ -443,7 +511,7 @@ class EmotionClassifier(NeuralNetClassifier):
         >>> clf.predict_proba(np.zeros((1, 1, 64, 64), np.uint8)).shape
         (1, 7)
         """
-        params = {"spatial_pooling": "avg", "temporal_pooling": "softmax", "weights": weights}
+        params = {"spatial_pooling": "avg", "temporal_pooling": "auto", "weights": weights}
         params.update(kwargs)
         estimator = cls(**params)
         estimator._check_own_params()

@@ -37,8 +37,8 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-from sklearn.exceptions import NotFittedError
 from torch import nn
+from sklearn.exceptions import NotFittedError
 
 from .._version import __version__
 from ..estimators.classifier import EmotionClassifier
@@ -254,11 +254,7 @@ def _metadata(
 ) -> dict[str, Any]:
     """What a predictor needs besides the graph, as JSON-serialisable values."""
     classes = np.asarray(estimator.classes_)
-    n_heads = net.attention.score.out_channels if net.attention is not None else 1
-    temperature = (  # detached: a learned temperature is a parameter
-        float(net.softmax_pool.log_temperature.detach().exp()) if net.softmax_pool is not None else None
-    )
-    learned = net.softmax_pool is not None and isinstance(net.softmax_pool.log_temperature, nn.Parameter)
+    structure = net.export_metadata()  # the pooling modules say what they are
     n_frames_in = getattr(estimator, "n_frames_in_", None)
     return {
         "format_version": _FORMAT_VERSION,
@@ -275,12 +271,7 @@ def _metadata(
         "rgb_to_gray": list(_LUMA),
         "outputs": list(OUTPUT_NAMES),
         "dynamic_axes": ["batch", "frames"],
-        "spatial_pooling": net.spatial_pooling,
-        "temporal_pooling": net.temporal_pooling,
-        "temperature": temperature,
-        "learn_temperature": bool(learned),
-        "n_heads": int(n_heads),
-        "feature_stage": int(net.feature_stage),
+        **structure,
         "n_frames_in": None if n_frames_in is None else int(n_frames_in),
         "export_n_frames": n_frames,
         "opset": opset,

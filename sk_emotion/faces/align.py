@@ -1,17 +1,30 @@
-"""Face alignment: five-point similarity warps to a canonical template, and box crops.
+"""Face alignment: five-point similarity warps to a template, and box crops.
 
 Coordinates are in pixels with pixel *centres* at integer positions (the
 convention of OpenCV, of MTCNN's landmarks and of the ArcFace template), so
 that pixel ``(i, j)`` of an aligned face shows the image point the
 similarity maps to ``(j, i)``.
 
-The template is insightface's ArcFace 112x112 five-point template (left eye,
-right eye, nose, left and right mouth corners, "left" = smaller x in the
-image).  ``margin`` adds context around it: the output covers the 112x112
-template square grown by ``margin * 112`` pixels on every side, resampled to
-``face_size`` x ``face_size``.  ``margin=0`` is the ArcFace crop (eyes at
-46% of the height, mouth at 82%, eye distance 31% of the width); each 0.1 of
-margin shrinks the face by a factor ``1 + 2 * 0.1``.
+A template gives the five points (left eye, right eye, nose, left and right
+mouth corners, "left" = smaller x in the image) as fractions of the crop's
+side, ``(coord + 0.5) / side``.  Two are built in:
+
+``"fer2013"`` (the default)
+    The framing of the faces the FER2013 backbone learnt: the median of MTCNN
+    landmarks over 3,000 FER2013 training faces (eye distance 0.37 of the
+    width, eyes at 0.39 of the height, mouth corners at 0.78), declared by
+    :class:`~sk_emotion.weights.MiniXceptionWeights` as part of its
+    preprocessing.  Faces framed like this are what the pretrained network
+    reads best; see ``docs/extractor.md`` for the measurements.
+``"arcface"``
+    insightface's ArcFace 112x112 template (eyes at 46% of the height, mouth
+    at 82%, eye distance 31% of the width), looser than FER2013's.
+
+``margin`` adds context: the output covers the template square grown by
+``margin`` of its side on every side, so each 0.1 of margin shrinks the face
+by a factor ``1 + 2 * 0.1``.  Pixels outside the image are filled by
+replicating the image border by default: black borders measurably hurt the
+FER2013 network.
 
 Large downscales are anti-aliased: the warp is done at an integer multiple of
 the output size and reduced with area interpolation, so that a 300-pixel face
@@ -27,7 +40,9 @@ import numpy as np
 
 __all__ = [
     "ARCFACE_TEMPLATE",
+    "TEMPLATES",
     "canonical_template",
+    "template_points",
     "estimate_similarity",
     "align_face",
     "crop_box",
@@ -45,6 +60,10 @@ ARCFACE_TEMPLATE: np.ndarray = np.array(
 )
 ARCFACE_TEMPLATE.setflags(write=False)
 _TEMPLATE_SIZE = 112.0
+
+#: Names accepted for ``template``: the ArcFace template and templates declared
+#: by pretrained backbone weights (``transforms["face_template"]``).
+TEMPLATES = ("fer2013", "arcface")
 
 _BORDER_MODES = {
     "constant": cv2.BORDER_CONSTANT,
@@ -65,29 +84,60 @@ def _check_margin(margin: float) -> float:
     return float(margin)
 
 
-def canonical_template(face_size: int = 64, margin: float = 0.0) -> np.ndarray:
-    """Five-point template for a ``face_size`` x ``face_size`` aligned face.
+def template_points(template: str | Sequence[Sequence[float]] = "fer2013") -> np.ndarray:
+    """The five template points as fractions of the crop side, ``(coord + 0.5) / side``.
+
+    Parameters
+    ----------
+    template : {"fer2013", "arcface"} or array-like of shape (5, 2), default="fer2013"
+        A built-in template (see the module docstring) or five ``(x, y)``
+        points in ``[0, 1]``: left eye, right eye, nose, left and right mouth
+        corners.
+
+    Returns
+    -------
+    numpy.ndarray of shape (5, 2), float64
+    """
+    if isinstance(template, str):
+        if template == "arcface":
+            return (ARCFACE_TEMPLATE + 0.5) / _TEMPLATE_SIZE
+        if template == "fer2013":
+            from ..weights import MiniXceptionWeights
+
+            return np.asarray(MiniXceptionWeights.FER2013.transforms["face_template"], dtype=np.float64)
+        raise ValueError(f"template must be one of {TEMPLATES} or 5 (x, y) points, got {template!r}")
+    points = np.asarray(template, dtype=np.float64)
+    if points.shape != (5, 2) or not np.isfinite(points).all():
+        raise ValueError(f"template must be 5 finite (x, y) points in [0, 1], got shape {points.shape}")
+    if points[0, 0] >= points[1, 0]:
+        raise ValueError("template: the left eye (row 0) must have a smaller x than the right eye (row 1)")
+    return points
+
+
+def canonical_template(face_size: int = 64, margin: float = 0.0,
+                       template: str | Sequence[Sequence[float]] = "fer2013") -> np.ndarray:
+    """Five-point template in the pixels of a ``face_size`` x ``face_size`` aligned face.
 
     Parameters
     ----------
     face_size : int, default=64
         Side of the aligned face in pixels.
     margin : float, default=0.0
-        Extra context around the ArcFace 112x112 square, as a fraction of its
-        side added on each side (0.1 = 11.2 template pixels per side); must be
-        > -0.5 (negative values zoom in).
+        Extra context around the template square, as a fraction of its side
+        added on each side; must be > -0.5 (negative values zoom in).
+    template : {"fer2013", "arcface"} or array-like of shape (5, 2), default="fer2013"
+        See :func:`template_points`.
 
     Returns
     -------
     numpy.ndarray of shape (5, 2), float64
         ``(x, y)`` of left eye, right eye, nose, left and right mouth corners,
-        with pixel centres at integers:
-        ``(p + 0.5 + 112 * margin) * face_size / (112 * (1 + 2 * margin)) - 0.5``.
+        with pixel centres at integers: ``(p + margin) / (1 + 2 * margin) *
+        face_size - 0.5`` for template fractions ``p``.
     """
     face_size = _check_face_size(face_size)
     margin = _check_margin(margin)
-    scale = face_size / (_TEMPLATE_SIZE * (1.0 + 2.0 * margin))
-    return (ARCFACE_TEMPLATE + 0.5 + _TEMPLATE_SIZE * margin) * scale - 0.5
+    return (template_points(template) + margin) / (1.0 + 2.0 * margin) * face_size - 0.5
 
 
 def estimate_similarity(src_pts: np.ndarray, dst_pts: np.ndarray) -> np.ndarray:
@@ -180,7 +230,8 @@ def align_face(
     landmarks: np.ndarray,
     face_size: int = 64,
     margin: float = 0.0,
-    border: str = "constant",
+    border: str = "replicate",
+    template: str | Sequence[Sequence[float]] = "fer2013",
 ) -> np.ndarray:
     """Warp a face so that its five landmarks land on :func:`canonical_template`.
 
@@ -195,9 +246,11 @@ def align_face(
     face_size : int, default=64
         Side of the output.
     margin : float, default=0.0
-        Context around the ArcFace square, see :func:`canonical_template`.
-    border : {"constant", "replicate", "reflect"}, default="constant"
+        Context around the template square, see :func:`canonical_template`.
+    border : {"replicate", "constant", "reflect"}, default="replicate"
         How pixels outside the image are filled ("constant" = black).
+    template : {"fer2013", "arcface"} or array-like of shape (5, 2), default="fer2013"
+        Where the landmarks go, see :func:`template_points`.
 
     Returns
     -------
@@ -207,7 +260,7 @@ def align_face(
     points = np.asarray(landmarks, dtype=np.float64)
     if points.shape != (5, 2):
         raise ValueError(f"landmarks must have shape (5, 2), got {points.shape}")
-    matrix = estimate_similarity(points, canonical_template(face_size, margin))
+    matrix = estimate_similarity(points, canonical_template(face_size, margin, template))
     return _warp(image, matrix, face_size, border)
 
 
@@ -216,7 +269,7 @@ def crop_box(
     box: Sequence[float] | np.ndarray | None,
     face_size: int = 64,
     margin: float = 0.0,
-    border: str = "constant",
+    border: str = "replicate",
 ) -> np.ndarray:
     """Square crop centred on a box, resized to ``face_size`` (no landmarks needed).
 
@@ -234,7 +287,7 @@ def crop_box(
     face_size : int, default=64
     margin : float, default=0.0
         Must be > -0.5.
-    border : {"constant", "replicate", "reflect"}, default="constant"
+    border : {"replicate", "constant", "reflect"}, default="replicate"
         How pixels outside the image are filled.
 
     Returns

@@ -8,20 +8,26 @@ import torch
 from torch import nn
 
 from .mini_xception import STAGE_SHAPES, MiniXception, load_mini_xception
-from .pooling import (
-    SoftmaxTemporalPooling,
-    SpatialAttention,
-    attention_penalty,
-    check_pooling_options,
-    max_pool,
-    mean_pool,
-)
+from .registry import build
+from .spatial import SPATIAL_POOLINGS
+from .temporal import TEMPORAL_POOLINGS, resolve_temporal_pooling
 
 __all__ = ["VideoEmotionNet"]
 
 # ITU-R BT.601 luma, the usual RGB-to-gray conversion of FER-style datasets.
 _LUMA = (0.299, 0.587, 0.114)
 _BACKBONE_CHUNK = 64
+FEATURE_STAGES = (3, 4)
+
+
+def check_network_options(spatial_pooling: str, temporal_pooling: str, feature_stage: int) -> None:
+    """Raise ``ValueError`` naming the allowed values when a structural option is unknown."""
+    for kind, name, names in (("spatial_pooling", spatial_pooling, sorted(SPATIAL_POOLINGS)),
+                              ("temporal_pooling", temporal_pooling, ["auto", *sorted(TEMPORAL_POOLINGS)])):
+        if not isinstance(name, str) or name not in names:
+            raise ValueError(f"{kind} must be one of {names}, got {name!r}")
+    if feature_stage not in FEATURE_STAGES:
+        raise ValueError(f"feature_stage must be one of {FEATURE_STAGES}, got {feature_stage!r}")
 
 
 def _backbone_layout(backbone: nn.Module, x: torch.Tensor) -> torch.memory_format:
@@ -56,38 +62,49 @@ class VideoEmotionNet(nn.Module):
         Class names, in output order.  Those that are FER2013 emotions get the
         pretrained head's weights when ``feature_stage=4``, so the untrained
         model with average pooling predicts as the pretrained CNN does.
-    spatial_pooling : {"attention", "avg"}
-        Attention over feature-map positions, or plain average pooling.
-    temporal_pooling : {"softmax", "mean", "max", "lstm"}
-        How frame scores become video scores.
-    temperature : float
-        Temperature of softmax temporal pooling (initial value if learned).
-    learn_temperature : bool
+    spatial_pooling : str, default="attention"
+        A name of :data:`~sk_emotion.nets.spatial.SPATIAL_POOLINGS`:
+        ``"attention"`` over feature-map positions, or ``"avg"``.
+    temporal_pooling : str, default="auto"
+        A name of :data:`~sk_emotion.nets.temporal.TEMPORAL_POOLINGS`:
+        ``"softmax"``, ``"expressive"``, ``"mean"``, ``"max"``, ``"lstm"``,
+        or ``"auto"`` (see :func:`~sk_emotion.nets.temporal.resolve_temporal_pooling`).
+    temperature : float or None, default=None
+        Temperature of the poolings that have one (initial value if learned);
+        None is the pooling's own default.
+    learn_temperature : bool, default=False
         Whether the temperature is trained.
-    n_heads : int
+    n_heads : int, default=1
         Attention heads.
-    attention_hidden : int
+    attention_hidden : int, default=64
         Width of the attention scoring layer.
-    feature_stage : {3, 4}
+    feature_stage : {3, 4}, default=4
         Residual block whose output is pooled: 4 gives 128x4x4 maps and
         lets the frame classifier start from the FER2013 head; 3 gives finer
         64x8x8 maps with a freshly initialised classifier.
-    freeze_backbone : bool
+    freeze_backbone : bool, default=True
         Whether the backbone's weights stay fixed (it then stays in eval mode).
     weights : MiniXceptionWeights, str or None
         Pretrained backbone weights; ``None`` is the default set.
-    pretrained : bool
+    pretrained : bool, default=True
         Whether to load the weights at all (False only for tests of shapes).
-    lstm_hidden : int
+    lstm_hidden : int, default=128
         Hidden size of the LSTM baseline.
+
+    Attributes
+    ----------
+    spatial : sk_emotion.nets.spatial.SpatialPooling
+        Stage 3.
+    temporal : sk_emotion.nets.temporal.TemporalPooling
+        Stage 4.
     """
 
     def __init__(
         self,
         classes: Sequence[str],
         spatial_pooling: str = "attention",
-        temporal_pooling: str = "softmax",
-        temperature: float = 1.0,
+        temporal_pooling: str = "auto",
+        temperature: float | None = None,
         learn_temperature: bool = False,
         n_heads: int = 1,
         attention_hidden: int = 64,
@@ -98,10 +115,10 @@ class VideoEmotionNet(nn.Module):
         lstm_hidden: int = 128,
     ) -> None:
         super().__init__()
-        check_pooling_options(spatial_pooling, temporal_pooling, feature_stage)
+        check_network_options(spatial_pooling, temporal_pooling, feature_stage)
         self.classes = tuple(str(c) for c in classes)
         self.spatial_pooling = spatial_pooling
-        self.temporal_pooling = temporal_pooling
+        self.temporal_pooling = temporal_pooling = resolve_temporal_pooling(temporal_pooling, self.classes)
         self.feature_stage = feature_stage
         self.freeze_backbone = freeze_backbone
 
@@ -109,21 +126,14 @@ class VideoEmotionNet(nn.Module):
         if freeze_backbone:
             self.backbone.requires_grad_(False)
         channels = STAGE_SHAPES[feature_stage][0]
-        n_classes = len(self.classes)
-        self.head = nn.Conv2d(channels, n_classes, 3, padding=1)
+        self.head = nn.Conv2d(channels, len(self.classes), 3, padding=1)
         if feature_stage == 4 and pretrained:
             self._init_head_from_backbone(weights)
-        self.attention = (
-            SpatialAttention(channels, n_heads, attention_hidden)
-            if spatial_pooling == "attention" else None
-        )
-        self.softmax_pool = (
-            SoftmaxTemporalPooling(temperature, learn_temperature)
-            if temporal_pooling == "softmax" else None
-        )
-        if temporal_pooling == "lstm":
-            self.lstm = nn.LSTM(channels, lstm_hidden, batch_first=True)
-            self.lstm_classifier = nn.Linear(lstm_hidden, n_classes)
+        self.spatial = build(SPATIAL_POOLINGS, spatial_pooling, "spatial_pooling",
+                             in_channels=channels, n_heads=n_heads, hidden=attention_hidden)
+        self.temporal = build(TEMPORAL_POOLINGS, temporal_pooling, "temporal_pooling",
+                              classes=self.classes, n_features=channels, temperature=temperature,
+                              learn_temperature=learn_temperature, lstm_hidden=lstm_hidden)
 
     def _init_head_from_backbone(self, weights) -> None:
         from ..weights import MiniXceptionWeights
@@ -168,15 +178,12 @@ class VideoEmotionNet(nn.Module):
         """Spatial pooling and frame classification of features ``(N, T, C', h, w)``.
 
         Returns ``scores`` (N, T, K), pooled ``features`` (N, T, C') and
-        attention ``maps`` (N, T, heads, h, w).
+        spatial ``maps`` (N, T, heads, h, w).
         """
         n, t, c, h, w = features.shape
         flat = features.reshape(n * t, c, h, w)
         class_map = self.head(flat)  # (NT, K, h, w): per-position class evidence
-        if self.attention is not None:
-            maps = self.attention(flat)  # (NT, heads, h, w)
-        else:
-            maps = torch.full((n * t, 1, h, w), 1.0 / (h * w), dtype=flat.dtype, device=flat.device)
+        maps = self.spatial(flat)  # (NT, heads, h, w)
         weights = maps.flatten(2)  # (NT, heads, P)
         scores = torch.einsum("nhp,nkp->nk", weights, class_map.flatten(2)) / weights.shape[1]
         pooled = torch.einsum("nhp,ncp->nc", weights, flat.flatten(2)) / weights.shape[1]
@@ -188,24 +195,13 @@ class VideoEmotionNet(nn.Module):
 
     def pool_time(self, frame_out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Video logits (N, K), frame logits (N, T, K) and temporal weights (N, T, K)."""
-        scores = frame_out["scores"]
-        if self.temporal_pooling == "softmax":
-            video, weights = self.softmax_pool(scores)
-        elif self.temporal_pooling == "mean":
-            video, weights = mean_pool(scores)
-        elif self.temporal_pooling == "max":
-            video, weights = max_pool(scores)
-        else:
-            hidden, _ = self.lstm(frame_out["features"])
-            scores = self.lstm_classifier(hidden)  # prediction after each frame
-            video = scores[:, -1]
-            weights = torch.full_like(scores, 1.0 / scores.shape[1])
+        video, scores, weights = self.temporal(frame_out["scores"], frame_out["features"])
         return {"logits": video, "frame_logits": scores, "temporal_weights": weights}
 
     def forward(
         self, clips: torch.Tensor | None = None, features: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Video logits ``(N, K)`` and attention penalty ``(N,)``.
+        """Video logits ``(N, K)`` and spatial-pooling penalty ``(N,)``.
 
         Exactly one of ``clips`` (raw faces, 0-255) and ``features`` (from
         :meth:`encode`) is given.
@@ -216,11 +212,8 @@ class VideoEmotionNet(nn.Module):
             features = self.encode(clips)
         frame_out = self.frames(features)
         video = self.pool_time(frame_out)
-        if self.attention is not None:
-            maps = frame_out["maps"]
-            penalty = attention_penalty(maps.flatten(0, 1)).view(maps.shape[:2]).mean(dim=1)
-        else:
-            penalty = video["logits"].new_zeros(video["logits"].shape[0])
+        maps = frame_out["maps"]
+        penalty = self.spatial.penalty(maps.flatten(0, 1)).view(maps.shape[:2]).mean(dim=1)
         return video["logits"], penalty
 
     def explain(self, clips: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -228,3 +221,8 @@ class VideoEmotionNet(nn.Module):
         frame_out = self.frames(self.encode(clips))
         video = self.pool_time(frame_out)
         return {**video, "attention_maps": frame_out["maps"]}
+
+    def export_metadata(self) -> dict:
+        """What an exported model records about the network's structure."""
+        return {**self.spatial.export_metadata(), **self.temporal.export_metadata(),
+                "feature_stage": int(self.feature_stage)}
