@@ -25,8 +25,8 @@ train, val = data[data.subset == "train"], data[data.subset == "val"]
 
 pipe = make_emotion_pipeline(
     extractor={"n_frames": 16},
-    classifier={"spatial_pooling": "attention", "temporal_pooling": "softmax",
-                "temperature": 1.0, "max_epochs": 5 if args.quick else 40, "random_state": 0},
+    classifier={"spatial_pooling": "attention", "temporal_pooling": "auto",
+                "max_epochs": 5 if args.quick else 40, "random_state": 0},
 )
 pipe.fit(train["path"], train["emotion"])
 print(f"validation accuracy: {pipe.score(val['path'], val['emotion']):.3f}")

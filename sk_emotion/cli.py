@@ -134,9 +134,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     from .datasets import load_afew, load_video_folders
+    from .nets.video_emotion import check_network_options
     from .persistence import save_model
     from .pipeline import make_emotion_pipeline
 
+    # Options first: a typo must not cost the extraction of every video.
+    check_network_options(args.spatial, args.temporal, 4)
     if args.layout == "afew":
         table = load_afew(args.root)
         table = table[table["subset"] == "train"] if args.train_only else table
@@ -218,12 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("root", metavar="ROOT")
     train.add_argument("--layout", choices=("afew", "folders"), default="afew")
     train.add_argument("--out", required=True, help="model file to write")
-    train.add_argument("--temperatures", help="comma-separated temperatures to search, e.g. 0.1,0.3,1,3")
+    train.add_argument("--temperatures",
+                       help="comma-separated temperatures to search (frame-probability units), e.g. 0.1,0.2,0.35")
     train.add_argument("--epochs", type=int, default=40)
     train.add_argument("--n-frames", type=int, default=16)
     train.add_argument("--n-jobs", type=int, default=1)
-    train.add_argument("--spatial", choices=("attention", "avg"), default="attention")
-    train.add_argument("--temporal", choices=("softmax", "mean", "max", "lstm"), default="softmax")
+    # Choices are checked against the pooling registries when training starts
+    # (importing them here would import torch for every command, --help included).
+    train.add_argument("--spatial", default="attention", help="spatial pooling: attention (default), avg")
+    train.add_argument("--temporal", default="auto",
+                       help="temporal pooling: auto (default), softmax, expressive, mean, max, lstm")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--train-only", action="store_true", help="AFEW: train on Train_AFEW only")
     train.add_argument("--fallback", action="store_true")

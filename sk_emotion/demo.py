@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .experiments import TEMPERATURE_GRID
+
 __all__ = ["sample_photos", "faces_in_photos", "run_photo_demo", "run_demo"]
 
 
@@ -83,8 +85,10 @@ DEMO_CONFIGS = (
     ("avg + mean (baseline)", {"spatial_pooling": "avg", "temporal_pooling": "mean"}, ()),
     ("avg + max (baseline)", {"spatial_pooling": "avg", "temporal_pooling": "max"}, ()),
     ("avg + lstm (baseline)", {"spatial_pooling": "avg", "temporal_pooling": "lstm"}, ()),
-    ("attention + softmax (method)", {"spatial_pooling": "attention", "temporal_pooling": "softmax"},
-     (0.1, 0.3, 1.0)),
+    ("attention + softmax (paper)", {"spatial_pooling": "attention", "temporal_pooling": "softmax"},
+     TEMPERATURE_GRID["softmax"][1:]),
+    ("attention + expressive (default)", {"spatial_pooling": "attention", "temporal_pooling": "expressive"},
+     TEMPERATURE_GRID["expressive"]),
 )
 
 
@@ -131,14 +135,16 @@ def run_demo(root=None, *, quick: bool = False, verbose: bool = True) -> pd.Data
     y_train, y_val = train["emotion"].to_numpy(), val["emotion"].to_numpy()
 
     say("[3/4] zero-shot: the pretrained FER2013 CNN on every frame, no training")
-    zero_shot = EmotionClassifier.from_pretrained().score(X_val, y_val)
+    zero_shot_model = EmotionClassifier.from_pretrained()
+    zero_shot = zero_shot_model.score(X_val, y_val)
 
     say("[4/4] training the baselines and the method (temperature by 3-fold grid search on train)")
     epochs = 10 if quick else 40
     configs = [Config(name, params, temps) for name, params, temps in DEMO_CONFIGS]
     results = evaluate_configs(X_train, y_train, X_val, y_val, configs,
                                base_params={"max_epochs": epochs}, progress=say)
-    rows = [{"model": "zero-shot FER2013 CNN", "temperature": "1", "val_accuracy": zero_shot}]
+    rows = [{"model": "zero-shot FER2013 CNN (expressive)",
+             "temperature": f"{zero_shot_model.module_.temporal.temperature:g}", "val_accuracy": zero_shot}]
     rows += [{"model": r.config,
               "temperature": "-" if np.isnan(r.temperature) else f"{r.temperature:g}",
               "val_accuracy": r.val_accuracy} for r in results.itertuples()]

@@ -28,15 +28,22 @@ class Config:
     temperatures: tuple[float, ...] = ()
 
 
-#: The grid of the paper's Table 1: {average, attention} spatial x {mean, max, softmax, LSTM} temporal.
+#: Temperatures searched for the poolings that have one (units of frame probability).
+TEMPERATURE_GRID: dict[str, tuple[float, ...]] = {
+    "softmax": (0.05, 0.1, 0.2, 0.5),
+    "expressive": (0.2, 0.35, 0.5),
+}
+
+#: The grid of the paper's Table 1, {average, attention} spatial x {mean, max, softmax, LSTM}
+#: temporal, plus the neutral-aware expressive pooling.
 TABLE1_CONFIGS: tuple[Config, ...] = tuple(
     Config(
         name=f"{spatial} + {temporal}",
         params={"spatial_pooling": spatial, "temporal_pooling": temporal},
-        temperatures=(0.1, 0.3, 1.0, 3.0) if temporal == "softmax" else (),
+        temperatures=TEMPERATURE_GRID.get(temporal, ()),
     )
     for spatial in ("avg", "attention")
-    for temporal in ("mean", "max", "softmax", "lstm")
+    for temporal in ("mean", "max", "softmax", "lstm", "expressive")
 )
 
 
@@ -73,11 +80,11 @@ def evaluate_configs(
             else:
                 model.fit(X_train, y_train)
             elapsed = time.perf_counter() - start
-            uses_t = model.temporal_pooling == "softmax"
+            uses_t = hasattr(model.module_.temporal, "temperature")
             rows.append({
                 "config": config.name,
                 "seed": seed,
-                "temperature": float(model.temperature) if uses_t else np.nan,
+                "temperature": model.module_.temporal.temperature if uses_t else np.nan,
                 "val_accuracy": float(model.score(X_val, y_val)),
                 "fit_s": elapsed,
             })

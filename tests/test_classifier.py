@@ -411,3 +411,66 @@ def test_attention_concentrates_on_the_region_holding_the_evidence(real_faces, c
     mass = clf.explain(X_test).attention_maps.mean(axis=(0, 1, 2))  # 4x4 grid over the face
     quadrant = mass[2:, 2:] if corner == "bottom_right" else mass[:2, :2]
     assert quadrant.sum() > 0.6, np.round(mass, 3)
+
+
+# ----------------------------------------------------------------------------- training defaults
+@pytest.fixture(scope="module")
+def larger_data(real_faces):
+    return make_face_clips(real_faces, 60, n_frames=4, n_classes=3, stamp=_bar_stamp, seed=3)
+
+
+def test_default_training_holds_out_a_stratified_fifth_and_restores_the_best_epoch(larger_data):
+    X, y = larger_data
+    clf = EmotionClassifier(max_epochs=60, lr=0.03, random_state=0).fit(X, y)
+    stopper = dict(clf.callbacks_)["early_stopping"]
+    valid = clf.history[:, "valid_loss"]
+    assert len(clf.history) < 60  # stopped early
+    assert len(clf.history) == stopper.best_epoch_ + stopper.patience
+    assert int(np.argmin(valid)) + 1 == stopper.best_epoch_
+    # The module holds the best epoch's parameters, not the last epoch's.
+    for name, value in clf.module_.state_dict().items():
+        torch.testing.assert_close(value, stopper.best_model_weights_[name], msg=name)
+    # 12 of 60 clips held out, stratified: every batch of the last epoch saw 48 clips.
+    assert sum(b["train_batch_size"] for b in clf.history[-1, "batches"] if "train_batch_size" in b) == 48
+    # valid_acc is the restored model's accuracy on exactly the held-out clips.
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    encoded = clf.label_encoder_.transform(y)
+    _, held_out = next(StratifiedShuffleSplit(test_size=0.2, random_state=0).split(X, encoded))
+    best_acc = clf.history[stopper.best_epoch_ - 1, "valid_acc"]
+    assert best_acc == pytest.approx(np.mean(clf.predict(X[held_out]) == y[held_out]))
+
+
+def test_a_user_validation_split_works_on_the_cached_feature_path(larger_data):
+    from skorch.dataset import ValidSplit
+
+    X, y = larger_data
+    clf = EmotionClassifier(train_split=ValidSplit(5, stratified=True), max_epochs=3,
+                            random_state=0).fit(X, y)
+    accuracies = clf.history[:, "valid_acc"]
+    # valid_acc is computed on the held-out cached features and matches predict on those clips.
+    reference = EmotionClassifier(train_split=ValidSplit(5, stratified=True), max_epochs=3,
+                                  random_state=0, callbacks__early_stopping=None).fit(X, y)
+    assert len(accuracies) == 3 and np.allclose(accuracies, reference.history[:, "valid_acc"])
+
+
+def test_too_few_clips_per_class_train_on_everything_with_a_warning(small_data):
+    X, y = small_data
+    keep = np.concatenate([np.flatnonzero(y == label)[:4] for label in np.unique(y)])
+    X, y = X[keep], y[keep]  # 4 clips per class
+    with pytest.warns(UserWarning, match="no validation clips held out"):
+        clf = EmotionClassifier(max_epochs=3, random_state=0).fit(X, y)
+    assert len(clf.history) == 3 and "valid_loss" not in clf.history[-1]
+
+
+def test_fine_tuning_gives_the_backbone_a_tenth_of_the_learning_rate():
+    clf = EmotionClassifier.from_pretrained(freeze_backbone=False, lr=0.01)
+    groups = clf.optimizer_.param_groups
+    backbone = {id(p) for p in clf.module_.backbone.parameters()}
+    by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in groups}
+    assert by_lr[0.01 * 0.1] == backbone
+    assert by_lr[0.01] and not (by_lr[0.01] & backbone)
+    clf.set_params(backbone_lr_scale=0.5)
+    assert {g["lr"] for g in clf.optimizer_.param_groups} == {0.01, 0.005}
+    frozen = EmotionClassifier.from_pretrained(lr=0.01)
+    assert [g["lr"] for g in frozen.optimizer_.param_groups] == [0.01]

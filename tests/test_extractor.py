@@ -194,6 +194,20 @@ def test_aligned_eyes_and_mouth_land_on_the_template(videos):
             assert error.max() < 0.3 * eye_distance, error
 
 
+def test_default_framing_is_fer2013_s_and_arcface_is_looser(videos):
+    """The default puts the landmarks where FER2013 has them; "arcface" frames the face smaller."""
+    detector = MTCNNDetector(min_face_size=20)
+    distances = {}
+    for template in ("fer2013", "arcface"):
+        faces = VideoFaceExtractor(n_frames=3, face_size=128, template=template,
+                                   color="rgb").transform([videos["astro"]])[0]
+        found = [detector.detect(np.ascontiguousarray(f.transpose(1, 2, 0))) for f in faces]
+        distances[template] = np.mean([np.linalg.norm(d.landmarks[0][1] - d.landmarks[0][0]) for d in found])
+    target = canonical_template(128, 0.0, "fer2013")
+    assert distances["fer2013"] == pytest.approx(np.linalg.norm(target[1] - target[0]), rel=0.12)
+    assert distances["arcface"] < 0.95 * distances["fer2013"]  # templates: 0.85
+
+
 def test_frames_without_the_face_borrow_the_nearest(videos):
     ex = VideoFaceExtractor(n_frames=N)
     faces, report = ex.transform_with_report([videos["half"]])
@@ -403,7 +417,8 @@ def test_cache_hits_are_counted_and_skip_decoding(videos, tmp_path, monkeypatch)
     assert ex.report_["cached"].all() and (ex.report_["frames_decoded"] == 0).all()
     assert ex.report_["fps"].tolist() == [25.0, 25.0]
     # Any output-changing parameter is a different entry.
-    for params in ({"color": "rgb"}, {"margin": 0.2}, {"min_face_size": 30}, {"n_frames": 3}):
+    for params in ({"color": "rgb"}, {"margin": 0.2}, {"min_face_size": 30}, {"n_frames": 3},
+                   {"template": "arcface"}):
         other = clone(ex).set_params(**params)
         other.transform(paths[:1])
         assert other.cache_info_ == (0, 1, 1), params
@@ -493,6 +508,7 @@ def test_pickled_after_use(videos):
     ({"min_face_size": -1}, "min_face_size"),
     ({"min_confidence": 2.0}, "min_confidence"),
     ({"margin": -0.6}, "margin"),
+    ({"template": "imagenet"}, "template"),
     ({"search": "fast"}, "search"),
     ({"on_error": "ignore"}, "on_error"),
     ({"cache_key": "mtime"}, "cache_key"),
