@@ -188,12 +188,16 @@ def test_check_estimator_with_documented_expected_failures():
         (np.zeros((2, 4, 2, 64, 64)), r"1 or 3 channels"),
         (np.zeros((0, 4, 64, 64)), "empty batch"),
         (np.full((1, 2, 64, 64), np.nan), "NaN"),
+        (np.full((1, 2, 64, 64), -3.0), "pixel values from -3 to -3; expected 0-255"),
+        (np.full((1, 2, 64, 64), 300.0), "from 300 to 300; expected 0-255"),
+        (np.full((1, 2, 64, 64), True), "booleans"),
+        (np.linspace(0, 1, 2 * 64 * 64).reshape(1, 2, 64, 64), r"looks normalised to \[0, 1\]"),
     ],
 )
 def test_bad_clips_are_rejected_with_expected_and_received_shape(fitted, X, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         fitted.predict(X)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         clone(fitted).fit(X, ["angry"] * len(X))
 
 
@@ -215,6 +219,17 @@ def test_other_bad_inputs(fitted, small_data):
         EmotionClassifier(temperature=0).fit(X, y)
     with pytest.raises(ValueError, match="spatial_pooling must be one of"):
         EmotionClassifier(spatial_pooling="max").fit(X, y)
+
+
+def test_pixel_range_is_checked_the_same_faces_give_the_same_answer(fitted, small_data):
+    """The defect: the same faces gave "angry" in [0, 1] and "happy" in 0-255; now [0, 1] is refused."""
+    X, _ = small_data
+    as_float = X[:3].astype(np.float32)
+    np.testing.assert_allclose(fitted.predict_proba(as_float), fitted.predict_proba(X[:3]), atol=1e-6)
+    with pytest.raises(ValueError, match=r"from 0 to 1, which looks normalised"):
+        fitted.predict(as_float / 255.0)
+    black = np.zeros((1, 2, 64, 64), np.float32)  # all-zero and all-one clips are legitimate
+    assert fitted.predict_proba(black).shape == (1, 3)
 
 
 def test_rgb_clips_and_any_number_of_frames(fitted, small_data):

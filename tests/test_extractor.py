@@ -218,6 +218,22 @@ def test_frames_without_the_face_borrow_the_nearest(videos):
     assert track.detected.tolist() == [True] * 4 + [False] * 4
     assert track.source.tolist() == [0, 1, 2, 3, 3, 3, 3, 3]
     np.testing.assert_array_equal(track.boxes[4:], np.repeat(track.boxes[3:4], 4, axis=0))
+    # The report says which frames were detected and which borrowed.
+    assert report["frame_detected"].iloc[0] == [True] * 4 + [False] * 4
+
+
+def test_a_face_in_too_few_frames_fails_instead_of_answering(videos, tmp_path):
+    """The defect: one detection in 1 of 16 frames gave a confident 'neutral' (coverage 0.062)."""
+    frames, _ = moving(astronaut_head(), 32, x=(60, 60), y=(20, 20), scale=(0.6, 0.6),
+                       present=lambda t: t < 2)  # the face shows in 1 of 16 sampled frames
+    path = write_video(tmp_path / "glimpse.avi", frames)
+    with pytest.raises(ExtractionError, match="no face found in 15 of 16 sampled frames") as err:
+        VideoFaceExtractor(n_frames=16).transform([path])
+    assert err.value.report["face_coverage"].iloc[0] == pytest.approx(1 / 16)
+    assert sum(err.value.report["frame_detected"].iloc[0]) == 1
+    # The threshold is a parameter: with min_face_coverage=0.05 the one frame suffices.
+    faces, report = VideoFaceExtractor(n_frames=16, min_face_coverage=0.05).transform_with_report([path])
+    assert report["error"].isna().all()
 
 
 def test_second_person_never_swaps_in(videos):
@@ -353,7 +369,7 @@ BAD = {
     "missing": "no such file or directory",
     "corrupt": "not a video file",
     "zero": "no video frames",
-    "noface": "no face detected in any of the",
+    "noface": "no face found in 8 of 8 sampled frames",
 }
 
 
@@ -533,3 +549,44 @@ def test_in_a_pipeline():
     pipe = make_pipeline(VideoFaceExtractor(n_frames=2, detector=None, face_size=16),
                          FunctionTransformer(lambda X: X.reshape(len(X), -1)))
     assert pipe.fit_transform(clips).shape == (2, 2 * 16 * 16)
+
+
+# ------------------------------------------------------------- cache faults
+def test_a_damaged_cache_entry_is_a_miss_recomputed_and_replaced(videos, tmp_path):
+    """The defect: a truncated entry raised BadZipFile on every run and was never rewritten."""
+    ex = VideoFaceExtractor(n_frames=4, cache_dir=tmp_path)
+    good = ex.transform([videos["hanks"]])
+    (entry,) = tmp_path.rglob("*.npz")
+    original = entry.read_bytes()
+    for damage in (lambda b: b[: len(b) // 2], lambda b: b"not a zip file", lambda b: b""):
+        entry.write_bytes(damage(original))
+        again, report = ex.transform_with_report([videos["hanks"]])
+        np.testing.assert_array_equal(again, good)
+        assert report["error"].isna().all() and not report["cached"].any()
+        assert ex.cache_info_ == (0, 1, 1)
+        with np.load(entry) as data:  # replaced by a whole entry
+            np.testing.assert_array_equal(data["faces"], good[0])
+    assert not list(tmp_path.rglob(".tmp-*"))  # no temporary file left behind
+
+
+def _extract_into(cache, path, queue):
+    faces = VideoFaceExtractor(n_frames=4, cache_dir=cache).transform([path])
+    queue.put(faces.tobytes())
+
+
+def test_two_processes_writing_the_same_entry_leave_one_valid_entry(videos, tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [context.Process(target=_extract_into, args=(tmp_path, videos["t1"], queue)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    results = [queue.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    assert results[0] == results[1]
+    (entry,) = tmp_path.rglob("*.npz")
+    ex = VideoFaceExtractor(n_frames=4, cache_dir=tmp_path)
+    assert ex.transform([videos["t1"]]).tobytes() == results[0] and ex.cache_info_.hits == 1

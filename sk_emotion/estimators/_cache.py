@@ -11,9 +11,13 @@ and the video's report row.  The key is a SHA-256 over
   detector identity, face-size and score filters, margin, search strategy),
   the cache format and the package version.
 
-Writes go to a temporary file in the same folder, renamed into place
-(:func:`os.replace` is atomic), so concurrent workers and interrupted runs
-never leave a half-written entry; unreadable entries count as misses.
+Writes go to a temporary file in the same folder, flushed to disk
+(``fsync``) and renamed into place (:func:`os.replace` is atomic), so
+concurrent writers and interrupted or crashed runs never leave a half-written
+entry: two processes writing the same entry leave one of their two complete
+files.  Any entry that cannot be read back whole -- truncated, not a zip,
+missing a member, wrong shape -- counts as a miss: the video is processed
+again and the entry replaced.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -30,7 +35,7 @@ import numpy as np
 __all__ = ["CACHE_FORMAT", "CacheInfo", "VideoCache", "array_identity", "file_identity_for_cache"]
 
 #: Bumped whenever the stored layout or the meaning of an entry changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: per-frame detection flags in the report row
 
 _CHUNK = 1 << 20
 
@@ -122,7 +127,11 @@ class VideoCache:
             with np.load(path, allow_pickle=False) as data:
                 faces = data["faces"]
                 row = json.loads(str(data["row"][()]))
-        except (OSError, KeyError, ValueError, EOFError):
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, RuntimeError):
+            # Truncated, corrupt or foreign files are misses; the caller recomputes
+            # the entry and store() replaces the file.
+            return None
+        if not isinstance(row, dict):
             return None
         return faces, row
 
@@ -139,7 +148,10 @@ class VideoCache:
             with os.fdopen(fd, "wb") as handle:
                 np.savez(handle, faces=np.ascontiguousarray(faces),
                          row=np.array(json.dumps(dict(row), default=_json_default)))
+                handle.flush()
+                os.fsync(handle.fileno())  # the bytes are on disk before the name points at them
             os.replace(tmp, path)
+            _fsync_directory(folder)
         except OSError:
             try:
                 os.unlink(tmp)
@@ -147,6 +159,20 @@ class VideoCache:
                 pass
             return False
         return True
+
+
+def _fsync_directory(folder: str) -> None:
+    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _json_default(value: Any) -> Any:

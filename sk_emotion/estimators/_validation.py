@@ -18,7 +18,10 @@ def check_clips(X, *, input_size: tuple[int, int] = (64, 64), name: str = "X") -
     X : array-like
         ``(n_videos, n_frames, channels, height, width)`` with 1 (gray) or 3
         (RGB) channels, or ``(n_videos, n_frames, height, width)`` for gray;
-        ``uint8`` or float pixel values in [0, 255].
+        ``uint8`` or float pixel values in [0, 255].  Values outside it,
+        booleans, and float clips that look normalised to [0, 1] (all values
+        within it, some fractional) are refused: the backbone would silently
+        see a different picture.
     input_size : tuple of int
         The (height, width) the backbone takes.
     name : str
@@ -76,9 +79,22 @@ def check_clips(X, *, input_size: tuple[int, int] = (64, 64), name: str = "X") -
         )
     if array.dtype == np.uint8:
         return array
+    if array.dtype == bool:
+        raise TypeError(f"{name} holds booleans; face clips are pixel values in 0-255")
     array = array.astype(np.float32, copy=False)
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinite values")
+    low, high = float(array.min()), float(array.max())
+    if low < 0 or high > 255:
+        raise ValueError(
+            f"{name} has pixel values from {low:g} to {high:g}; expected 0-255 "
+            "(uint8, or floats on the same scale)"
+        )
+    if high <= 1.0 and np.any((array > 0) & (array < 1)):
+        raise ValueError(
+            f"{name} has pixel values from {low:g} to {high:g}, which looks normalised to [0, 1]; "
+            "pass pixel values in 0-255 (e.g. X * 255)"
+        )
     return array
 
 

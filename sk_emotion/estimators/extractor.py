@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 import os
 import warnings
@@ -34,6 +35,7 @@ REPORT_COLUMNS: tuple[str, ...] = (
     "width",
     "height",
     "face_coverage",
+    "frame_detected",
     "fallback_used",
     "cached",
     "error",
@@ -199,6 +201,7 @@ class _Settings:
     template: Any
     margin: float
     min_face_size: float
+    min_face_coverage: float
     search: str
     on_error: str
     cache_dir: str | None
@@ -296,7 +299,7 @@ def _empty_row(name: str) -> dict:
     return {
         "path": name, "frames_in_video": 0, "frames_decoded": 0, "fps": float("nan"),
         "duration_s": float("nan"), "width": 0, "height": 0, "face_coverage": float("nan"),
-        "fallback_used": False, "cached": False, "error": None,
+        "frame_detected": None, "fallback_used": False, "cached": False, "error": None,
     }
 
 
@@ -355,10 +358,14 @@ def _extract_one(item: _Item, s: _Settings, detector) -> _Outcome:
             with _single_threaded_torch():
                 track = search_and_track(list(frames), detector, search=search)
             row["face_coverage"] = track.coverage
-            if track.found:
+            row["frame_detected"] = [bool(v) for v in track.detected]
+            n_found, n_sampled = int(track.detected.sum()), len(frames)
+            if n_found >= max(1, math.ceil(s.min_face_coverage * n_sampled - 1e-9)):
                 faces = _crop_faces(frames, track, s)
             else:
-                row["error"] = f"no face detected in any of the {len(frames)} sampled frames"
+                # One false detection on a wall must not yield a confident answer.
+                row["error"] = (f"no face found in {n_sampled - n_found} of {n_sampled} sampled frames "
+                                f"(min_face_coverage={s.min_face_coverage:g})")
                 faces = _centre_crops(frames, s)
     except Exception as exc:  # one bad video must never lose the others
         row["error"] = _describe(exc)
@@ -410,6 +417,12 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
     min_face_size : float, default=40
         Smallest face (box side, frame pixels) considered.  MTCNN's cost
         grows as ``1 / min_face_size**2``.
+    min_face_coverage : float, default=0.25
+        Smallest share of the sampled frames in which the face must be
+        detected; below it the video fails with "no face found in N of M
+        sampled frames" (a single false detection on a wall must not give a
+        confident answer).  Frames without a detection borrow the nearest
+        detected frame's face; ``report["frame_detected"]`` says which.
     min_confidence : float or None, default=None
         Minimum face score (None: the detector's default, MTCNN 0.8,
         insightface 0.5).
@@ -470,7 +483,10 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         the decoder produced in this call; 0 for cache hits), ``fps``,
         ``duration_s``, ``width``, ``height``, ``face_coverage`` (share of
         sampled frames where the face was detected; NaN without detector),
-        ``fallback_used``, ``cached`` and ``error`` (None when it went well).
+        ``frame_detected`` (per sampled frame, whether the face was detected
+        there rather than borrowed from the nearest frame; None without
+        detector), ``fallback_used``, ``cached`` and ``error`` (None when it
+        went well).
     cache_info_ : CacheInfo
         Set by :meth:`transform`: ``(hits, misses, writes)`` of the cache
         in that call (all 0 without ``cache_dir``).
@@ -493,6 +509,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         color: str = "gray",
         detector: Any = "mtcnn",
         min_face_size: float = 40,
+        min_face_coverage: float = 0.25,
         min_confidence: float | None = None,
         template: Any = "fer2013",
         margin: float = 0.0,
@@ -509,6 +526,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         self.color = color
         self.detector = detector
         self.min_face_size = min_face_size
+        self.min_face_coverage = min_face_coverage
         self.min_confidence = min_confidence
         self.template = template
         self.margin = margin
@@ -557,6 +575,9 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         if (isinstance(self.min_face_size, bool) or not isinstance(self.min_face_size, numbers.Real)
                 or not self.min_face_size > 0):
             raise ValueError(f"min_face_size must be a positive number, got {self.min_face_size!r}")
+        if (isinstance(self.min_face_coverage, bool) or not isinstance(self.min_face_coverage, numbers.Real)
+                or not 0 <= self.min_face_coverage <= 1):
+            raise ValueError(f"min_face_coverage must be in [0, 1], got {self.min_face_coverage!r}")
         if self.min_confidence is not None and (
                 isinstance(self.min_confidence, bool) or not isinstance(self.min_confidence, numbers.Real)
                 or not 0 <= self.min_confidence <= 1):
@@ -589,6 +610,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
             "color": self.color,
             "detector": None if detector is None else detector.identity,
             "min_face_size": float(self.min_face_size),
+            "min_face_coverage": float(self.min_face_coverage),
             "min_confidence": None if self.min_confidence is None else float(self.min_confidence),
             "template": np.round(template, 6).tolist(),
             "margin": float(self.margin),
@@ -599,6 +621,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         settings = _Settings(
             n_frames=int(self.n_frames), face_size=int(self.face_size), color=self.color,
             template=template, margin=float(self.margin), min_face_size=float(self.min_face_size),
+            min_face_coverage=float(self.min_face_coverage),
             search=self.search, on_error=self.on_error,
             cache_dir=None if self.cache_dir is None else os.path.abspath(
                 os.path.expanduser(os.fspath(self.cache_dir))),
