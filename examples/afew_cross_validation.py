@@ -31,8 +31,10 @@ else:
     print(f"no AFEW root given: using the embedded expression videos in {root}")
 
 data = load_afew(root)
-pipe = make_emotion_pipeline(classifier={"max_epochs": 5 if args.quick else 40, "random_state": 0},
-                             extractor={"on_error": "fallback"})
-scores = cross_val_score(pipe, data["path"], data["emotion"], cv=afew_predefined_split(data))
+# verbose: a progress bar over the videos, and skorch's per-epoch table while training.
+pipe = make_emotion_pipeline(classifier={"max_epochs": 5 if args.quick else 40, "random_state": 0,
+                                         "verbose": 1},
+                             extractor={"on_error": "fallback", "verbose": 1})
+scores = cross_val_score(pipe, data["path"], data["emotion"], cv=afew_predefined_split(data), verbose=1)
 print(f"AFEW-protocol validation accuracy: {scores[0]:.3f} "
       f"({(data.subset == 'train').sum()} train / {(data.subset == 'val').sum()} val videos)")

@@ -26,10 +26,13 @@ sizes = QUICK_DATA if args.quick else {}
 make_expression_videos(root, random_state=0, **sizes)
 train = load_afew(root).query("subset == 'train'")
 
-pipe = make_emotion_pipeline(classifier={"max_epochs": 5 if args.quick else 40, "random_state": 0})
+# verbose: a progress bar while the faces are extracted (once: the cache serves every fit),
+# then one line per fit of the search.
+pipe = make_emotion_pipeline(extractor={"verbose": 1},
+                             classifier={"max_epochs": 5 if args.quick else 40, "random_state": 0})
 temperatures = [0.1, 0.35] if args.quick else [0.05, 0.1, 0.2, 0.35, 0.5, 1.0]
 search = GridSearchCV(pipe, {"emotionclassifier__temperature": temperatures},
-                      cv=StratifiedKFold(3, shuffle=True, random_state=0))
+                      cv=StratifiedKFold(3, shuffle=True, random_state=0), verbose=2)
 search.fit(train["path"], train["emotion"])
 results = pd.DataFrame(search.cv_results_)[["param_emotionclassifier__temperature", "mean_test_score", "std_test_score"]]
 print(results.to_string(index=False))

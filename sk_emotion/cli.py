@@ -46,30 +46,40 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return status
 
 
-def _load_or_zero_shot(model_path, args: argparse.Namespace):
-    """The user's trained pipeline, or the pretrained zero-shot pipeline."""
+def _load_or_zero_shot(args: argparse.Namespace):
+    """The user's trained pipeline, or the pretrained zero-shot pipeline, with the CLI's error policy."""
     from .estimators.classifier import EmotionClassifier
-    from .estimators.extractor import VideoFaceExtractor
-    from .persistence import load_model
-    from .pipeline import default_face_cache
-    from sklearn.pipeline import make_pipeline
+    from .pipeline import make_emotion_pipeline
 
-    if model_path:
-        model = load_model(model_path)
+    on_error = "fallback" if args.fallback else "raise"
+    if args.model:
+        from .persistence import load_model
+
+        model = load_model(args.model, trusted=args.trusted)
         if not hasattr(model, "steps"):
-            raise ValueError(f"'{model_path}' holds a {type(model).__name__}, not a pipeline from video files")
+            raise ValueError(f"'{args.model}' holds a {type(model).__name__}, not a pipeline from video files")
+        model.steps[0][1].set_params(on_error=on_error)
         return model
-    extractor = VideoFaceExtractor(n_frames=args.n_frames, cache_dir=default_face_cache(),
-                                   on_error="fallback" if args.fallback else "raise")
-    return make_pipeline(extractor, EmotionClassifier.from_pretrained())
+    return make_emotion_pipeline(extractor={"n_frames": args.n_frames, "on_error": on_error},
+                                 classifier=EmotionClassifier.from_pretrained())
 
 
-def _check_videos(videos: Sequence[str]) -> None:
+def _check_outputs(*paths: str | None) -> None:
+    """Fail before any work when an output cannot be written."""
     from pathlib import Path
 
-    missing = [v for v in videos if not Path(v).exists()]
-    if missing:
-        raise FileNotFoundError(f"no such video: {', '.join(missing)}")
+    for path in paths:
+        if path and not Path(path).resolve().parent.is_dir():
+            raise FileNotFoundError(f"cannot write '{path}': folder '{Path(path).parent}' does not exist")
+
+
+def _report_failures(table, fallback: bool) -> int:
+    """One line per video that got no prediction; the exit status (1 if any, unless --fallback)."""
+    bad = table[table["status"] != "ok"]
+    kind = "warning" if fallback else "error"
+    for row in bad.itertuples():
+        print(f"sk-emotion: {kind}: {row.video}: {row.error}", file=sys.stderr)
+    return 1 if len(bad) and not fallback else 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -77,37 +87,32 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from .pipeline import _video_table
+    from .pipeline import predict_table
 
-    _check_videos(args.videos)
-    model = _load_or_zero_shot(args.model, args)
-    videos = list(args.videos)
-    faces = model[:-1].transform(videos)  # decoded and searched once for both tables
-    classifier, report = model.steps[-1][1], model.steps[0][1].report_.reset_index(drop=True)
-    explanation = classifier.explain(faces) if args.frames else None
-    probabilities = explanation.probabilities if explanation else classifier.predict_proba(faces)
-    table = _video_table(report, classifier.classes_, probabilities)
-    columns = ["video", "label"] + [c for c in table.columns if c.startswith("p_")] + ["face_coverage"]
-    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
-        print(table[columns].round(3).to_string(index=False))
-    frames = None
-    if explanation is not None:
-        frames = explanation.to_frame()
-        frames.insert(1, "path", report["path"].to_numpy()[frames["video"].to_numpy()])
-        duration = report["duration_s"].to_numpy(dtype=float)[frames["video"].to_numpy()]
-        # Sampled frames sit at the centres of n equal time segments of the clip.
-        frames.insert(3, "timestamp_s", (frames["frame"].to_numpy() + 0.5) * duration / explanation.n_frames)
+    _check_outputs(args.csv, args.json)
+    model = _load_or_zero_shot(args)
+    table, frames = predict_table(model, list(args.videos), return_frames=True)
+    shown = table if args.fallback else table[table["status"] == "ok"]
+    columns = list(shown.columns)
+    if (shown["status"] == "ok").all():
+        columns = [c for c in columns if c not in ("status", "error")]  # nothing to say on screen
+    with pd.option_context("display.width", 200, "display.max_columns", 40, "display.max_colwidth", 60):
+        if len(shown):
+            print(shown[columns].round(3).to_string(index=False))
+        if args.frames and not (args.csv or args.json) and len(frames):
+            print()
+            print(frames.round(3).to_string(index=False))
     if args.csv:
-        table[columns].to_csv(args.csv, index=False)
-        if frames is not None:
+        table.to_csv(args.csv, index=False)
+        if args.frames:
             frames.to_csv(_sibling(args.csv, "_frames"), index=False)
     if args.json:
-        payload = {"videos": json.loads(table[columns].to_json(orient="records"))}
-        if frames is not None:
+        payload = {"videos": json.loads(table.to_json(orient="records"))}
+        if args.frames:
             payload["frames"] = json.loads(frames.to_json(orient="records"))
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(payload, handle, indent=2)
-    return 0
+    return _report_failures(table, args.fallback)
 
 
 def _sibling(path: str, suffix: str) -> str:
@@ -118,15 +123,31 @@ def _sibling(path: str, suffix: str) -> str:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
+    from .estimators.extractor import ExtractionError
     from .viz import plot_explanation
 
-    _check_videos([args.video])
-    model = _load_or_zero_shot(args.model, args)
-    faces = model[:-1].transform([args.video])
-    explanation = model.steps[-1][1].explain(faces)
-    figure = plot_explanation(faces[0], explanation, title=f"{args.video}: {explanation.labels[0]}")
+    _check_outputs(args.out)
+    model = _load_or_zero_shot(args)
+    extractor = model.steps[0][1]
+    try:
+        faces, report = extractor.transform_with_report([args.video])
+    except ExtractionError as exc:
+        faces, report = exc.results, exc.report
+    error = report["error"].iloc[0]
+    if error is not None:
+        # A figure of a substituted clip would explain a made-up input.
+        raise ValueError(f"{args.video}: {error}; there is nothing to explain")
+    inputs = model[1:-1].transform(faces) if len(model) > 2 else faces
+    explanation = model.steps[-1][1].explain(inputs)
+    label = explanation.labels[0]
+    probability = float(explanation.probabilities[0].max())
+    coverage = float(report["face_coverage"].iloc[0])
+    detected = report["frame_detected"].iloc[0]
+    figure = plot_explanation(faces[0], explanation, face_detected=detected,
+                              title=f"{args.video}: {label} (p = {probability:.2f}; "
+                                    f"face detected in {coverage:.0%} of the sampled frames)")
     figure.savefig(args.out, dpi=args.dpi)
-    print(f"{args.video}: {explanation.labels[0]} -> {args.out}")
+    print(f"{args.video}: {label} (p = {probability:.2f}) -> {args.out}")
     return 0
 
 
@@ -140,6 +161,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     # Options first: a typo must not cost the extraction of every video.
     check_network_options(args.spatial, args.temporal, 4)
+    _check_outputs(args.out)
+    temperatures = _temperatures(args.temperatures) if args.temperatures else None
     if args.layout == "afew":
         table = load_afew(args.root)
         table = table[table["subset"] == "train"] if args.train_only else table
@@ -154,8 +177,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         classifier={"max_epochs": args.epochs, "random_state": args.seed, "verbose": 1,
                     "spatial_pooling": args.spatial, "temporal_pooling": args.temporal},
     )
-    if args.temperatures:
-        grid = {"emotionclassifier__temperature": [float(t) for t in args.temperatures.split(",")]}
+    if temperatures:
+        grid = {"emotionclassifier__temperature": temperatures}
         cv = StratifiedKFold(3, shuffle=True, random_state=args.seed)
         pipe.set_params(emotionclassifier__verbose=0)
         search = GridSearchCV(pipe, grid, cv=cv, verbose=2).fit(videos, labels)
@@ -164,6 +187,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         pipe = search.best_estimator_
     else:
         pipe.fit(videos, labels)
+    # The saved model predicts quietly; `predict` and `explain` report for themselves.
+    pipe.set_params(videofaceextractor__verbose=0, emotionclassifier__verbose=0)
     save_model(pipe, args.out)
     print(f"saved {args.out}")
     return 0
@@ -177,6 +202,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     else:
         run_demo(root=args.root, quick=args.quick, verbose=not args.quiet)
     return 0
+
+
+def _temperatures(text: str) -> list[float]:
+    try:
+        values = [float(t) for t in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--temperatures must be comma-separated numbers, got {text!r}") from None
+    if not all(v > 0 for v in values):
+        raise ValueError(f"--temperatures must be positive, got {text!r}")
+    return values
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,9 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", help="trained model file (sk-emotion train); default: pretrained zero-shot model")
-        p.add_argument("--n-frames", type=int, default=16, help="frames sampled per video (zero-shot model)")
+        p.add_argument("--trusted", action="store_true",
+                       help="allow a pickle-based model file (.joblib): loading it can run any code it holds, "
+                            "so only for files you made yourself")
+        p.add_argument("--n-frames", type=_positive_int, default=16,
+                       help="frames sampled per video (zero-shot model)")
         p.add_argument("--fallback", action="store_true",
-                       help="use a centred crop for videos without a face instead of failing")
+                       help="keep videos that cannot be read or show no face in the output, marked "
+                            "status=fallback with their error and no label, instead of failing")
 
     predict = sub.add_parser("predict", help="predict the emotion of each video")
     predict.add_argument("videos", nargs="+", metavar="VIDEO")
@@ -207,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--csv", help="write the per-video table as CSV")
     predict.add_argument("--json", help="write the results as JSON")
     predict.add_argument("--frames", action="store_true",
-                         help="also the per-frame table (CSV: <name>_frames.csv; JSON: 'frames')")
+                         help="also the per-frame table (printed; CSV: <name>_frames.csv; JSON: 'frames')")
     predict.set_defaults(func=_cmd_predict)
 
     explain = sub.add_parser("explain", help="draw attention, frame probabilities and temporal weights of a video")
@@ -220,11 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train the method on a folder of labelled videos")
     train.add_argument("root", metavar="ROOT")
     train.add_argument("--layout", choices=("afew", "folders"), default="afew")
-    train.add_argument("--out", required=True, help="model file to write")
+    train.add_argument("--out", required=True,
+                       help="model file to write (data only, no pickle: safe to share; e.g. model.skem)")
     train.add_argument("--temperatures",
                        help="comma-separated temperatures to search (frame-probability units), e.g. 0.1,0.2,0.35")
-    train.add_argument("--epochs", type=int, default=40)
-    train.add_argument("--n-frames", type=int, default=16)
+    train.add_argument("--epochs", type=_positive_int, default=40,
+                       help="most training epochs (early stopping usually ends sooner)")
+    train.add_argument("--n-frames", type=_positive_int, default=16)
     train.add_argument("--n-jobs", type=int, default=1)
     # Choices are checked against the pooling registries when training starts
     # (importing them here would import torch for every command, --help included).

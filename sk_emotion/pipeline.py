@@ -10,10 +10,11 @@ import pandas as pd
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from .estimators.classifier import EmotionClassifier
-from .estimators.extractor import VideoFaceExtractor
+from .estimators.explanation import column_order
+from .estimators.extractor import ExtractionError, VideoFaceExtractor
 from .weights import cache_dir
 
-__all__ = ["make_emotion_pipeline", "predict_table", "default_face_cache"]
+__all__ = ["STATUSES", "make_emotion_pipeline", "predict_table", "default_face_cache"]
 
 
 def default_face_cache() -> str:
@@ -66,40 +67,94 @@ def make_emotion_pipeline(
     return make_pipeline(extractor, classifier)
 
 
-def predict_table(model: Pipeline, videos) -> pd.DataFrame:
-    """Per-video predictions as a table: label, probabilities and face coverage.
+#: ``status`` of a video in the tables: predicted from its faces, substituted by the
+#: extractor's fallback (``on_error="fallback"``), or failed (``on_error="raise"``).
+STATUSES = ("ok", "fallback", "failed")
+
+
+def predict_table(model: Pipeline, videos, *, return_frames: bool = False):
+    """Per-video predictions as a table; every input gets a row, failed ones included.
+
+    One decode and one forward pass serve both tables.  A video that could
+    not be read, or in which no face was found often enough, keeps its row
+    with its ``status`` and ``error`` and no prediction: a prediction of the
+    substituted clip would be made up.
 
     Parameters
     ----------
     model : Pipeline
         A fitted pipeline whose first step is a :class:`VideoFaceExtractor`
-        and last step a classifier with ``predict_proba`` and ``classes_``.
+        and last step a classifier with ``predict_proba`` and ``classes_``
+        (``explain`` too for ``return_frames``).
     videos : list, Series or DataFrame of paths
         What the pipeline's ``predict`` takes.
+    return_frames : bool, default=False
+        Also return the per-frame table.
 
     Returns
     -------
-    pandas.DataFrame
-        One row per video: ``video``, ``label``, one ``p_<class>`` column per
-        class, ``face_coverage`` (share of sampled frames where a face was
-        found) and ``error`` (None unless the extractor's fallback policy
-        replaced the video).
+    videos : pandas.DataFrame
+        One row per input video, in order: ``video``, ``status`` (one of
+        :data:`STATUSES`), ``label`` (None unless ``status == "ok"``), one
+        ``p_<class>`` column per class (NaN unless ok; in
+        :func:`~sk_emotion.estimators.explanation.column_order`),
+        ``face_coverage`` (share of sampled frames where the face was
+        detected) and ``error`` (the reason, or None).
+    frames : pandas.DataFrame
+        Only with ``return_frames``: one row per sampled frame of every ok
+        video: ``video``, ``frame``, ``timestamp_s``, ``face_detected``
+        (False where the face box was borrowed from the nearest frame), then
+        the columns of :meth:`Explanation.to_frame
+        <sk_emotion.Explanation.to_frame>`.
     """
     extractor = model.steps[0][1]
     if not isinstance(extractor, VideoFaceExtractor):
         raise TypeError(f"the pipeline's first step must be a VideoFaceExtractor, got {type(extractor).__name__}")
-    faces = model[:-1].transform(videos)
-    classifier = model.steps[-1][1]
-    return _video_table(extractor.report_, classifier.classes_, classifier.predict_proba(faces))
-
-
-def _video_table(report: pd.DataFrame, classes, probabilities: np.ndarray) -> pd.DataFrame:
-    """The per-video table from an extractor report and the matching probabilities."""
+    try:
+        faces, report = extractor.transform_with_report(videos)
+    except ExtractionError as exc:  # the good videos were processed: report them
+        faces, report = exc.results, exc.report
+        failed_status = "failed"
+    else:
+        failed_status = "fallback"
     report = report.reset_index(drop=True)
-    classes = np.asarray(classes)
-    table = pd.DataFrame({"video": report["path"], "label": classes[probabilities.argmax(axis=1)]})
-    for column, name in enumerate(classes):
-        table[f"p_{name}"] = probabilities[:, column]
+    ok = report["error"].isna().to_numpy()
+    classifier = model.steps[-1][1]
+    classes = np.asarray(classifier.classes_)
+    probabilities = np.full((len(report), len(classes)), np.nan)
+    explanation = None
+    if ok.any():
+        inputs = model[1:-1].transform(faces[ok]) if len(model) > 2 else faces[ok]
+        if return_frames:
+            explanation = classifier.explain(inputs)
+            probabilities[ok] = explanation.probabilities
+        else:
+            probabilities[ok] = classifier.predict_proba(inputs)
+    table = pd.DataFrame({
+        "video": report["path"],
+        "status": np.where(ok, "ok", failed_status),
+        "label": pd.Series(np.where(ok, classes[np.nan_to_num(probabilities).argmax(axis=1)], None),
+                           dtype=object),
+    })
+    for column in column_order(classes):
+        table[f"p_{classes[column]}"] = probabilities[:, column]
     table["face_coverage"] = report["face_coverage"].to_numpy()
     table["error"] = report["error"].to_numpy()
-    return table
+    if not return_frames:
+        return table
+    return table, _frame_table(report[ok].reset_index(drop=True), explanation)
+
+
+def _frame_table(report: pd.DataFrame, explanation) -> pd.DataFrame:
+    if explanation is None:
+        return pd.DataFrame(columns=["video", "frame", "timestamp_s", "face_detected"])
+    frames = explanation.to_frame()
+    index = frames["video"].to_numpy()
+    frames["video"] = report["path"].to_numpy()[index]
+    duration = report["duration_s"].to_numpy(dtype=float)[index]
+    # Sampled frames sit at the centres of n equal time segments of the clip.
+    frames.insert(2, "timestamp_s", (frames["frame"].to_numpy() + 0.5) * duration / explanation.n_frames)
+    detected = [flags[f] if isinstance(flags, (list, tuple)) else None
+                for flags, f in zip(report["frame_detected"].to_numpy()[index], frames["frame"])]
+    frames.insert(3, "face_detected", detected)
+    return frames

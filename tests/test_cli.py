@@ -98,13 +98,15 @@ def test_predict_prints_table_and_writes_csv_json_and_frames(videos, tmp_path, c
     out = capsys.readouterr().out
     assert "face_coverage" in out and "p_happy" in out
     result = pd.read_csv(csv)
-    assert list(result.columns) == ["video", "label", "p_angry", "p_disgust", "p_fear", "p_happy",
-                                    "p_sad", "p_surprise", "p_neutral", "face_coverage"]
+    assert list(result.columns) == ["video", "status", "label", "p_angry", "p_disgust", "p_fear", "p_happy",
+                                    "p_sad", "p_surprise", "p_neutral", "face_coverage", "error"]
+    assert (result["status"] == "ok").all() and result["error"].isna().all()
     assert len(result) == 2 and (result["face_coverage"] > 0.9).all()
     np.testing.assert_allclose(result.filter(like="p_").sum(axis=1), 1.0, atol=1e-3)
     frames = pd.read_csv(tmp_path / "out_frames.csv")
     assert len(frames) == 12
-    assert {"frame", "timestamp_s", "temporal_weight", "p_happy"} <= set(frames.columns)
+    assert {"frame", "timestamp_s", "face_detected", "video_label", "frame_label", "temporal_weight",
+            "p_happy"} <= set(frames.columns)
     assert frames["timestamp_s"].is_monotonic_increasing or frames.groupby("video")["timestamp_s"].apply(
         lambda s: s.is_monotonic_increasing).all()
     payload = json.loads(js.read_text())
@@ -122,13 +124,92 @@ def test_explain_writes_a_png(videos, tmp_path, capsys):
 @pytest.mark.slow
 def test_train_then_predict_with_the_saved_model(videos, tmp_path, capsys):
     root, table = videos
-    model = tmp_path / "model.joblib"
+    model = tmp_path / "model.skem"
     assert main(["train", str(root), "--layout", "afew", "--out", str(model), "--epochs", "2",
-                 "--n-frames", "4", "--temperatures", "0.3,3"]) == 0
+                 "--n-frames", "4", "--temperatures", "0.1,0.35"]) == 0
     out = capsys.readouterr().out
     assert "best temperature" in out and model.is_file()
     assert main(["predict", table["path"][0], "--model", str(model)]) == 0
     assert any(e in capsys.readouterr().out for e in ("angry", "happy", "sad", "neutral", "fear", "surprise", "disgust"))
+
+
+@pytest.fixture
+def bad_inputs(tmp_path):
+    corrupt = tmp_path / "random.avi"
+    corrupt.write_bytes(np.random.default_rng(0).bytes(4000))
+    empty = tmp_path / "empty.avi"
+    empty.write_bytes(b"")
+    faceless = tmp_path / "faceless.avi"
+    write_video(faceless, np.tile(np.linspace(0, 255, 96, dtype=np.uint8)[None, None, :, None], (8, 80, 1, 3)))
+    return {"corrupt": str(corrupt), "empty": str(empty), "faceless": str(faceless),
+            "missing": str(tmp_path / "missing.avi")}
+
+
+def test_one_bad_input_does_not_discard_the_good_results(videos, bad_inputs, capsys):
+    """The defect: `predict good1 good2 random.avi` printed only an error; the good results were lost."""
+    _, table = videos
+    good = table["path"][:2].tolist()
+    assert main(["predict", *good, bad_inputs["corrupt"], bad_inputs["missing"], "--n-frames", "4"]) == 1
+    captured = capsys.readouterr()
+    for path in good:
+        assert path in captured.out  # the table of the good videos
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("sk-emotion: error: ") for line in lines)
+    assert bad_inputs["corrupt"] in lines[0] and bad_inputs["missing"] in lines[1]
+    assert "no such file" in lines[1]
+    assert not any(artefact in captured.err for artefact in ("):;", ".results", ".report", "on_error="))
+
+
+def test_fallback_rows_are_marked_in_every_output_and_never_predicted(videos, bad_inputs, tmp_path, capsys):
+    """The defect: --fallback gave corrupt and empty files a normal-looking 'neutral 0.632' row."""
+    _, table = videos
+    good = table["path"][0]
+    paths = [good, bad_inputs["corrupt"], bad_inputs["empty"], bad_inputs["faceless"], bad_inputs["missing"]]
+    csv, js = tmp_path / "out.csv", tmp_path / "out.json"
+    assert main(["predict", *paths, "--fallback", "--n-frames", "4", "--csv", str(csv), "--json", str(js)]) == 0
+    captured = capsys.readouterr()
+    assert "status" in captured.out and "fallback" in captured.out and "error" in captured.out
+    assert captured.err.count("sk-emotion: warning: ") == 4
+    result = pd.read_csv(csv)
+    assert result["status"].tolist() == ["ok", "fallback", "fallback", "fallback", "fallback"]
+    assert result["label"].notna().tolist() == [True, False, False, False, False]
+    assert result.filter(like="p_").iloc[1:].isna().all().all()
+    assert "empty file" in result.loc[2, "error"] and "no face found" in result.loc[3, "error"]
+    records = json.loads(js.read_text())["videos"]
+    assert [r["status"] for r in records] == result["status"].tolist()
+    assert records[1]["label"] is None and records[1]["error"]
+
+
+def test_explain_refuses_a_video_it_cannot_explain(bad_inputs, tmp_path, capsys):
+    out = tmp_path / "figure.png"
+    for flags in ([], ["--fallback"]):
+        assert main(["explain", bad_inputs["faceless"], "--out", str(out), "--n-frames", "4", *flags]) == 1
+        err = capsys.readouterr().err
+        assert "nothing to explain" in err and "no face found" in err
+    assert not out.exists()
+
+
+def test_frames_without_an_output_file_are_printed(videos, capsys):
+    _, table = videos
+    assert main(["predict", table["path"][0], "--n-frames", "3", "--frames"]) == 0
+    out = capsys.readouterr().out
+    assert "frame_label" in out and "timestamp_s" in out
+
+
+def test_arguments_are_checked_before_any_work(videos, tmp_path, capsys, monkeypatch):
+    import sk_emotion.estimators.extractor as extractor_module
+
+    monkeypatch.setattr(extractor_module, "read_frames", lambda *a, **k: pytest.fail("decoded a video"))
+    _, table = videos
+    with pytest.raises(SystemExit) as stop:
+        main(["predict", table["path"][0], "--n-frames", "0"])
+    assert stop.value.code == 2 and "positive integer" in capsys.readouterr().err
+    assert main(["predict", table["path"][0], "--csv", str(tmp_path / "no" / "dir" / "x.csv")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", str(tmp_path), "--out", str(tmp_path / "m.skem"), "--epochs", "0"])
+    assert main(["train", str(tmp_path), "--out", str(tmp_path / "m.skem"), "--temporal", "median"]) == 1
+    assert "temporal_pooling must be one of" in capsys.readouterr().err
 
 
 def test_bad_videos_give_one_line_errors(tmp_path, capsys):
@@ -149,3 +230,4 @@ def test_bad_videos_give_one_line_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "faceless.avi" in err and "face" in err
     assert main(["predict", str(faceless), "--fallback"]) == 0
+    assert "fallback" in capsys.readouterr().out

@@ -590,3 +590,54 @@ def test_two_processes_writing_the_same_entry_leave_one_valid_entry(videos, tmp_
     (entry,) = tmp_path.rglob("*.npz")
     ex = VideoFaceExtractor(n_frames=4, cache_dir=tmp_path)
     assert ex.transform([videos["t1"]]).tobytes() == results[0] and ex.cache_info_.hits == 1
+
+
+_SIGTERM_SCRIPT = """
+import sys
+from sk_emotion import VideoFaceExtractor
+paths = sys.argv[2:]
+print("started", flush=True)
+VideoFaceExtractor(n_frames=16, n_jobs=2, cache_dir=sys.argv[1], search="full").transform(paths)
+print("finished", flush=True)
+"""
+
+
+def test_sigterm_stops_every_worker_and_keeps_what_finished(videos, tmp_path):
+    """The defect: after SIGTERM the loky workers lived on for minutes, writing the cache."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    paths = [videos[k] for k in ("astro", "hanks", "t1", "half", "two")] * 6
+    # Distinct files, so that every one is real work for the pool.
+    copies = []
+    for i, path in enumerate(paths):
+        copy = tmp_path / f"v{i}.avi"
+        copy.write_bytes(open(path, "rb").read())
+        copies.append(str(copy))
+    cache = tmp_path / "cache"
+    parent = subprocess.Popen([sys.executable, "-c", _SIGTERM_SCRIPT, str(cache), *copies],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = psutil.Process(parent.pid)
+    deadline = time.monotonic() + 120
+    workers = []
+    while time.monotonic() < deadline and not list(cache.rglob("*.npz")):
+        workers = [p for p in process.children(recursive=True)]
+        time.sleep(0.2)
+    assert list(cache.rglob("*.npz")), "the pool never finished a video"
+    workers = process.children(recursive=True)
+    assert len(workers) >= 2
+    parent.send_signal(signal.SIGTERM)
+    parent.wait(timeout=30)
+    assert parent.returncode == -signal.SIGTERM
+    gone, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, f"workers still alive after SIGTERM: {[p.pid for p in alive]}"
+    # What finished stays cached, and stays readable.
+    entries = list(cache.rglob("*.npz"))
+    assert 0 < len(entries) < len(copies)
+    for entry in entries:
+        with np.load(entry) as data:
+            assert data["faces"].shape == (16, 1, 64, 64)

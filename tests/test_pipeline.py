@@ -19,6 +19,7 @@ from sk_emotion import (
 )
 from sk_emotion.datasets import afew_predefined_split, load_afew, make_expression_videos
 from sk_emotion.demo import QUICK_DATA
+from sk_emotion.persistence import UntrustedModelError
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +70,13 @@ def test_predict_table_and_saved_model_in_a_new_process(data, tmp_path):
     pipe.fit(train["path"], train["emotion"])
     videos = list(data["path"][-4:])
     table = predict_table(pipe, videos)
-    assert list(table.columns[:2]) == ["video", "label"]
+    assert list(table.columns[:3]) == ["video", "status", "label"] and (table["status"] == "ok").all()
     assert table.filter(like="p_").shape[1] == len(pipe.classes_)
     np.testing.assert_allclose(table.filter(like="p_").sum(axis=1), 1.0, atol=1e-5)
     assert (table["face_coverage"] > 0.9).all()
     np.testing.assert_array_equal(table["label"], pipe.predict(videos))
 
-    model_path = save_model(pipe, tmp_path / "model.joblib")
+    model_path = save_model(pipe, tmp_path / "model.skem")
     expected = pipe.predict_proba(videos)
     np.save(tmp_path / "videos.npy", np.array(videos))
     script = (
@@ -95,32 +96,76 @@ def test_load_model_rejects_other_files(tmp_path):
 
     joblib.dump({"something": 1}, tmp_path / "other.joblib")
     with pytest.raises(ValueError, match="not an sk-emotion model file"):
-        load_model(tmp_path / "other.joblib")
+        load_model(tmp_path / "other.joblib", trusted=True)
     with pytest.raises(FileNotFoundError, match="nowhere.joblib"):
         load_model(tmp_path / "nowhere.joblib")
 
 
-@pytest.mark.slow
-def test_demo_quick_prints_the_accuracy_table(tmp_path, capsys, monkeypatch):
-    from sk_emotion.demo import run_demo
+class _Payload:
+    """Unpickling this runs ``os.system``: what a crafted model file does."""
 
-    monkeypatch.setenv("SK_EMOTION_HOME", str(tmp_path))
-    summary = run_demo(quick=True, verbose=False)
-    out = capsys.readouterr().out
-    assert "Validation accuracy" in out and "attention + softmax (method)" in out
-    assert summary["model"].tolist()[0] == "zero-shot FER2013 CNN"
-    assert len(summary) == 5 and summary["val_accuracy"].between(0, 100).all()
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("script", ["quickstart.py", "grid_search_temperature.py", "afew_cross_validation.py"])
-def test_examples_run(script, tmp_path):
-    import os
-    from pathlib import Path
+def test_a_malicious_pickle_is_refused_without_running_its_payload(tmp_path):
+    import joblib
 
-    env = {**os.environ, "SK_EMOTION_HOME": str(tmp_path)}
-    path = Path(__file__).parents[1] / "examples" / script
-    result = subprocess.run([sys.executable, str(path), "--quick"], capture_output=True, text=True,
-                            env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "accuracy" in result.stdout or "best temperature" in result.stdout
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "model.joblib"
+    joblib.dump({"format": "sk-emotion-model/1", "model": _Payload(marker)}, evil)
+    with pytest.raises(UntrustedModelError, match="trusted=True"):
+        load_model(evil)
+    assert not marker.exists()
+    # The command line refuses it too, in one line, and names --trusted.
+    from sk_emotion.cli import main
+
+    assert main(["predict", "clip.avi", "--model", str(evil)]) == 1
+    assert not marker.exists()
+
+
+def test_a_data_model_naming_foreign_code_is_refused(tmp_path):
+    import json
+    import zipfile
+
+    marker = tmp_path / "pwned"
+    manifest = {"format": "sk-emotion-model/2", "versions": {},
+                "model": {"type": "EmotionClassifier",
+                          "params": {"criterion": {"__class__": "os:system"}}}}
+    path = tmp_path / "evil.skem"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("manifest.json", json.dumps(manifest))
+    with pytest.raises(UntrustedModelError, match="os:system"):
+        load_model(path)
+    manifest["model"] = {"type": "subprocess.Popen", "params": {"args": f"touch {marker}"}}
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("manifest.json", json.dumps(manifest))
+    with pytest.raises(UntrustedModelError, match="unknown step type"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_data_models_round_trip_and_joblib_needs_trust(tmp_path, real_faces):
+    rng = np.random.default_rng(0)
+    X = real_faces[rng.integers(0, len(real_faces), (20, 3))]
+    y = np.array(["happy", "sad", "neutral", "angry"] * 5)
+    clf = EmotionClassifier(max_epochs=2, lr=0.01, temperature=0.3, random_state=0).fit(X, y)
+    loaded = load_model(save_model(clf, tmp_path / "clf.skem"))
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert loaded.get_params()["temperature"] == 0.3 and loaded.n_frames_in_ == 3
+    np.testing.assert_array_equal(loaded.classes_, clf.classes_)
+    pickled = save_model(clf, tmp_path / "clf.joblib", format="joblib")
+    with pytest.raises(UntrustedModelError):
+        load_model(pickled)
+    np.testing.assert_array_equal(load_model(pickled, trusted=True).predict_proba(X), clf.predict_proba(X))
+    # A callable detector is code, not data: the data format refuses it and says what to do.
+    pipe = make_emotion_pipeline(extractor={"detector": lambda image: (np.zeros((0, 4)), None)},
+                                 classifier=clf, cache=False)
+    with pytest.raises(ValueError, match="detector=.*format='joblib'"):
+        save_model(pipe, tmp_path / "pipe.skem")
+    assert not (tmp_path / "pipe.skem").exists()

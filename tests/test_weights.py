@@ -223,3 +223,16 @@ def test_estimator_accepts_an_explicit_weights_file(tmp_path):
     copy_path.write_bytes(b"corrupted")
     with pytest.raises(ChecksumError, match="my_copy.npz"):
         EmotionClassifier.from_pretrained(weights=str(copy_path))
+
+
+def test_a_damaged_cached_copy_is_reported_once_even_when_the_shipped_one_is_used(empty_cache):
+    """The defect: `sk-emotion weights` said BAD SHA while every other command skipped it silently."""
+    spec = MiniXceptionWeights.DEFAULT.files["model"]
+    empty_cache.mkdir()
+    damaged = _damaged_copy(spec.shipped_path(), empty_cache / spec.filename)
+    with pytest.warns(WeightsWarning, match=f"{damaged}.*delete") as record:
+        assert spec.resolve(download=False) == spec.shipped_path()
+    assert len(record) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert spec.resolve(download=False) == spec.shipped_path()

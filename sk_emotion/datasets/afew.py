@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +107,11 @@ def load_afew(root: str | os.PathLike, *, subsets: tuple[str, ...] = ("train", "
                     f"unknown emotion folder '{emotion_dir}'; expected one of "
                     f"{list(AFEW_EMOTION_FOLDERS)} (any case)"
                 )
-            for clip in list_clips(emotion_dir, VIDEO_EXTENSIONS):
+            clips = list_clips(emotion_dir, VIDEO_EXTENSIONS)
+            if not clips:
+                warnings.warn(f"AFEW {subset} emotion folder '{emotion_dir}' holds no video; "
+                              f"'{emotion}' is left out of {subset}", UserWarning, stacklevel=2)
+            for clip in clips:
                 rows.append({"path": str(clip.resolve()), "emotion": emotion, "subset": subset})
         if len(rows) == n_before:
             raise ValueError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -112,7 +113,12 @@ def load_video_folders(
                     f"{sorted(set(_EMOTION_SYNONYMS.values()))} (any case or a common synonym)"
                 )
             label = emotion
-        rows += [{"path": str(clip.resolve()), "label": label} for clip in list_clips(folder, extensions)]
+        clips = list_clips(folder, extensions)
+        if not clips:
+            # A class the user meant to train on would silently vanish from classes_.
+            warnings.warn(f"class folder '{folder}' holds no clip with extensions {tuple(extensions)}; "
+                          f"class {label!r} is left out", UserWarning, stacklevel=2)
+        rows += [{"path": str(clip.resolve()), "label": label} for clip in clips]
     if not rows:
         raise ValueError(
             f"no clips found under '{root}': expected <root>/<class>/<video file or frame folder> "

@@ -19,7 +19,7 @@ from ..nets.video_emotion import VideoEmotionNet, check_network_options
 from ..weights import MiniXceptionWeights
 from ._validation import check_clips, check_labels
 from .explanation import Explanation
-from .training import HoldoutSplit, ValidationEarlyStopping, encoded_accuracy
+from .training import HoldoutSplit, PrintLog, ValidationEarlyStopping, encoded_accuracy
 
 __all__ = ["EmotionClassifier"]
 
@@ -295,7 +295,7 @@ class EmotionClassifier(NeuralNetClassifier):
         return self
 
     def get_default_callbacks(self):
-        """skorch's defaults, with validation accuracy on prepared inputs and early stopping."""
+        """skorch's defaults, with validation accuracy on prepared inputs, early stopping and a plain log."""
         callbacks = []
         for name, callback in super().get_default_callbacks():
             if name == "valid_acc":
@@ -303,6 +303,7 @@ class EmotionClassifier(NeuralNetClassifier):
                                         use_caching=True)
             if name == "print_log":
                 callbacks.append(("early_stopping", ValidationEarlyStopping()))
+                callback = PrintLog()
             callbacks.append((name, callback))
         return callbacks
 

@@ -7,7 +7,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Explanation"]
+__all__ = ["Explanation", "column_order"]
+
+
+def column_order(classes) -> np.ndarray:
+    """Positions of ``classes`` in the documented order of ``p_<class>`` columns in tables.
+
+    The seven FER2013 emotions come first, in the pretrained network's order
+    (angry, disgust, fear, happy, sad, surprise, neutral), then any other
+    class in the model's own order: zero-shot and trained models (whose
+    ``classes_`` are sorted) print their probabilities in the same order.
+    """
+    from ..weights import EMOTIONS
+
+    names = [str(c) for c in np.asarray(classes)]
+    known = [names.index(e) for e in EMOTIONS if e in names]
+    return np.array(known + [i for i, n in enumerate(names) if n not in EMOTIONS], dtype=int)
 
 
 @dataclass(frozen=True)
@@ -81,19 +96,22 @@ class Explanation:
         -------
         pandas.DataFrame
             One row per (video, frame) with columns ``video``, ``frame``,
-            ``predicted`` (the clip's label), ``temporal_weight``,
-            ``attention_peak`` (largest attention weight of the frame) and
-            one ``p_<class>`` column of frame probabilities per class.
+            ``video_label`` (the clip's label), ``frame_label`` (the frame's
+            own most probable class), ``temporal_weight`` (the frame's weight
+            in the clip's score of its label), ``attention_peak`` (largest
+            attention weight of the frame) and one ``p_<class>`` column of
+            frame probabilities per class, in :func:`column_order`.
         """
         n, t = self.n_videos, self.n_frames
+        probabilities = self.frame_probabilities.reshape(n * t, -1)
         table = pd.DataFrame({
             "video": np.repeat(np.arange(n), t),
             "frame": np.tile(np.arange(t), n),
-            "predicted": np.repeat(self.labels, t),
+            "video_label": np.repeat(self.labels, t),
+            "frame_label": self.classes[probabilities.argmax(axis=1)],
             "temporal_weight": self.temporal_weights.reshape(-1),
             "attention_peak": self.attention_maps.reshape(n * t, -1).max(axis=1),
         })
-        probabilities = self.frame_probabilities.reshape(n * t, -1)
-        for column, name in enumerate(self.classes):
-            table[f"p_{name}"] = probabilities[:, column]
+        for column in column_order(self.classes):
+            table[f"p_{self.classes[column]}"] = probabilities[:, column]
         return table

@@ -6,6 +6,8 @@ import contextlib
 import math
 import numbers
 import os
+import signal
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -253,6 +255,35 @@ def _single_threaded_torch():
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def _stop_workers_on_sigterm():
+    """Make SIGTERM stop the worker pool as Ctrl-C does, then end the process as SIGTERM would.
+
+    By default SIGTERM kills only the parent: joblib's workers and its
+    resource tracker live on, keep writing cache entries and hold the
+    parent's output open.  Raising KeyboardInterrupt in the parent lets
+    joblib terminate them; videos already finished stay cached.  Only the
+    main thread can install a handler; elsewhere nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    received = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt("SIGTERM: stopping the extraction workers")
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if received and previous in (signal.SIG_DFL, None):
+            os.kill(os.getpid(), signal.SIGTERM)  # now that the workers are gone, die as asked
 
 
 def _to_color(frames: np.ndarray, color: str) -> np.ndarray:
@@ -719,10 +750,11 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
                 # No hard-coded backend: loky processes by default, or whatever
                 # joblib.parallel_config selects, e.g. "dask" for a Dask cluster.
                 parallel = Parallel(n_jobs=n_jobs, prefer="processes", return_as="generator")
-                for outcome in parallel(delayed(_extract_one)(item, settings, detector)
-                                        for item in items):
-                    outcomes.append(outcome)
-                    progress.update(1)
+                with _stop_workers_on_sigterm():
+                    for outcome in parallel(delayed(_extract_one)(item, settings, detector)
+                                            for item in items):
+                        outcomes.append(outcome)
+                        progress.update(1)
         finally:
             progress.close()
         return outcomes

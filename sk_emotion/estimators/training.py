@@ -13,33 +13,40 @@ configurable as skorch's are (``train_split=HoldoutSplit(0.3)``,
 
 from __future__ import annotations
 
+import re
+import sys
 import warnings
 
 import numpy as np
 from skorch.callbacks import EarlyStopping
+from skorch.callbacks import PrintLog as _SkorchPrintLog
 from skorch.dataset import ValidSplit
 
-__all__ = ["HoldoutSplit", "ValidationEarlyStopping", "encoded_accuracy"]
+__all__ = ["HoldoutSplit", "PrintLog", "ValidationEarlyStopping", "encoded_accuracy"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class HoldoutSplit(ValidSplit):
     """skorch's ``train_split``: hold out a stratified fraction of the clips for validation.
 
-    When the smallest class has fewer than ``min_per_class`` clips, nothing
-    can be held out that says anything: the whole set is used for training
-    (for ``max_epochs`` epochs) and a warning says so.
+    When the smallest class has fewer than ``min_per_class`` clips, the
+    held-out part would hold one clip of it, too few for the validation loss
+    to say anything (early stopping then stops on noise): the whole set is
+    used for training (for ``max_epochs`` epochs) and a warning says so.
 
     Parameters
     ----------
     fraction : float, default=0.2
         Share of the clips held out, stratified by label.
-    min_per_class : int, default=5
-        Smallest class size for which a validation part is held out.
+    min_per_class : int, default=10
+        Smallest class size for which a validation part is held out (10
+        keeps at least two clips of every class for validation).
     random_state : int, default=0
         Seed of the split (a fixed split by default, so that fits repeat).
     """
 
-    def __init__(self, fraction: float = 0.2, min_per_class: int = 5, random_state: int = 0) -> None:
+    def __init__(self, fraction: float = 0.2, min_per_class: int = 10, random_state: int = 0) -> None:
         super().__init__(cv=fraction, stratified=True, random_state=random_state)
         self.fraction = fraction
         self.min_per_class = min_per_class
@@ -99,3 +106,24 @@ def encoded_accuracy(net, X, y) -> float:
 
     proba = NeuralNetClassifier.predict_proba(net, X)
     return float(np.mean(proba.argmax(axis=1) == np.asarray(y)))
+
+
+class PrintLog(_SkorchPrintLog):
+    """skorch's per-epoch table, without ANSI colour codes when standard output is not a terminal.
+
+    skorch colours each column's best value; in a log file or a pipe those
+    codes are noise (``[36m0.9693[0m``).
+    """
+
+    def format_row(self, row, key, color):
+        text = super().format_row(row, key, color)
+        if isinstance(text, str) and not _is_terminal():
+            text = _ANSI.sub("", text)
+        return text
+
+
+def _is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False

@@ -18,14 +18,21 @@ __all__ = ["plot_explanation", "plot_confusion_matrix", "upsample_map"]
 
 
 def upsample_map(attention: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling of an attention map ``(h, w)`` to ``size``, rescaled to [0, 1]."""
+    """Bilinear upsampling of an attention map ``(h, w)`` to ``size``, values unchanged in scale."""
     from skimage.transform import resize
 
     attention = np.asarray(attention, dtype=np.float64)
     # Attention cells cover equal squares of the face: resize with edge mode keeps them aligned.
-    big = resize(attention, size, order=1, mode="edge", anti_aliasing=False)
-    span = big.max() - big.min()
-    return (big - big.min()) / span if span > 0 else np.full(size, 0.5)
+    return resize(attention, size, order=1, mode="edge", anti_aliasing=False)
+
+
+#: Attention is drawn as a multiple of the uniform weight (1 = every cell alike),
+#: on one scale for every frame, never below this upper end: diffuse attention
+#: must not look like a hotspot.
+MIN_ATTENTION_SCALE = 2.0
+#: Maps within this relative distance of uniform count as uniform (average pooling,
+#: an untrained attention layer): no heatmap is drawn.
+UNIFORM_TOLERANCE = 1e-3
 
 
 def _face_image(frame: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -47,15 +54,21 @@ def plot_explanation(
     frames: Sequence[int] | None = None,
     head: int | None = None,
     alpha: float = 0.45,
-    cmap: str = "jet",
+    cmap: str = "magma",
+    face_detected: Sequence[bool] | None = None,
     title: str | None = None,
 ) -> Figure:
     """Draw the explanation of one clip: attention heatmaps, frame probabilities, temporal importance.
 
-    Top row: the sampled face frames, each with its spatial attention map
-    overlaid.  Middle row: a bar chart of each frame's emotion
-    probabilities.  Bottom: the temporal importance of each frame for the
-    predicted emotion, renormalised over the shown frames to 0-100%.
+    Top row: the sampled face frames, each titled with its own most probable
+    emotion, with its spatial attention overlaid as a multiple of the
+    uniform weight, on one colour scale for all frames (colour bar on the
+    right; no overlay, and a note saying so, when attention is uniform, as
+    with average pooling).  Frames whose face was not detected but borrowed
+    from the nearest frame get a dashed red frame.  Middle row: each frame's
+    emotion probabilities; the clip's label in red, the frame's own top
+    class outlined in black.  Bottom: each frame's weight in the clip's
+    score of its label, renormalised over the shown frames to 0-100%.
 
     Parameters
     ----------
@@ -71,8 +84,11 @@ def plot_explanation(
         Attention head to draw (default: the mean over heads).
     alpha : float, default=0.45
         Opacity of the heatmaps.
-    cmap : str, default="jet"
-        Colour map of the heatmaps.
+    cmap : str, default="magma"
+        Colour map of the heatmaps (perceptually uniform).
+    face_detected : sequence of bool, optional
+        Per frame of the clip, whether its face was detected (the extractor
+        report's ``frame_detected``); False frames are marked.
     title : str, optional
         Figure title (default: the predicted label and its probability).
 
@@ -80,7 +96,8 @@ def plot_explanation(
     -------
     matplotlib.figure.Figure
         Axes in order: one image axis per frame, one bar-chart axis per
-        frame, then the temporal-importance axis.
+        frame, the temporal-importance axis, then the colour bar's axis
+        when a heatmap is drawn.
     """
     clip = np.asarray(clip)
     n_frames = explanation.n_frames
@@ -91,9 +108,14 @@ def plot_explanation(
     shown = list(range(n_frames)) if frames is None else [int(f) for f in frames]
     if not shown or min(shown) < 0 or max(shown) >= n_frames:
         raise ValueError(f"frames must be indices in [0, {n_frames}), got {list(frames or [])}")
+    if face_detected is not None and len(face_detected) != n_frames:
+        raise ValueError(f"face_detected has {len(face_detected)} entries for {n_frames} frames")
 
-    maps = explanation.attention_maps[video]  # (T, heads, h, w)
+    maps = explanation.attention_maps[video]  # (T, heads, h, w), each head sums to one
     maps = maps.mean(axis=1) if head is None else maps[:, head]
+    relative = maps[shown] * maps.shape[-1] * maps.shape[-2]  # 1 = uniform
+    uniform = bool(np.all(np.abs(relative - 1.0) <= UNIFORM_TOLERANCE))
+    vmax = max(MIN_ATTENTION_SCALE, float(relative.max()))
     probabilities = explanation.frame_probabilities[video]
     weights = explanation.temporal_weights[video, shown]
     importance = 100.0 * weights / weights.sum() if weights.sum() > 0 else np.full(len(shown), 100.0 / len(shown))
@@ -102,26 +124,43 @@ def plot_explanation(
     predicted_index = classes.index(predicted)
 
     n = len(shown)
-    fig = Figure(figsize=(max(6.0, 1.5 * n), 5.2), layout="constrained")
-    grid = fig.add_gridspec(3, n, height_ratios=[1.0, 0.8, 0.55])
+    fig = Figure(figsize=(max(6.0, 1.5 * n + 0.8), 5.6), layout="constrained")
+    grid = fig.add_gridspec(3, n + 1, height_ratios=[1.0, 0.8, 0.55], width_ratios=[1.0] * n + [0.12])
     image_axes = [fig.add_subplot(grid[0, i]) for i in range(n)]
     bar_axes = [fig.add_subplot(grid[1, i]) for i in range(n)]
-    time_ax = fig.add_subplot(grid[2, :])
+    time_ax = fig.add_subplot(grid[2, :n])
 
     short = [c[:3] for c in classes]
     colours = ["tab:red" if i == predicted_index else "tab:gray" for i in range(len(classes))]
-    for ax, bar_ax, t in zip(image_axes, bar_axes, shown):
+    heatmap = None
+    for k, (ax, bar_ax, t) in enumerate(zip(image_axes, bar_axes, shown)):
         face, face_cmap = _face_image(clip[t])
         ax.imshow(face, cmap=face_cmap, vmin=0, vmax=255)
-        ax.imshow(upsample_map(maps[t], face.shape[:2]), cmap=cmap, alpha=alpha, vmin=0, vmax=1)
-        ax.set_title(f"frame {t}", fontsize=8)
+        if not uniform:
+            heatmap = ax.imshow(upsample_map(relative[k], face.shape[:2]), cmap=cmap, alpha=alpha,
+                                vmin=0.0, vmax=vmax)
+        own = int(probabilities[t].argmax())
+        borrowed = face_detected is not None and not bool(face_detected[t])
+        ax.set_title(f"frame {t}: {classes[own]}" + ("\nno face: borrowed" if borrowed else ""),
+                     fontsize=7, color="tab:red" if borrowed else "black")
+        if borrowed:
+            for spine in ax.spines.values():
+                spine.set_edgecolor("tab:red")
+                spine.set_linestyle("--")
+                spine.set_linewidth(2.0)
         ax.set_xticks([])
         ax.set_yticks([])
-        bar_ax.bar(range(len(classes)), probabilities[t], color=colours)
+        bars = bar_ax.bar(range(len(classes)), probabilities[t], color=colours)
+        bars[own].set_edgecolor("black")
+        bars[own].set_linewidth(1.5)
         bar_ax.set_ylim(0, 1)
         bar_ax.set_xticks(range(len(classes)), short, rotation=90, fontsize=6)
         bar_ax.tick_params(axis="y", labelsize=6)
     bar_axes[0].set_ylabel("p(emotion)", fontsize=7)
+    if heatmap is not None:
+        bar = fig.colorbar(heatmap, cax=fig.add_subplot(grid[0, n]))
+        bar.set_label("attention (1 = uniform)", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
 
     time_ax.bar(range(n), importance, color="tab:blue")
     for i, value in enumerate(importance):
@@ -130,10 +169,15 @@ def plot_explanation(
     time_ax.set_xlim(-0.5, n - 0.5)
     time_ax.set_ylim(0, max(100.0, importance.max() * 1.15))
     time_ax.set_ylabel("importance (%)", fontsize=7)
-    time_ax.set_xlabel(f"frame (temporal weight for '{predicted}', renormalised)", fontsize=7)
+    time_ax.set_xlabel(f"frame (weight in the score of '{predicted}', renormalised)", fontsize=7)
 
     probability = explanation.probabilities[video, predicted_index]
-    fig.suptitle(title or f"predicted: {predicted} ({probability:.0%})", fontsize=10)
+    heading = title or f"predicted: {predicted} (p = {probability:.2f})"
+    if uniform:
+        heading += "\nspatial attention is uniform (every region weighs the same): no heatmap drawn"
+    fig.suptitle(heading, fontsize=9)
+    legend = "bars: red = the clip's label, black outline = the frame's own top emotion"
+    fig.text(0.01, 0.005, legend, fontsize=6, color="dimgray")
     return fig
 
 

@@ -258,15 +258,22 @@ class WeightsFile:
             return self._explicit(Path(path))
 
         tried: list[str] = []
+        found: Path | None = None
         for where, candidate in (("shipped", self.shipped_path()), ("cache", self.cached_path())):
             if not candidate.is_file():
                 tried.append(f"{where}: '{candidate}' does not exist")
                 continue
             try:
-                return self.verify(candidate)
+                verified = self.verify(candidate)
             except ChecksumError as exc:
-                _report_damaged(candidate, exc, _repair_hint())
+                # One rule for every command: reported once, never loaded, the next copy used.
+                repair = _repair_hint() if where == "shipped" else f"delete '{candidate}'"
+                _report_damaged(candidate, exc, repair)
                 tried.append(f"{where}: '{candidate}' has the wrong checksum")
+                continue
+            found = found or verified
+        if found is not None:
+            return found
 
         if download:
             try:

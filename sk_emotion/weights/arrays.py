@@ -15,6 +15,7 @@ import os
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -23,23 +24,37 @@ __all__ = ["read_arrays", "write_arrays"]
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 
 
-def write_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
+def write_arrays(path: str | os.PathLike | BinaryIO, arrays: Mapping[str, np.ndarray]) -> Path | None:
     """Write named arrays to an ``.npz`` file whose bytes depend only on the arrays.
 
     Parameters
     ----------
-    path : path-like
-        Destination; written through a temporary file and renamed.
+    path : path-like or binary file object
+        Destination; a path is written through a temporary file and renamed.
     arrays : mapping of str to numpy.ndarray
         Numeric arrays (object arrays are refused).
 
     Returns
     -------
-    pathlib.Path
+    pathlib.Path or None
+        The path, or None when writing to a file object.
     """
+    if hasattr(path, "write"):
+        _write_archive(path, arrays)
+        return None
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+    try:
+        with open(tmp, "wb") as handle:
+            _write_archive(handle, arrays)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _write_archive(handle: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
+    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
         for name in sorted(arrays):
             array = np.ascontiguousarray(arrays[name])
             if array.dtype == object:
@@ -49,11 +64,9 @@ def write_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> P
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_EPOCH)
             info.external_attr = 0o644 << 16
             archive.writestr(info, buffer.getvalue())
-    os.replace(tmp, path)
-    return path
 
 
-def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_arrays(path: str | os.PathLike | BinaryIO) -> dict[str, np.ndarray]:
     """Read every array of an ``.npz`` file without ever unpickling.
 
     Raises
