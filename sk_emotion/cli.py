@@ -46,8 +46,11 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return status
 
 
-def _load_or_zero_shot(args: argparse.Namespace):
-    """The user's trained pipeline, or the pretrained zero-shot pipeline, with the CLI's error policy."""
+def _load_or_zero_shot(args: argparse.Namespace, *, progress: bool = False):
+    """The user's trained pipeline, or the pretrained zero-shot pipeline, with the CLI's error policy.
+
+    ``progress`` shows a bar over the videos (on standard error) while faces are extracted.
+    """
     from .estimators.classifier import EmotionClassifier
     from .pipeline import make_emotion_pipeline
 
@@ -58,9 +61,10 @@ def _load_or_zero_shot(args: argparse.Namespace):
         model = load_model(args.model, trusted=args.trusted)
         if not hasattr(model, "steps"):
             raise ValueError(f"'{args.model}' holds a {type(model).__name__}, not a pipeline from video files")
-        model.steps[0][1].set_params(on_error=on_error)
+        model.steps[0][1].set_params(on_error=on_error, verbose=int(progress))
         return model
-    return make_emotion_pipeline(extractor={"n_frames": args.n_frames, "on_error": on_error},
+    return make_emotion_pipeline(extractor={"n_frames": args.n_frames, "on_error": on_error,
+                                            "verbose": int(progress)},
                                  classifier=EmotionClassifier.from_pretrained())
 
 
@@ -90,7 +94,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .pipeline import predict_table
 
     _check_outputs(args.csv, args.json)
-    model = _load_or_zero_shot(args)
+    model = _load_or_zero_shot(args, progress=len(args.videos) > 1)
     table, frames = predict_table(model, list(args.videos), return_frames=True)
     shown = table if args.fallback else table[table["status"] == "ok"]
     columns = list(shown.columns)

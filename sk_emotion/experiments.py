@@ -75,9 +75,10 @@ def evaluate_configs(
             model = EmotionClassifier(**params)
             if config.temperatures:
                 cv = StratifiedKFold(inner_cv, shuffle=True, random_state=seed)
-                # verbose=1: "Fitting 3 folds for each of 3 candidates, totalling 9 fits".
+                # verbose=2: "Fitting 3 folds for each of 3 candidates, totalling 9 fits",
+                # then one line per finished fit.
                 search = GridSearchCV(model, {"temperature": list(config.temperatures)}, cv=cv,
-                                      verbose=1 if progress else 0)
+                                      verbose=2 if progress else 0)
                 model = search.fit(X_train, y_train).best_estimator_
             else:
                 model.fit(X_train, y_train)

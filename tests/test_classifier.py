@@ -111,6 +111,10 @@ def test_temperature_set_on_fitted_model_takes_effect(small_data):
     clf.set_params(temperature=0.05)
     assert clf.module_.temporal.temperature == pytest.approx(0.05)
     assert not np.allclose(before, clf.predict_proba(X))
+    # An invalid value is refused on a fitted model too, and the network keeps its temperature.
+    with pytest.raises(ValueError, match="temperature must be None or a positive float, got 0"):
+        clf.set_params(temperature=0)
+    assert clf.module_.temporal.temperature == pytest.approx(0.05) and clf.temperature == 0.05
 
 
 @pytest.mark.slow

@@ -96,3 +96,19 @@ def test_generic_class_per_folder_loader_with_videos_and_frame_folders(tmp_path)
     assert renamed["label"].tolist() == ["neutral", "surprise"]
     with pytest.raises(ValueError, match="no clips found"):
         load_video_folders(tmp_path / "calm")
+
+
+def test_an_empty_class_folder_is_reported_not_silently_dropped(tmp_path):
+    (tmp_path / "happy").mkdir()
+    _clip(tmp_path / "happy" / "a.avi", 90)
+    (tmp_path / "sad").mkdir()  # the user meant to train on sad too
+    with pytest.warns(UserWarning, match=r"'.*sad' holds no clip.*'sad' is left out"):
+        frame = load_video_folders(tmp_path)
+    assert frame["label"].tolist() == ["happy"]
+    afew = tmp_path / "afew"
+    for subset, emotion in (("Train_AFEW", "Angry"), ("Train_AFEW", "Happy"), ("Val_AFEW", "Angry")):
+        (afew / subset / emotion).mkdir(parents=True)
+    _clip(afew / "Train_AFEW" / "Angry" / "a.avi", 40)
+    _clip(afew / "Val_AFEW" / "Angry" / "b.avi", 50)
+    with pytest.warns(UserWarning, match="Happy' holds no video; 'happy' is left out of train"):
+        load_afew(afew)

@@ -404,6 +404,9 @@ def test_fallback_substitutes_and_warns(videos):
     with pytest.warns(ExtractionWarning, match="3 of 4 videos replaced") as record:
         faces, report = ex.transform_with_report(paths)
     assert videos["missing"] in str(record[0].message)
+    with pytest.warns(ExtractionWarning) as through_sklearn:  # set_output's wrapper sits in between
+        ex.fit_transform(paths)
+    assert record[0].filename == through_sklearn[0].filename == __file__  # the user's line
     assert faces.shape == (4, 4, 1, 64, 64)
     assert report["fallback_used"].tolist() == [False, True, True, True]
     assert (faces[1] == 128).all() and (faces[3] == 128).all()  # unreadable: grey clip

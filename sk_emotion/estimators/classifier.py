@@ -201,10 +201,7 @@ class EmotionClassifier(NeuralNetClassifier):
     # ------------------------------------------------------------ validation
     def _check_own_params(self) -> None:
         check_network_options(self.spatial_pooling, self.temporal_pooling, self.feature_stage)
-        if self.temperature is not None and (
-                not isinstance(self.temperature, numbers.Real) or isinstance(self.temperature, bool)
-                or not np.isfinite(self.temperature) or self.temperature <= 0):
-            raise ValueError(f"temperature must be None or a positive float, got {self.temperature!r}")
+        _check_temperature(self.temperature)
         if not isinstance(self.n_heads, numbers.Integral) or self.n_heads < 1:
             raise ValueError(f"n_heads must be a positive integer, got {self.n_heads!r}")
         if not isinstance(self.attention_penalty, numbers.Real) or self.attention_penalty < 0:
@@ -280,6 +277,8 @@ class EmotionClassifier(NeuralNetClassifier):
 
     def set_params(self, **kwargs):
         """Set parameters; a new temperature updates a fitted network in place."""
+        if "temperature" in kwargs:
+            _check_temperature(kwargs["temperature"])  # before anything changes
         super().set_params(**kwargs)
         if getattr(self, "initialized_", False) and hasattr(self, "module_"):
             if any(key in kwargs for key in _STRUCTURAL_PARAMS):
@@ -288,7 +287,6 @@ class EmotionClassifier(NeuralNetClassifier):
                 self._initialize_optimizer()
             else:
                 if "temperature" in kwargs and hasattr(self.module_.temporal, "set_temperature"):
-                    self._check_own_params()  # a fitted model must not take an invalid value
                     self.module_.temporal.set_temperature(self.temperature)
                 if any(key in kwargs for key in _OPTIMIZER_PARAMS):
                     self._initialize_optimizer()
@@ -531,6 +529,12 @@ class EmotionClassifier(NeuralNetClassifier):
         tags.input_tags.three_d_array = True
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _check_temperature(value) -> None:
+    if value is not None and (not isinstance(value, numbers.Real) or isinstance(value, bool)
+                              or not np.isfinite(value) or value <= 0):
+        raise ValueError(f"temperature must be None or a positive float, got {value!r}")
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

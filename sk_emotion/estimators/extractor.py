@@ -257,6 +257,19 @@ def _single_threaded_torch():
         torch.set_num_threads(previous)
 
 
+def _caller_stacklevel() -> int:
+    """``stacklevel`` that points a warning at the user's line, past sklearn's wrappers and ours."""
+    import sys
+
+    frame, level = sys._getframe(1), 1
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(("sk_emotion.", "sklearn.")) and module != "sk_emotion":
+            return level
+        frame, level = frame.f_back, level + 1
+    return 1
+
+
 @contextlib.contextmanager
 def _stop_workers_on_sigterm():
     """Make SIGTERM stop the worker pool as Ctrl-C does, then end the process as SIGTERM would.
@@ -728,7 +741,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
                 f"{len(failures)} of {len(items)} videos replaced by a fallback clip "
                 f"(centred crop when no face was found, grey clip when unreadable): {lines}",
                 ExtractionWarning,
-                stacklevel=3,
+                stacklevel=_caller_stacklevel(),
             )
         return faces, report
 
