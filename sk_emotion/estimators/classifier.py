@@ -277,8 +277,10 @@ class EmotionClassifier(NeuralNetClassifier):
 
     def set_params(self, **kwargs):
         """Set parameters; a new temperature updates a fitted network in place."""
-        if "temperature" in kwargs:
-            _check_temperature(kwargs["temperature"])  # before anything changes
+        if "temperature" in kwargs and getattr(self, "initialized_", False):
+            # On a fitted model the value takes effect at once, so it is checked now,
+            # before anything changes (unfitted models are checked in fit, as sklearn wants).
+            _check_temperature(kwargs["temperature"])
         super().set_params(**kwargs)
         if getattr(self, "initialized_", False) and hasattr(self, "module_"):
             if any(key in kwargs for key in _STRUCTURAL_PARAMS):
