@@ -44,24 +44,24 @@ import torch
 from sk_emotion import EmotionClassifier
 
 
-def _layout_probe(layout: str, n_frames: int, repeats: int = 3) -> dict:
-    """Seconds per frame of the backbone's inference and training step in one layout (child process)."""
+def _layout_probe(layout: str, phase: str, n_frames: int, repeats: int = 3) -> dict:
+    """Seconds per frame of the backbone's inference or training step in one layout (child process)."""
     from sk_emotion.nets import load_mini_xception
 
     fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
     torch.manual_seed(0)
     x = (torch.rand(n_frames, 1, 64, 64) * 2 - 1).contiguous(memory_format=fmt)
     net = load_mini_xception().to(memory_format=fmt)
-    out = {}
-    net.eval()
-    with torch.inference_mode():
-        for chunk in torch.split(x, 64):  # warm-up
-            net.forward_stage(chunk, 4)
-        start = time.perf_counter()
-        for _ in range(repeats):
-            for chunk in torch.split(x, 64):
+    if phase == "inference":
+        net.eval()
+        with torch.inference_mode():
+            for chunk in torch.split(x, 64):  # warm-up
                 net.forward_stage(chunk, 4)
-    out["inference"] = (time.perf_counter() - start) / (repeats * n_frames)
+            start = time.perf_counter()
+            for _ in range(repeats):
+                for chunk in torch.split(x, 64):
+                    net.forward_stage(chunk, 4)
+        return {"inference": (time.perf_counter() - start) / (repeats * n_frames)}
     net.train()
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
     start = time.perf_counter()
@@ -70,21 +70,20 @@ def _layout_probe(layout: str, n_frames: int, repeats: int = 3) -> dict:
             optimizer.zero_grad()
             net.forward_stage(chunk, 4).square().mean().backward()
             optimizer.step()
-    out["training"] = (time.perf_counter() - start) / (repeats * n_frames)
-    return out
+    return {"training": (time.perf_counter() - start) / (repeats * n_frames)}
 
 
-def _run_probe(layout: str, n_frames: int, env_extra: dict | None = None) -> dict | str:
+def _run_probe(layout: str, phase: str, n_frames: int, env_extra: dict | None = None) -> float | str:
     env = {**os.environ, **(env_extra or {})}
     result = subprocess.run(
-        [sys.executable, __file__, "--layout-probe", layout, "--n-frames", str(n_frames)],
+        [sys.executable, __file__, "--layout-probe", layout, "--phase", phase, "--n-frames", str(n_frames)],
         capture_output=True, text=True, env=env,
     )
     if result.returncode < 0:
         return f"crashed ({signal.Signals(-result.returncode).name})"
     if result.returncode != 0:
         return f"failed: {result.stderr.strip().splitlines()[-1]}"
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return float(json.loads(result.stdout.strip().splitlines()[-1])[phase])
 
 
 def layout_table(n_frames: int, frames_per_epoch: int) -> None:
@@ -97,16 +96,18 @@ def layout_table(n_frames: int, frames_per_epoch: int) -> None:
     ]
     print(f"\nbackbone layout ({n_frames} frames, chunks of 64, torch threads {torch.get_num_threads()}; "
           f"epoch = {frames_per_epoch} frames):")
-    base = None
+    base: dict[str, float] = {}
     for label, layout, env in runs:
-        res = _run_probe(layout, n_frames, env)
-        if isinstance(res, str):
-            print(f"  {label:38s} {res}")
-            continue
-        base = base or res
-        print(f"  {label:38s} inference {1000 * res['inference']:6.2f} ms/frame "
-              f"({base['inference'] / res['inference']:4.2f}x)   fine-tuning "
-              f"{res['training'] * frames_per_epoch:6.1f} s/epoch ({base['training'] / res['training']:4.2f}x)")
+        cells = []
+        for phase in ("inference", "training"):
+            res = _run_probe(layout, phase, n_frames, env)
+            if isinstance(res, str):
+                cells.append(f"{phase} {res:28s}")
+                continue
+            base.setdefault(phase, res)
+            value = f"{1000 * res:6.2f} ms/frame" if phase == "inference" else f"{res * frames_per_epoch:6.1f} s/epoch"
+            cells.append(f"{phase} {value} ({base[phase] / res:4.2f}x)")
+        print(f"  {label:38s} " + "   ".join(cells))
 
 
 def main() -> None:
@@ -118,9 +119,14 @@ def main() -> None:
     parser.add_argument("--layout-frames", type=int, default=1024,
                         help="frames of the layout comparison")
     parser.add_argument("--layout-probe", choices=("contiguous", "channels_last"), help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=("inference", "training"), help=argparse.SUPPRESS)
+    parser.add_argument("--layout-only", action="store_true", help="only the layout comparison")
     args = parser.parse_args()
     if args.layout_probe:
-        print(json.dumps(_layout_probe(args.layout_probe, args.n_frames)))
+        print(json.dumps(_layout_probe(args.layout_probe, args.phase, args.n_frames)))
+        return
+    if args.layout_only:
+        layout_table(args.layout_frames, args.n_clips * args.n_frames)
         return
 
     rng = np.random.default_rng(0)
