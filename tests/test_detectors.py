@@ -158,14 +158,14 @@ def test_find_insightface_model_missing_explains(tmp_path):
 def test_make_detector_specs(fake_scrfd):
     assert make_detector(None) is None
     mtcnn = make_detector("mtcnn", min_face_size=30, min_confidence=0.9)
-    assert isinstance(mtcnn.detector, MTCNNDetector) and mtcnn.supports_roi
+    assert isinstance(mtcnn.detector, MTCNNDetector) and mtcnn.supports_refine
     assert mtcnn.detector.min_face_size == 30 and mtcnn.detector.thresholds[2] == 0.9
     scrfd = make_detector(str(fake_scrfd))
-    assert isinstance(scrfd.detector, InsightFaceDetector) and not scrfd.supports_roi
+    assert isinstance(scrfd.detector, InsightFaceDetector) and not scrfd.supports_refine
     assert str(fake_scrfd.resolve()) in scrfd.identity
     own = MTCNNDetector(min_face_size=25)
     wrapped = make_detector(own)
-    assert wrapped.detector is own and wrapped.supports_roi
+    assert wrapped.detector is own and wrapped.supports_refine
     assert isinstance(make_detector(_boxes_only).detector, CallableDetector)
     with pytest.raises(TypeError, match="detector must be"):
         make_detector(42)
@@ -222,21 +222,25 @@ def astronaut_frame():
     return frame
 
 
-def test_roi_search_matches_full_search(astronaut_frame):
+def test_refine_finds_the_face_near_a_rough_box_as_a_full_search_does(astronaut_frame):
     det = make_detector("mtcnn", min_face_size=40)
     full = det.detect_batch([astronaut_frame])[0]
     assert len(full) == 1
-    box = full.boxes[0]
-    side = float(max(box[2] - box[0], box[3] - box[1]))
-    centre = (box[:2] + box[2:]) / 2
-    # Two windows: one centred, one shifted; both in the same mosaic call.
-    rois = [np.r_[centre - 1.3 * side, centre + 1.3 * side],
-            np.r_[centre - 1.0 * side, centre + 1.6 * side]]
-    found = det.detect_roi_batch([astronaut_frame, astronaut_frame], rois, [side, side])
+    box = full.boxes[0].astype(np.float64)
+    side = float(box[2] - box[0])
+    # Boxes 20% too large, shifted by a fifth of the face, and shrunk: R-Net and O-Net pull them back.
+    rough = [box + np.r_[-0.1, -0.1, 0.1, 0.1] * side, box + 0.2 * side, box + np.r_[0.1, 0.1, -0.1, -0.1] * side]
+    found = det.refine_batch([astronaut_frame] * 3, np.array(rough))
+    iod = float(np.linalg.norm(full.landmarks[0, 1] - full.landmarks[0, 0]))
     for d in found:
-        assert len(d) == 1
+        assert len(d) == 1 and d.scores[0] > 0.95
         assert box_iou(d.boxes, full.boxes)[0, 0] > 0.8
-        np.testing.assert_allclose(d.landmarks[0], full.landmarks[0], atol=0.04 * side)
+        assert np.linalg.norm(d.landmarks[0] - full.landmarks[0], axis=1).max() < 0.15 * iod
+    # Far from any face: nothing.
+    empty = det.refine_batch([astronaut_frame], np.array([[0.0, 0.0, 60.0, 60.0]]))[0]
+    assert len(empty) == 0
+    with pytest.raises(RuntimeError, match="re-detect"):
+        make_detector(_boxes_only).refine_batch([astronaut_frame], np.array([box]))
 
 
 # --------------------------------------------------------------- tracking
@@ -304,49 +308,66 @@ def test_associate_and_follow_rules():
 
 
 class _CountingDetector(FrameDetector):
-    """Wrap a FrameDetector and count the frames it searches, whole or by window."""
+    """Wrap a FrameDetector and count the frames it searches whole or re-detects in."""
 
     def __init__(self, inner):
-        super().__init__(inner.detector, inner.identity, min_face_size=inner.min_face_size,
-                         roi_detector=inner.roi_detector)
+        super().__init__(inner.detector, inner.identity, min_face_size=inner.min_face_size)
         self.full_frames = 0
-        self.roi_frames = 0
+        self.refined_frames = 0
 
     def detect_batch(self, images):
         self.full_frames += len(images)
         return super().detect_batch(images)
 
-    def detect_roi_batch(self, images, rois, sides):
-        self.roi_frames += len(images)
-        return super().detect_roi_batch(images, rois, sides)
+    def refine_batch(self, images, boxes):
+        self.refined_frames += len(images)
+        return super().refine_batch(images, boxes)
 
 
-def test_track_search_agrees_with_full_search(astronaut_frame):
-    # The face moves right and grows over 10 frames.
+def _moving_face(astronaut_frame, n=10, step=15):
     frames = []
-    for t in range(10):
+    for t in range(n):
         frame = np.full((360, 480, 3), (70, 110, 140), np.uint8)
         s = 0.6 + 0.03 * t
         head = cv2.resize(astronaut_frame[100:320, 200:400], None, fx=s, fy=s,
                           interpolation=cv2.INTER_AREA)
-        x = 40 + 15 * t
+        x = 40 + step * t
         frame[80:80 + head.shape[0], x:x + head.shape[1]] = head
         frames.append(frame)
+    return frames
+
+
+def test_track_search_searches_one_frame_whole_and_agrees_with_full_search(astronaut_frame):
+    """The accuracy guard: tracked landmarks stay within 0.15 eye distances of a full search."""
+    frames = _moving_face(astronaut_frame)  # the face moves right and grows over 10 frames
     det = _CountingDetector(make_detector("mtcnn", min_face_size=40))
     tracked = search_and_track(frames, det, search="track")
-    assert det.full_frames == 3 and det.roi_frames == 7  # anchors 0, 5, 9
-    assert tracked.n_full_searched == 3 and tracked.n_roi_searched == 7
+    assert det.full_frames == 1 and det.refined_frames == 9  # one anchor, the rest tracked
+    assert tracked.n_full_searched == 1 and tracked.n_tracked == 9
+    assert tracked.tracked.tolist() == [False] + [True] * 9
     full = search_and_track(frames, make_detector("mtcnn", min_face_size=40), search="full")
-    assert tracked.detected.all() and full.detected.all()
-    side = full.boxes[:, 2] - full.boxes[:, 0]
-    assert (np.abs(tracked.landmarks - full.landmarks).max(axis=(1, 2)) < 0.08 * side).all()
+    assert tracked.detected.all() and full.detected.all() and not full.tracked.any()
+    iod = np.linalg.norm(full.landmarks[:, 1] - full.landmarks[:, 0], axis=1)
+    error = np.linalg.norm(tracked.landmarks - full.landmarks, axis=2).max(axis=1) / iod
+    assert (error < 0.15).all(), error.round(3)
 
 
-def test_track_search_searches_whole_frames_when_no_anchor_has_a_face():
+def test_a_lost_track_falls_back_to_a_whole_frame_search(astronaut_frame):
+    frames = _moving_face(astronaut_frame)
+    frames[5] = np.full_like(frames[5], 90)  # the face is gone for one frame (a cut, an occlusion)
+    frames[6:] = _moving_face(astronaut_frame, step=25)[6:]  # and comes back further right
+    det = _CountingDetector(make_detector("mtcnn", min_face_size=40))
+    track = search_and_track(frames, det, search="track")
+    assert det.full_frames >= 2  # frame 0, then the frame where re-detection failed
+    assert not track.detected[5] and track.detected[[0, 1, 2, 3, 4, 6, 7, 8, 9]].all()
+    assert not track.tracked[5]
+
+
+def test_track_search_searches_whole_frames_when_no_frame_has_a_face():
     frames = [np.full((120, 160, 3), 90, np.uint8) for _ in range(6)]
     det = _CountingDetector(make_detector("mtcnn", min_face_size=40))
     track = search_and_track(frames, det, search="track")
-    assert not track.found and det.full_frames == 6 and det.roi_frames == 0
+    assert not track.found and det.full_frames == 6 and det.refined_frames == 0
     with pytest.raises(ValueError, match="search must be"):
         search_and_track(frames, det, search="fast")
 

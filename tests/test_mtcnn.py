@@ -55,7 +55,8 @@ def nets() -> tuple[PNet, RNet, ONet]:
 
 @pytest.fixture(scope="module")
 def detector() -> MTCNNDetector:
-    return MTCNNDetector()
+    """The pyramid TensorFlow's mtcnn builds, for the comparisons with its outputs."""
+    return MTCNNDetector(pyramid="exact")
 
 
 @pytest.fixture(scope="module")
@@ -246,11 +247,11 @@ def test_detections_match_tensorflow(photos, detections, reference, name):
 def test_stages_match_tensorflow(nets, photos, reference, name):
     """Each stage, fed the reference's previous stage, reproduces the reference."""
     pnet, rnet, onet = nets
-    detector = MTCNNDetector()
+    detector = MTCNNDetector(pyramid="exact")
     images = [photos[name].astype(np.float32)]
     stage1, stage2, stage3 = (reference[f"{name}_stage{i}"] for i in (1, 2, 3))
     with torch.inference_mode():
-        boxes, _, _ = detector._propose(pnet, images, 0.6, DEVICE)
+        boxes, _, _ = detector._propose(pnet, [photos[name]], 0.6, DEVICE)
         # Greedy NMS keeps a superset of mtcnn's over-eager NMS: every reference
         # proposal is found (up to a rare box displaced by the NMS flavour).
         found = _iou(boxes, stage1[:, 1:5]).max(axis=0) > 0.99
@@ -280,6 +281,18 @@ def test_pyramid_scales(reference):
     assert MTCNNDetector(min_face_size=40)._scales(576, 720)[0] == pytest.approx(0.3)
     capped = MTCNNDetector(max_image_size=640)._scales(886, 1280)
     assert capped[0] == pytest.approx(0.6 * 0.5)
+
+
+@pytest.mark.parametrize("name", ["t1", "tom_hanks", "astronaut"])
+def test_fast_pyramid_finds_the_same_faces(photos, detections, name):
+    """The uint8 pyramid built level from level differs from TensorFlow's by rounding only."""
+    fast = MTCNNDetector(pyramid="fast").detect(photos[name])
+    exact = detections[name]
+    assert len(fast) == len(exact)
+    assert _iou(fast.boxes, exact.boxes).max(axis=0).min() > 0.85  # MTCNN boxes vary this much
+    side = (exact.boxes[:, 2] - exact.boxes[:, 0])[:, None]
+    match = _iou(fast.boxes, exact.boxes).argmax(axis=0)
+    assert (np.abs(fast.landmarks[match] - exact.landmarks).max(axis=2) < 0.08 * side).all()
 
 
 def test_max_image_size_still_finds_large_faces(photos):

@@ -377,8 +377,10 @@ def _canvas_template() -> np.ndarray:
 def face_sources() -> tuple[FaceSource, ...]:
     """The real faces the generator animates, found once per process.
 
-    Runs the default :class:`~sk_emotion.faces.MTCNNDetector` (with a larger
-    minimum face size, for speed) on each source photo, keeps faces of at
+    Runs :class:`~sk_emotion.faces.MTCNNDetector` (with a larger minimum
+    face size, for speed, and the exact TensorFlow pyramid, so that the
+    generated videos do not change with the detector's speed settings) on
+    each source photo, keeps faces of at
     least 60 px with score >= 0.95, and normalises each to the actor canvas.
     Landmarks are rounded to 1/8 px so that tiny floating-point differences
     between machines do not change the generated videos.
@@ -392,7 +394,7 @@ def face_sources() -> tuple[FaceSource, ...]:
     from ..faces.align import estimate_similarity
     from ..faces.mtcnn import MTCNNDetector
 
-    detector = MTCNNDetector(min_face_size=40)
+    detector = MTCNNDetector(min_face_size=40, pyramid="exact")
     template = _canvas_template()
     mask = _mask()
     sources = []

@@ -35,7 +35,7 @@ import numpy as np
 __all__ = ["CACHE_FORMAT", "CacheInfo", "VideoCache", "array_identity", "file_identity_for_cache"]
 
 #: Bumped whenever the stored layout or the meaning of an entry changes.
-CACHE_FORMAT = 2  # 2: per-frame detection flags in the report row
+CACHE_FORMAT = 3  # 2: per-frame detection flags; 3: tracking by re-detection
 
 _CHUNK = 1 << 20
 

@@ -38,6 +38,7 @@ REPORT_COLUMNS: tuple[str, ...] = (
     "height",
     "face_coverage",
     "frame_detected",
+    "frame_tracked",
     "fallback_used",
     "cached",
     "error",
@@ -343,7 +344,7 @@ def _empty_row(name: str) -> dict:
     return {
         "path": name, "frames_in_video": 0, "frames_decoded": 0, "fps": float("nan"),
         "duration_s": float("nan"), "width": 0, "height": 0, "face_coverage": float("nan"),
-        "frame_detected": None, "fallback_used": False, "cached": False, "error": None,
+        "frame_detected": None, "frame_tracked": None, "fallback_used": False, "cached": False, "error": None,
     }
 
 
@@ -398,11 +399,12 @@ def _extract_one(item: _Item, s: _Settings, detector) -> _Outcome:
             search = s.search
             if search == "auto":
                 big = frames.shape[1] * frames.shape[2] >= AUTO_TRACK_AREA * s.min_face_size ** 2
-                search = "track" if big and detector.supports_roi else "full"
+                search = "track" if big and detector.supports_refine else "full"
             with _single_threaded_torch():
                 track = search_and_track(list(frames), detector, search=search)
             row["face_coverage"] = track.coverage
             row["frame_detected"] = [bool(v) for v in track.detected]
+            row["frame_tracked"] = [bool(v) for v in track.tracked]
             n_found, n_sampled = int(track.detected.sum()), len(frames)
             if n_found >= max(1, math.ceil(s.min_face_coverage * n_sampled - 1e-9)):
                 faces = _crop_faces(frames, track, s)

@@ -36,7 +36,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from sklearn.base import BaseEstimator
 
@@ -57,13 +56,6 @@ __all__ = [
 #: each holds an SCRFD detector (``det_10g.onnx``, ``det_2.5g.onnx``,
 #: ``det_500m.onnx``, ``scrfd_10g_bnkps.onnx``).
 SCRFD_PACKS: tuple[str, ...] = ("buffalo_l", "buffalo_m", "buffalo_s", "buffalo_sc", "antelopev2")
-
-#: Side (pixels) that the expected face is scaled to in a region-of-interest
-#: crop (see :meth:`FrameDetector.detect_roi_batch`).
-ROI_FACE_PX = 40
-
-#: Smallest face (pixels) searched for inside a region-of-interest crop.
-ROI_MIN_FACE_PX = 24
 
 _INSIGHTFACE_HOME_ENV = "INSIGHTFACE_HOME"
 
@@ -413,31 +405,29 @@ class FrameDetector:
     Parameters
     ----------
     detector : object
-        Anything with ``detect_batch(list of RGB images) -> list[Detections]``.
+        Anything with ``detect_batch(list of RGB images) -> list[Detections]``;
+        detectors that also have ``refine_batch(images, boxes)`` (MTCNN: its
+        last stage alone, near a known box) let the tracker follow a face
+        without searching whole frames.
     identity : str
         Identity of the detector's behaviour (cache key part).
     min_face_size : float
         Faces whose box's larger side is smaller (in frame pixels) are dropped.
     min_confidence : float or None
         Faces scored lower are dropped.
-    roi_detector : object or None
-        Detector used on region-of-interest crops (see
-        :meth:`detect_roi_batch`); None when region search does not pay off
-        for this detector.
     """
 
     def __init__(self, detector: Any, identity: str, *, min_face_size: float = 0.0,
-                 min_confidence: float | None = None, roi_detector: Any = None) -> None:
+                 min_confidence: float | None = None) -> None:
         self.detector = detector
         self.identity = identity
         self.min_face_size = float(min_face_size)
         self.min_confidence = min_confidence
-        self.roi_detector = roi_detector
 
     @property
-    def supports_roi(self) -> bool:
-        """Whether :meth:`detect_roi_batch` is available (cheap search near a known face)."""
-        return self.roi_detector is not None
+    def supports_refine(self) -> bool:
+        """Whether :meth:`refine_batch` is available (cheap re-detection near a known box)."""
+        return callable(getattr(self.detector, "refine_batch", None))
 
     def _filter(self, dets: list[Detections]) -> list[Detections]:
         return [filter_detections(d, min_face_size=self.min_face_size,
@@ -453,80 +443,14 @@ class FrameDetector:
             raise ValueError(f"detector returned {len(dets)} results for {len(images)} images")
         return self._filter(dets)
 
-    def detect_roi_batch(self, images: Sequence[np.ndarray],
-                         rois: Sequence[tuple[float, float, float, float]],
-                         face_sides: Sequence[float]) -> list[Detections]:
-        """Detect faces inside regions of interest, all in one detector call.
-
-        Each region ``(x1, y1, x2, y2)`` (frame pixels, clipped to the frame)
-        is cut out and rescaled so that a face of the expected side
-        ``face_sides[i]`` measures :data:`ROI_FACE_PX` pixels.  The crops
-        are laid out side by side on one mosaic image, separated by neutral
-        grey gutters, which is searched with a small minimum face size in a
-        single ``detect_batch`` call: the cost no longer depends on the
-        frame size, and the per-image overhead of the detector's image
-        pyramid is paid once.  Faces are assigned to the crop holding their
-        centre and mapped back to frame coordinates.
-
-        Returns
-        -------
-        list of Detections
-            One per image, in frame coordinates, filtered like
-            :meth:`detect_batch`.
-        """
-        if self.roi_detector is None:
-            raise RuntimeError("this detector does not support region-of-interest search")
-        crops, transforms = [], []
-        for image, roi, side in zip(images, rois, face_sides):
-            h, w = image.shape[:2]
-            # Clip to the frame, keeping at least one pixel.
-            x1 = int(np.clip(np.floor(roi[0]), 0, w - 1))
-            y1 = int(np.clip(np.floor(roi[1]), 0, h - 1))
-            x2 = int(np.clip(np.ceil(roi[2]), x1 + 1, w))
-            y2 = int(np.clip(np.ceil(roi[3]), y1 + 1, h))
-            scale = ROI_FACE_PX / max(float(side), 1.0)
-            cw, ch = max(1, int(round((x2 - x1) * scale))), max(1, int(round((y2 - y1) * scale)))
-            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            crops.append(cv2.resize(image[y1:y2, x1:x2], (cw, ch), interpolation=interp))
-            transforms.append((x1, y1, cw / (x2 - x1), ch / (y2 - y1)))
-        if not crops:
+    def refine_batch(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> list[Detections]:
+        """The face near each candidate box (at most one per image), filtered like :meth:`detect_batch`."""
+        if not self.supports_refine:
+            raise RuntimeError("this detector cannot re-detect a face near a known box")
+        images = list(images)
+        if not images:
             return []
-        mosaic, origins = _mosaic(crops)
-        found = self.roi_detector.detect_batch([mosaic])[0]
-        centres = (found.boxes[:, :2] + found.boxes[:, 2:]) / 2.0
-        out = []
-        for crop, (ox, oy), (x0, y0, sx, sy) in zip(crops, origins, transforms):
-            ch, cw = crop.shape[:2]
-            inside = ((centres[:, 0] >= ox) & (centres[:, 0] < ox + cw)
-                      & (centres[:, 1] >= oy) & (centres[:, 1] < oy + ch))
-            scale = np.array([sx, sy], np.float32)
-            shift = np.array([x0, y0], np.float32)
-            boxes = (found.boxes[inside].reshape(-1, 2, 2) - np.array([ox, oy], np.float32)) / scale + shift
-            landmarks = (found.landmarks[inside] - np.array([ox, oy], np.float32)) / scale + shift
-            out.append(Detections(boxes.reshape(-1, 4).astype(np.float32), found.scores[inside],
-                                  landmarks.astype(np.float32)))
-        return self._filter(out)
-
-
-#: Neutral gutter between the crops of a region-of-interest mosaic (pixels).
-_GUTTER = 16
-
-
-def _mosaic(crops: Sequence[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Lay crops out in a near-square grid on a mid-grey canvas; returns the canvas and origins."""
-    n = len(crops)
-    cols = int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / cols))
-    cell_w = max(c.shape[1] for c in crops) + _GUTTER
-    cell_h = max(c.shape[0] for c in crops) + _GUTTER
-    canvas = np.full((rows * cell_h + _GUTTER, cols * cell_w + _GUTTER, 3), 127, np.uint8)
-    origins = []
-    for i, crop in enumerate(crops):
-        ox = _GUTTER + (i % cols) * cell_w
-        oy = _GUTTER + (i // cols) * cell_h
-        canvas[oy:oy + crop.shape[0], ox:ox + crop.shape[1]] = crop
-        origins.append((ox, oy))
-    return canvas, origins
+        return self._filter(self.detector.refine_batch(images, np.asarray(boxes)))
 
 
 def _estimator_identity(obj: Any) -> str:
@@ -565,20 +489,15 @@ def make_detector(spec: Any, *, min_face_size: float = 20.0,
     if isinstance(spec, (str, os.PathLike)) and os.fspath(spec).lower() == "mtcnn":
         thresholds = (0.6, 0.7, 0.8 if min_confidence is None else float(min_confidence))
         full = MTCNNDetector(min_face_size=float(min_face_size), thresholds=thresholds)
-        roi = MTCNNDetector(min_face_size=ROI_MIN_FACE_PX, thresholds=thresholds)
         return FrameDetector(full, "mtcnn:" + _estimator_identity(full),
-                             min_face_size=min_face_size, min_confidence=min_confidence,
-                             roi_detector=roi)
+                             min_face_size=min_face_size, min_confidence=min_confidence)
     if isinstance(spec, (str, os.PathLike)):
         det = InsightFaceDetector(spec, det_thresh=0.5 if min_confidence is None else float(min_confidence))
         return FrameDetector(det, det.identity, min_face_size=min_face_size,
                              min_confidence=min_confidence)
     if hasattr(spec, "detect_batch") and not isinstance(spec, type):
-        roi = None
-        if isinstance(spec, MTCNNDetector):
-            roi = MTCNNDetector(**{**spec.get_params(), "min_face_size": ROI_MIN_FACE_PX})
         return FrameDetector(spec, _estimator_identity(spec), min_face_size=min_face_size,
-                             min_confidence=min_confidence, roi_detector=roi)
+                             min_confidence=min_confidence)
     if callable(spec):
         det = CallableDetector(spec)
         return FrameDetector(det, det.identity, min_face_size=min_face_size,

@@ -60,7 +60,10 @@ _PNET_CELL, _PNET_STRIDE = 12, 2
 # (measured: R-Net ~110 us/crop up to 256 crops, 160-200 us/crop beyond 512).
 _BATCH = {24: 256, 48: 64}
 _REMAP_ROWS = 32000       # cv2.remap needs output sides < 32767
-_NMS_MATRIX_LIMIT = 2000  # above this many boxes NMS avoids the n x n matrix
+_NMS_MATRIX_LIMIT = 2000
+#: In re-detection, O-Net runs again on its own regressed box until that box
+#: overlaps its input box by at least this IoU (it then no longer moves much).
+_REFINE_SETTLED_IOU = 0.8
 
 
 @dataclass(eq=False)  # arrays have no single truth value: compare fields explicitly
@@ -104,6 +107,15 @@ def _overlap(box: np.ndarray, boxes: np.ndarray, mode: str) -> np.ndarray:
     inter = w * h
     denom = area_a + area_b - inter if mode == "union" else np.minimum(area_a, area_b)
     return inter / np.maximum(denom, 1e-12)
+
+
+def _paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of ``a[i]`` with ``b[i]`` for box arrays of equal length (n, 4)."""
+    w = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = w * h
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-12)
 
 
 def _pairwise_overlap(boxes: np.ndarray, mode: str) -> np.ndarray:
@@ -327,6 +339,12 @@ class MTCNNDetector(BaseEstimator):
         threshold of 0.9 removes most remaining false positives.
     scale_factor : float, default=0.709
         Ratio between consecutive pyramid levels (about 1/sqrt(2)).
+    pyramid : {"fast", "exact"}, default="fast"
+        How P-Net's image pyramid is built: ``"exact"`` resizes every level
+        from the original in float32, as the TensorFlow ``mtcnn`` does (the
+        golden tests compare it); ``"fast"`` resizes each level from the
+        previous one in uint8, 4-5x cheaper, with the same detections up to
+        rounding (see ``benchmarks/extraction_speed.py``).
     max_image_size : int or None, default=None
         If set, P-Net searches images whose long side exceeds it as if they
         were downscaled to that long side (R-Net and O-Net still use the full
@@ -359,6 +377,7 @@ class MTCNNDetector(BaseEstimator):
         thresholds: Sequence[float] = (0.6, 0.7, 0.8),
         scale_factor: float = 0.709,
         max_image_size: int | None = None,
+        pyramid: str = "fast",
         device: str = "cpu",
         weights_paths: Mapping[str, str | os.PathLike] | None = None,
     ) -> None:
@@ -366,6 +385,7 @@ class MTCNNDetector(BaseEstimator):
         self.thresholds = thresholds
         self.scale_factor = scale_factor
         self.max_image_size = max_image_size
+        self.pyramid = pyramid
         self.device = device
         self.weights_paths = weights_paths
 
@@ -387,6 +407,8 @@ class MTCNNDetector(BaseEstimator):
         return self._nets
 
     def _check_params(self) -> tuple[float, float, float]:
+        if self.pyramid not in ("fast", "exact"):
+            raise ValueError(f"pyramid must be 'fast' or 'exact', got {self.pyramid!r}")
         if isinstance(self.min_face_size, bool) or not (
             isinstance(self.min_face_size, (int, float, np.integer, np.floating))
             and self.min_face_size > 0
@@ -456,7 +478,7 @@ class MTCNNDetector(BaseEstimator):
         # float32 copies feed both the pyramid and the crops (no uint8 rounding).
         floats = [image.astype(np.float32) for image in images]
         with torch.inference_mode():
-            boxes, scores, owner = self._propose(nets[0], floats, thresholds[0], device)
+            boxes, scores, owner = self._propose(nets[0], images, thresholds[0], device)
             boxes, scores, owner = self._refine(nets[1], floats, boxes, owner, thresholds[1],
                                                 device)
             boxes, scores, landmarks, owner = self._output(nets[2], floats, boxes, owner,
@@ -468,6 +490,78 @@ class MTCNNDetector(BaseEstimator):
         return [Detections(boxes[idx].astype(np.float32), scores[idx].astype(np.float32),
                            landmarks[idx].astype(np.float32))
                 for idx in (order[owner[order] == i] for i in range(len(images)))]
+
+    def refine_batch(self, images: Sequence[np.ndarray], boxes: np.ndarray, *,
+                     passes: int = 3) -> list[Detections]:
+        """Find the face near a known box with O-Net alone: the cascade's last stage.
+
+        Tracking follows a face from frame to frame with this: the face's box
+        in a neighbouring frame is the candidate, O-Net scores it, regresses
+        the box onto the face and places the landmarks.  As in the cascade,
+        R-Net first moves the box towards the face (O-Net was trained on
+        R-Net's boxes), and O-Net runs again where it moved the box much.
+        About 1.5 ms per face, against 10-30 ms for a full search of a
+        720x576 frame.
+
+        Parameters
+        ----------
+        images : sequence of numpy.ndarray of shape (H, W, 3), uint8
+            RGB images.
+        boxes : array-like of shape (n_images, 4)
+            One candidate box ``x1, y1, x2, y2`` per image.
+        passes : int, default=3
+            Most O-Net passes, each on the previous pass's regressed box; a
+            face whose box moved little in a pass is not passed again.
+
+        Returns
+        -------
+        list of Detections
+            One per image, holding the face if O-Net scores it above its
+            threshold (``thresholds[2]``), else empty.
+        """
+        images = list(images)
+        for i, image in enumerate(images):
+            _check_image(image, f"images[{i}]")
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        if len(boxes) != len(images):
+            raise ValueError(f"expected one box per image, got {len(boxes)} boxes for {len(images)} images")
+        thresholds = self._check_params()
+        if not images:
+            return []
+        _, rnet, onet = self._get_nets()
+        device = torch.device(self.device)
+        current = _square(boxes)
+        todo = np.arange(len(images))
+        regressed = current.copy()
+        prob = np.zeros(len(images))
+        landmarks = np.zeros((len(images), 5, 2))
+        with torch.inference_mode():
+            # R-Net first, as in the cascade: O-Net was trained on R-Net's boxes.
+            reg, _ = _run_in_chunks(rnet, images, current, todo, 24, device)
+            current = _square(_regress(current, reg))
+            for _ in range(max(1, int(passes))):
+                reg, p, relative = _run_in_chunks(onet, images, current[todo], todo, 48, device)
+                size = (current[todo, 2:] - current[todo, :2] + 1)[:, None, :]
+                landmarks[todo] = relative * size + current[todo, None, :2] - 1
+                regressed[todo] = _regress(current[todo], reg)
+                prob[todo] = p
+                moved = _square(regressed[todo])
+                # Another pass only where O-Net moved the box much: it was not on the face yet.
+                settled = _paired_iou(moved, current[todo]) >= _REFINE_SETTLED_IOU
+                current[todo] = moved
+                todo = todo[~settled]
+                if todo.size == 0:
+                    break
+        limits = np.array([image.shape[1::-1] for image in images], dtype=np.float64) - 1
+        regressed = np.clip(regressed, 0, np.tile(limits, 2))
+        out = []
+        for i in range(len(images)):
+            if prob[i] > thresholds[2]:
+                out.append(Detections(regressed[i:i + 1].astype(np.float32), prob[i:i + 1].astype(np.float32),
+                                      landmarks[i:i + 1].astype(np.float32)))
+            else:
+                out.append(Detections.empty())
+        return out
 
     # ---------------------------------------------------------------- stages
     def _scales(self, height: int, width: int) -> list[float]:
@@ -482,15 +576,25 @@ class MTCNNDetector(BaseEstimator):
         return scales
 
     def _propose(self, pnet, images, threshold, device):
-        """P-Net over each image's pyramid: square candidate boxes of all images."""
+        """P-Net over each image's pyramid: square candidate boxes of all images.
+
+        ``images`` are the uint8 originals.  With ``pyramid="exact"`` every
+        level is resized from the original in float32, as mtcnn does; with
+        ``"fast"`` each level is resized in uint8 from the previous one (a
+        pyramid costs 4-5x less; the levels differ by rounding only).
+        """
         all_boxes, all_scores, all_owner = [], [], []
         for index, image in enumerate(images):
             height, width = image.shape[:2]
             level_boxes, level_scores = [], []
+            source = image if self.pyramid == "fast" else image.astype(np.float32)
             for scale in self._scales(height, width):
                 # Sizes truncated and area interpolation, as mtcnn (tf.image.resize).
-                level = cv2.resize(image, (int(width * scale), int(height * scale)),
-                                   interpolation=cv2.INTER_AREA)
+                size = (int(width * scale), int(height * scale))
+                resized = cv2.resize(source, size, interpolation=cv2.INTER_AREA)
+                if self.pyramid == "fast":
+                    source = resized  # the next, smaller level starts from this one
+                level = resized.astype(np.float32)
                 level -= 127.5
                 level *= 1.0 / 128.0
                 reg, prob = pnet(_as_nchw(level[None], device))
