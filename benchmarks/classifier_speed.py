@@ -110,6 +110,73 @@ def layout_table(n_frames: int, frames_per_epoch: int) -> None:
         print(f"  {label:38s} " + "   ".join(cells))
 
 
+def backbone_flops() -> float:
+    """Floating-point operations of the backbone up to stage 4 for one 64x64 frame (2 per MAC)."""
+    from sk_emotion.nets import load_mini_xception
+
+    net = load_mini_xception()
+    macs = []
+
+    def count(module, inputs, output):
+        kh, kw = module.kernel_size
+        macs.append(output.numel() * (module.in_channels // module.groups) * kh * kw)
+
+    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.inference_mode():
+        net.forward_stage(torch.zeros(1, 1, 64, 64), 4)
+    for hook in hooks:
+        hook.remove()
+    return 2.0 * sum(macs)
+
+
+def conv_peak_gflops(threads: int) -> float:
+    """GFLOP/s of a large dense 3x3 convolution (64 -> 64 channels, 32x32): the machine's conv ceiling."""
+    torch.set_num_threads(threads)
+    x = torch.randn(64, 64, 32, 32).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(64, 64, 3, 3).contiguous(memory_format=torch.channels_last)
+    flops = 2.0 * 64 * 64 * 32 * 32 * 64 * 9
+    with torch.inference_mode():
+        torch.nn.functional.conv2d(x, w, padding=1)
+        start = time.perf_counter()
+        for _ in range(5):
+            torch.nn.functional.conv2d(x, w, padding=1)
+    return 5 * flops / (time.perf_counter() - start) / 1e9
+
+
+def inference_table(n_frames: int) -> None:
+    """The feature pass as prediction runs it: channels-last, batch norms folded or not, 1 or 2 threads."""
+    from sk_emotion.nets.mini_xception import fold_batchnorm
+
+    from sk_emotion.nets import load_mini_xception
+
+    flops = backbone_flops()
+    x = (torch.rand(n_frames, 1, 64, 64) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    plain = load_mini_xception().to(memory_format=torch.channels_last)
+    folded = fold_batchnorm(load_mini_xception()).to(memory_format=torch.channels_last)
+    print(f"\nfeature pass (stage 4, {flops / 1e6:.1f} MFLOP per frame, {n_frames} frames in chunks of 64, "
+          "median of 7 interleaved rounds):")
+    nets = (("batch norms kept", plain), ("batch norms folded", folded))
+    for threads in (1, 2):
+        peak = conv_peak_gflops(threads)
+        torch.set_num_threads(threads)
+        times: dict[str, list[float]] = {label: [] for label, _ in nets}
+        with torch.inference_mode():
+            for _, net in nets:  # warm-up
+                for chunk in torch.split(x, 64):
+                    net.forward_stage(chunk, 4)
+            for _ in range(7):  # interleaved, so that load changes hit both alike
+                for label, net in nets:
+                    start = time.perf_counter()
+                    for chunk in torch.split(x, 64):
+                        net.forward_stage(chunk, 4)
+                    times[label].append((time.perf_counter() - start) / n_frames)
+        for label, _ in nets:
+            seconds = float(np.median(times[label]))
+            print(f"  {threads} thread(s), {label:18s} {1000 * seconds:5.2f} ms/frame, "
+                  f"{flops / seconds / 1e9:5.1f} GFLOP/s = {flops / seconds / 1e9 / peak:4.0%} of the "
+                  f"dense-conv peak ({peak:.0f} GFLOP/s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-clips", type=int, default=773)
@@ -127,6 +194,7 @@ def main() -> None:
         return
     if args.layout_only:
         layout_table(args.layout_frames, args.n_clips * args.n_frames)
+        inference_table(args.layout_frames)
         return
 
     rng = np.random.default_rng(0)
@@ -157,6 +225,7 @@ def main() -> None:
     print(f"speed-up for a 40-epoch fit: "
           f"{(40 * tuned[2]) / (setup + 40 * frozen[2]):.1f}x")
     layout_table(args.layout_frames, args.n_clips * args.n_frames)
+    inference_table(args.layout_frames)
 
 
 if __name__ == "__main__":

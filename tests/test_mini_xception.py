@@ -115,3 +115,37 @@ def test_bad_hdf5_layout_is_rejected(tmp_path):
         handle.create_group("model_weights")
     with pytest.raises(ValueError, match="not the mini-Xception layout"):
         MiniXception.from_keras_hdf5(path)
+
+
+def test_folded_batchnorm_computes_the_same_maps(real_faces):
+    from sk_emotion.nets.mini_xception import fold_batchnorm
+
+    net = load_mini_xception()
+    folded = fold_batchnorm(net)
+    x = preprocess_faces(real_faces)
+    with torch.inference_mode():
+        for stage in (3, 4):
+            torch.testing.assert_close(folded.forward_stage(x, stage), net.forward_stage(x, stage),
+                                       atol=1e-4, rtol=1e-4)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # the original is untouched
+
+
+def test_the_video_network_refolds_when_the_backbone_changes(real_faces):
+    import pickle
+
+    from sk_emotion.nets.video_emotion import VideoEmotionNet
+
+    net = VideoEmotionNet(classes=["happy", "sad"], spatial_pooling="avg").eval()
+    clips = torch.as_tensor(real_faces[:4])[:, None, None]
+    with torch.inference_mode():
+        first = net.encode(clips)
+    with torch.no_grad():
+        net.backbone.conv1.weight.mul_(1.5)  # as an optimiser step would
+    with torch.inference_mode():
+        second = net.encode(clips)
+    assert not torch.allclose(first, second)  # the folded copy followed the change
+    unfolded = net.backbone.forward_stage(preprocess_faces(real_faces[:4]), 4)
+    torch.testing.assert_close(second[:, 0], unfolded, atol=1e-4, rtol=1e-4)
+    assert "_folded" not in pickle.loads(pickle.dumps(net)).__dict__
+    assert all("_folded" not in key for key in net.state_dict())

@@ -8,6 +8,7 @@ import numbers
 import os
 import signal
 import threading
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,12 +57,6 @@ _COLORS = ("gray", "rgb")
 _SEARCHES = ("auto", "track", "full")
 _ON_ERROR = ("raise", "fallback")
 _CACHE_KEYS = ("stat", "content")
-
-#: ``search="auto"`` searches around the subject (``"track"``) when a frame's
-#: area is at least this many times the square of ``min_face_size`` (e.g.
-#: 720x576 frames with 40-pixel faces), and every frame whole otherwise.
-AUTO_TRACK_AREA = 100
-
 
 class ExtractionError(ValueError):
     """Some videos of a batch failed; the others were processed (and cached).
@@ -225,19 +220,6 @@ class _Outcome:
     written: bool = False
 
 
-# Detectors already built in this process, by identity: their networks stay
-# loaded across videos and calls (joblib's loky workers are reused too).
-_PROCESS_DETECTORS: dict[str, Any] = {}
-
-
-def _process_detector(detector):
-    if detector is None:
-        return None
-    if len(_PROCESS_DETECTORS) > 8:
-        _PROCESS_DETECTORS.clear()
-    return _PROCESS_DETECTORS.setdefault(detector.identity, detector)
-
-
 @contextlib.contextmanager
 def _single_threaded_torch():
     """Run torch on one thread (restored afterwards): parallelism is across videos.
@@ -392,14 +374,12 @@ def _extract_one(item: _Item, s: _Settings, detector) -> _Outcome:
             frames = item.frames
             row.update(frames_in_video=int(len(frames)))
         row.update(height=int(frames.shape[1]), width=int(frames.shape[2]))
-        detector = _process_detector(detector)
         if detector is None:
             faces = _crop_faces(frames, None, s)
         else:
             search = s.search
             if search == "auto":
-                big = frames.shape[1] * frames.shape[2] >= AUTO_TRACK_AREA * s.min_face_size ** 2
-                search = "track" if big and detector.supports_refine else "full"
+                search = "track" if detector.supports_refine else "full"
             with _single_threaded_torch():
                 track = search_and_track(list(frames), detector, search=search)
             row["face_coverage"] = track.coverage
@@ -487,13 +467,13 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         for box crops (frames without landmarks), fraction of the box side.
     search : {"auto", "track", "full"}, default="auto"
         Where to search faces.  ``"full"``: every sampled frame, whole.
-        ``"track"``: every fifth frame whole, the others in a window around
-        the subject (all windows in one detector call), and whole again
-        where that misses -- several times faster on large frames; needs a
-        detector with region search (MTCNN).  ``"auto"``: ``"track"`` for
-        MTCNN on frames whose area is at least ``AUTO_TRACK_AREA = 100``
-        times ``min_face_size**2`` (e.g. 720x576 with 40-pixel faces),
-        ``"full"`` otherwise.
+        ``"track"``: the first frame whole, then the subject is followed by
+        re-detection near where it is expected (MTCNN's R-Net and O-Net on
+        one box, about 2 ms a frame), and a frame is searched whole only
+        where that fails -- 6-7x faster on 720x576 frames, landmarks within
+        the detector's own error of a full search (see
+        ``docs/extractor.md``); needs a detector that can re-detect (MTCNN).
+        ``"auto"``: ``"track"`` when the detector can, ``"full"`` otherwise.
     on_error : {"raise", "fallback"}, default="raise"
         What to do with videos that fail (missing, corrupt, without frames,
         without any face).  Either way every video is processed and good
@@ -753,6 +733,12 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
 
         n_jobs = 1 if self.n_jobs is None else effective_n_jobs(self.n_jobs)
         n_jobs = max(1, min(n_jobs, len(items)))
+        pool_kwargs = {}
+        if n_jobs > 1 and _default_process_pool():
+            if not _pool_is_warm() and len(items) < COLD_POOL_MIN_VIDEOS:
+                n_jobs = 1  # starting the workers would cost more than they save
+            else:
+                pool_kwargs["initializer"] = _warm_worker
         progress = tqdm(total=len(items), disable=not self.verbose, desc="extracting faces",
                         unit="video")
         outcomes = []
@@ -764,12 +750,61 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
             else:
                 # No hard-coded backend: loky processes by default, or whatever
                 # joblib.parallel_config selects, e.g. "dask" for a Dask cluster.
-                parallel = Parallel(n_jobs=n_jobs, prefer="processes", return_as="generator")
+                parallel = Parallel(n_jobs=n_jobs, prefer="processes", return_as="generator",
+                                    **pool_kwargs)
                 with _stop_workers_on_sigterm():
                     for outcome in parallel(delayed(_extract_one)(item, settings, detector)
                                             for item in items):
                         outcomes.append(outcome)
                         progress.update(1)
+                if pool_kwargs:
+                    _mark_pool_used()
         finally:
             progress.close()
         return outcomes
+
+
+# ----------------------------------------------------------------- the pool
+#: A cold process pool (each worker starts Python, imports torch and loads the
+#: detector: about 2 s on idle cores, 10 s on loaded ones) pays off only for
+#: calls of at least this many videos (2 workers save about 0.05 s a video);
+#: shorter calls run in this process.  A warm pool is always used.
+COLD_POOL_MIN_VIDEOS = 40
+
+#: loky keeps idle workers this long (seconds); a pool used more recently than
+#: this counts as warm.
+_POOL_IDLE_TIMEOUT = 300.0
+_last_pool_use: float | None = None
+
+
+def _default_process_pool() -> bool:
+    """Whether joblib would run the videos on its own loky processes (not Dask, not threads)."""
+    from joblib.parallel import LokyBackend, get_active_backend
+
+    backend, _ = get_active_backend(prefer="processes")
+    return isinstance(backend, LokyBackend)
+
+
+def _pool_is_warm() -> bool:
+    return _last_pool_use is not None and time.monotonic() - _last_pool_use < 0.8 * _POOL_IDLE_TIMEOUT
+
+
+def _mark_pool_used() -> None:
+    global _last_pool_use
+    _last_pool_use = time.monotonic()
+
+
+def _warm_worker() -> None:
+    """Run once in each new loky worker, before its first video.
+
+    One torch thread (parallelism is across workers: two threads per worker
+    on shared cores ran 5-10x slower), and the detector networks loaded now,
+    so that loky's memory-leak watch, which takes its reference after the
+    first task, does not count them as growth and recycle the worker.
+    """
+    import torch
+
+    from ..nets.mtcnn import load_mtcnn
+
+    torch.set_num_threads(1)
+    load_mtcnn()

@@ -284,13 +284,18 @@ class InsightFaceDetector(BaseEstimator):
         key = (file_identity(path), float(self.det_thresh), tuple(self.input_size),
                float(self.nms_thresh))
         if getattr(self, "_model_key", None) != key:
-            from insightface.model_zoo import get_model  # slow import: only when used
+            model = _LOADED_MODELS.get(key)
+            if model is None:
+                from insightface.model_zoo import get_model  # slow import: only when used
 
-            model = get_model(str(path), providers=["CPUExecutionProvider"])
-            if model is None or getattr(model, "taskname", None) != "detection":
-                raise ValueError(f"'{path}' is not an insightface detection model")
-            model.prepare(ctx_id=-1, input_size=tuple(int(v) for v in self.input_size),
-                          det_thresh=float(self.det_thresh), nms_thresh=float(self.nms_thresh))
+                model = get_model(str(path), providers=["CPUExecutionProvider"])
+                if model is None or getattr(model, "taskname", None) != "detection":
+                    raise ValueError(f"'{path}' is not an insightface detection model")
+                model.prepare(ctx_id=-1, input_size=tuple(int(v) for v in self.input_size),
+                              det_thresh=float(self.det_thresh), nms_thresh=float(self.nms_thresh))
+                if len(_LOADED_MODELS) >= 4:  # a few sessions at most per process
+                    _LOADED_MODELS.pop(next(iter(_LOADED_MODELS)))
+                _LOADED_MODELS[key] = model
             self._model, self._model_key = model, key
         return self._model
 
@@ -396,6 +401,12 @@ class CallableDetector(BaseEstimator):
             return [_as_detections(d.boxes, d.landmarks, d.scores, where="detect_batch")
                     for d in batch(list(images))]
         return [self.detect(image) for image in images]
+
+
+#: onnxruntime sessions already prepared in this process, by model file identity
+#: and settings: each unpickled detector copy in a worker reuses them instead
+#: of loading the model again (they are not changed after ``prepare``).
+_LOADED_MODELS: dict[tuple, Any] = {}
 
 
 # ----------------------------------------------------------- FrameDetector

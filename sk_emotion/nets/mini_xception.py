@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MiniXception", "STAGE_SHAPES", "load_mini_xception", "preprocess_faces"]
+__all__ = ["MiniXception", "STAGE_SHAPES", "fold_batchnorm", "load_mini_xception", "preprocess_faces"]
 
 #: (channels, height, width) of each residual block's output for a 64x64 input.
 STAGE_SHAPES: dict[int, tuple[int, int, int]] = {
@@ -254,6 +254,30 @@ def _load_state_arrays(module: nn.Module, path: str | os.PathLike) -> nn.Module:
     except RuntimeError as exc:
         raise ValueError(f"'{path}' does not hold {type(module).__name__} weights: {exc}") from exc
     return module
+
+
+def fold_batchnorm(net: MiniXception) -> MiniXception:
+    """An inference copy of ``net`` with every batch normalisation folded into its convolution.
+
+    In evaluation mode a batch normalisation is an affine map per channel, so
+    it can be merged into the weights and bias of the convolution before it
+    (the pointwise half of a separable convolution, the shortcut, the stem
+    convolutions).  The copy computes the same maps (within 1e-5) about 1.15x
+    faster on CPU (``benchmarks/classifier_speed.py``); it is for inference
+    only: it has no statistics to update and must not be trained.
+    """
+    import copy
+
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = copy.deepcopy(net).eval()
+    folded.conv1, folded.bn1 = fuse_conv_bn_eval(folded.conv1, folded.bn1), nn.Identity()
+    folded.conv2, folded.bn2 = fuse_conv_bn_eval(folded.conv2, folded.bn2), nn.Identity()
+    for block in folded.blocks:
+        block.sep1[1], block.bn1 = fuse_conv_bn_eval(block.sep1[1], block.bn1), nn.Identity()
+        block.sep2[1], block.bn2 = fuse_conv_bn_eval(block.sep2[1], block.bn2), nn.Identity()
+        block.shortcut, block.shortcut_bn = fuse_conv_bn_eval(block.shortcut, block.shortcut_bn), nn.Identity()
+    return folded.requires_grad_(False)
 
 
 def _as_str(value: object) -> str:

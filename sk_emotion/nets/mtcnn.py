@@ -295,14 +295,26 @@ def load_mtcnn(
     Returns
     -------
     (PNet, RNet, ONet)
-        In ``channels_last`` memory format, with gradients disabled.
+        In ``channels_last`` memory format, with gradients disabled; shared
+        with every other caller asking for the same files and device (they
+        are never modified).
     """
     from ..weights import MTCNNWeights
 
     resolved = MTCNNWeights.DEFAULT.get_paths(paths)
-    nets = (PNet.from_file(resolved["pnet"]), RNet.from_file(resolved["rnet"]),
-            ONet.from_file(resolved["onet"]))
-    for net in nets:
-        net.requires_grad_(False)
-        net.to(device=device, memory_format=torch.channels_last)
+    key = (tuple(str(resolved[role]) for role in ("pnet", "rnet", "onet")), str(device))
+    nets = _LOADED.get(key)
+    if nets is None:
+        nets = (PNet.from_file(resolved["pnet"]), RNet.from_file(resolved["rnet"]),
+                ONet.from_file(resolved["onet"]))
+        for net in nets:
+            net.requires_grad_(False)
+            net.to(device=device, memory_format=torch.channels_last)
+        _LOADED[key] = nets
     return nets  # type: ignore[return-value]
+
+
+#: Networks already loaded in this process, by weights files and device.  They
+#: are read-only (eval mode, no gradients), so every detector shares them: a
+#: worker process loads them once, however many detector objects it receives.
+_LOADED: dict[tuple, tuple[PNet, RNet, ONet]] = {}
