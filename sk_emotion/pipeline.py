@@ -103,7 +103,9 @@ def predict_table(model: Pipeline, videos, *, return_frames: bool = False):
     frames : pandas.DataFrame
         Only with ``return_frames``: one row per sampled frame of every ok
         video: ``video``, ``frame``, ``timestamp_s``, ``face_detected``
-        (False where the face box was borrowed from the nearest frame), then
+        (False where the face box was borrowed from the nearest frame),
+        ``face_tracked`` (True where the face was re-detected near its
+        expected position rather than found by a whole-frame search), then
         the columns of :meth:`Explanation.to_frame
         <sk_emotion.Explanation.to_frame>`.
     """
@@ -154,7 +156,9 @@ def _frame_table(report: pd.DataFrame, explanation) -> pd.DataFrame:
     duration = report["duration_s"].to_numpy(dtype=float)[index]
     # Sampled frames sit at the centres of n equal time segments of the clip.
     frames.insert(2, "timestamp_s", (frames["frame"].to_numpy() + 0.5) * duration / explanation.n_frames)
-    detected = [flags[f] if isinstance(flags, (list, tuple)) else None
-                for flags, f in zip(report["frame_detected"].to_numpy()[index], frames["frame"])]
-    frames.insert(3, "face_detected", detected)
+    for position, (column, name) in enumerate((("frame_detected", "face_detected"),
+                                               ("frame_tracked", "face_tracked")), start=3):
+        flags = [row[f] if isinstance(row, (list, tuple)) else None
+                 for row, f in zip(report[column].to_numpy()[index], frames["frame"])]
+        frames.insert(position, name, flags)
     return frames

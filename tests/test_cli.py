@@ -105,8 +105,10 @@ def test_predict_prints_table_and_writes_csv_json_and_frames(videos, tmp_path, c
     np.testing.assert_allclose(result.filter(like="p_").sum(axis=1), 1.0, atol=1e-3)
     frames = pd.read_csv(tmp_path / "out_frames.csv")
     assert len(frames) == 12
-    assert {"frame", "timestamp_s", "face_detected", "video_label", "frame_label", "temporal_weight",
-            "p_happy"} <= set(frames.columns)
+    assert {"frame", "timestamp_s", "face_detected", "face_tracked", "video_label", "frame_label",
+            "temporal_weight", "p_happy"} <= set(frames.columns)
+    # One whole-frame search per video, the other frames tracked.
+    assert frames.groupby("video")["face_tracked"].sum().tolist() == [5, 5]
     assert frames["timestamp_s"].is_monotonic_increasing or frames.groupby("video")["timestamp_s"].apply(
         lambda s: s.is_monotonic_increasing).all()
     payload = json.loads(js.read_text())

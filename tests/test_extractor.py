@@ -10,6 +10,7 @@ extractor uses can be checked against the photo's landmarks carried along.
 from __future__ import annotations
 
 import importlib.util
+import os
 import pickle
 import warnings
 from pathlib import Path
@@ -480,14 +481,30 @@ def test_no_cache_means_no_counters(videos):
 
 
 # ---------------------------------------------------------------- parallel
-def test_n_jobs_2_gives_identical_results_and_errors(videos, astro_result):
+def test_n_jobs_2_gives_identical_results_and_errors(videos, astro_result, monkeypatch):
+    import psutil
+
+    # Four videos would run in this process (a cold pool costs more than it saves):
+    # lower the threshold so that the pool really runs them.
+    monkeypatch.setattr(extractor_module, "COLD_POOL_MIN_VIDEOS", 1)
     paths = [videos["astro"], videos["hanks"], videos["missing"], videos["t1"]]
     ex = VideoFaceExtractor(n_frames=N, n_jobs=2, on_error="fallback")
     with pytest.warns(ExtractionWarning):
         faces, report = ex.transform_with_report(paths)
+    assert len(psutil.Process().children(recursive=True)) >= 2  # the workers ran them
     np.testing.assert_array_equal(faces[[0, 1, 3]], astro_result[0])
     assert report["error"].notna().tolist() == [False, False, True, False]
     assert report["path"].tolist() == paths
+
+
+def test_a_short_call_on_a_cold_pool_runs_in_this_process(videos, monkeypatch):
+    monkeypatch.setattr(extractor_module, "_last_pool_use", None)
+    ran_in = []
+    real = extractor_module._extract_one
+    monkeypatch.setattr(extractor_module, "_extract_one",
+                        lambda *a: ran_in.append(os.getpid()) or real(*a))
+    VideoFaceExtractor(n_frames=4, n_jobs=2).transform([videos["hanks"], videos["t1"]])
+    assert ran_in == [os.getpid()] * 2
 
 
 def test_verbose_shows_a_progress_bar(capsys):
@@ -614,7 +631,8 @@ def test_sigterm_stops_every_worker_and_keeps_what_finished(videos, tmp_path):
 
     import psutil
 
-    paths = [videos[k] for k in ("astro", "hanks", "t1", "half", "two")] * 6
+    # More videos than COLD_POOL_MIN_VIDEOS, so that the call starts a process pool.
+    paths = [videos[k] for k in ("astro", "hanks", "t1", "half", "two")] * 9
     # Distinct files, so that every one is real work for the pool.
     copies = []
     for i, path in enumerate(paths):

@@ -297,17 +297,22 @@ def _resize(frame: np.ndarray, size: int) -> np.ndarray:
 
 
 def _crop_faces(frames: np.ndarray, track: Track | None, s: _Settings) -> np.ndarray:
-    """Aligned (or box-cropped) faces, (T, C, face_size, face_size) uint8."""
-    colored = _to_color(frames, s.color)
+    """Aligned (or box-cropped) faces, (T, C, face_size, face_size) uint8.
+
+    Faces are cut from the RGB frames and converted to gray afterwards: the
+    luma of a warped face is the warp of the luma (both linear), and
+    converting a 64x64 face instead of a 720x576 frame saves about 5 ms a
+    video.
+    """
     out = np.empty((len(frames), s.channels, s.face_size, s.face_size), np.uint8)
-    for t, frame in enumerate(colored):
+    for t, frame in enumerate(frames):
         if track is None:
             face = _resize(frame, s.face_size)
         elif np.isfinite(track.landmarks[t]).all():
             face = align_face(frame, track.landmarks[t], s.face_size, s.margin, template=s.template)
         else:
             face = crop_box(frame, track.boxes[t], s.face_size, s.margin + _BOX_MARGIN)
-        face = face.reshape(s.face_size, s.face_size, -1)
+        face = _to_color(face.reshape(1, s.face_size, s.face_size, -1), s.color)[0]
         out[t] = face.transpose(2, 0, 1)
     return out
 
@@ -511,8 +516,10 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         sampled frames where the face was detected; NaN without detector),
         ``frame_detected`` (per sampled frame, whether the face was detected
         there rather than borrowed from the nearest frame; None without
-        detector), ``fallback_used``, ``cached`` and ``error`` (None when it
-        went well).
+        detector), ``frame_tracked`` (per sampled frame, whether it was found
+        by re-detection near its expected position rather than by a
+        whole-frame search), ``fallback_used``, ``cached`` and ``error``
+        (None when it went well).
     cache_info_ : CacheInfo
         Set by :meth:`transform`: ``(hits, misses, writes)`` of the cache
         in that call (all 0 without ``cache_dir``).
@@ -750,13 +757,17 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
             else:
                 # No hard-coded backend: loky processes by default, or whatever
                 # joblib.parallel_config selects, e.g. "dask" for a Dask cluster.
-                parallel = Parallel(n_jobs=n_jobs, prefer="processes", return_as="generator",
-                                    **pool_kwargs)
+                # Unordered: a worker that finishes early takes the next video instead
+                # of waiting for its neighbour's result to be consumed first.
+                parallel = Parallel(n_jobs=n_jobs, prefer="processes",
+                                    return_as="generator_unordered", **pool_kwargs)
+                done: dict[int, _Outcome] = {}
                 with _stop_workers_on_sigterm():
-                    for outcome in parallel(delayed(_extract_one)(item, settings, detector)
-                                            for item in items):
-                        outcomes.append(outcome)
+                    for index, outcome in parallel(delayed(_indexed)(i, item, settings, detector)
+                                                   for i, item in enumerate(items)):
+                        done[index] = outcome
                         progress.update(1)
+                outcomes = [done[i] for i in range(len(items))]
                 if pool_kwargs:
                     _mark_pool_used()
         finally:
@@ -765,6 +776,11 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
 
 
 # ----------------------------------------------------------------- the pool
+def _indexed(index: int, item: _Item, settings: _Settings, detector) -> tuple[int, _Outcome]:
+    return index, _extract_one(item, settings, detector)
+
+
+
 #: A cold process pool (each worker starts Python, imports torch and loads the
 #: detector: about 2 s on idle cores, 10 s on loaded ones) pays off only for
 #: calls of at least this many videos (2 workers save about 0.05 s a video);
