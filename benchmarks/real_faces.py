@@ -57,7 +57,7 @@ import pandas as pd
 import torch
 
 from sk_emotion import EmotionClassifier
-from sk_emotion.weights import EMOTIONS
+from sk_emotion.emotions import EMOTIONS
 
 EXPRESSIVE = tuple(e for e in EMOTIONS if e != "neutral")
 KINDS = {"sparse": 0.3, "onset": 0.2, "mixed": 0.3, "neutral": 0.2}

@@ -28,7 +28,7 @@ _EXPORTS = {
     "save_model": ".persistence",
     "make_emotion_pipeline": ".pipeline",
     "predict_table": ".pipeline",
-    "EMOTIONS": ".weights",
+    "EMOTIONS": ".emotions",
     "MiniXceptionWeights": ".weights",
     "MTCNNWeights": ".weights",
 }
@@ -43,4 +43,5 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from .export.predictor import OnnxEmotionClassifier
     from .persistence import load_model, save_model
     from .pipeline import make_emotion_pipeline, predict_table
-    from .weights import EMOTIONS, MiniXceptionWeights, MTCNNWeights
+    from .emotions import EMOTIONS
+    from .weights import MiniXceptionWeights, MTCNNWeights

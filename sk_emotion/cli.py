@@ -21,7 +21,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_weights(args: argparse.Namespace) -> int:
-    from .weights import MiniXceptionWeights, MTCNNWeights, cache_dir, sha256sum
+    from .config import cache_dir
+    from .weights import MiniXceptionWeights, MTCNNWeights, sha256sum
 
     print(f"cache directory: {cache_dir()}  (override with $SK_EMOTION_HOME)")
     status = 0

@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from .estimators.classifier import EmotionClassifier
 from .estimators.explanation import column_order
 from .estimators.extractor import ExtractionError, VideoFaceExtractor
-from .weights import cache_dir
+from .config import cache_dir
 
 __all__ = ["STATUSES", "make_emotion_pipeline", "predict_table", "default_face_cache"]
 

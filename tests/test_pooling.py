@@ -15,7 +15,7 @@ from sk_emotion.nets.temporal import (
     resolve_temporal_pooling,
 )
 from sk_emotion.nets.video_emotion import VideoEmotionNet
-from sk_emotion.weights import EMOTIONS
+from sk_emotion.emotions import EMOTIONS
 
 NEUTRAL = EMOTIONS.index("neutral")
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from sk_emotion.nets.mtcnn import PNet
+from sk_emotion.emotions import EMOTIONS
 from sk_emotion.weights import (
-    EMOTIONS,
     ChecksumError,
     MiniXceptionWeights,
     MTCNNWeights,

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import PredefinedSplit
 
-from ..weights import EMOTIONS
+from ..emotions import EMOTIONS
 from .folders import VIDEO_EXTENSIONS, _is_hidden, canonical_emotion, list_clips
 
 __all__ = ["load_afew", "afew_predefined_split", "AFEW_EMOTION_FOLDERS"]

@@ -57,7 +57,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..weights import EMOTIONS, cache_dir
+from ..config import cache_dir
+from ..emotions import EMOTIONS
 
 __all__ = [
     "ExpressionClip",
@@ -1076,7 +1077,7 @@ def make_expression_videos(
     _write_manifest(root, {"generator": "sk_emotion.datasets.make_expression_videos",
                            "version": GENERATOR_VERSION, "complete": False, "params": params})
 
-    from ..video.synthetic import write_video
+    from ..video.writer import write_video
 
     sources = {s.identity: s for s in face_sources()}
     n_total = len(emotions) * (n_train + n_val)

@@ -18,7 +18,7 @@ def column_order(classes) -> np.ndarray:
     class in the model's own order: zero-shot and trained models (whose
     ``classes_`` are sorted) print their probabilities in the same order.
     """
-    from ..weights import EMOTIONS
+    from ..emotions import EMOTIONS
 
     names = [str(c) for c in np.asarray(classes)]
     known = [names.index(e) for e in EMOTIONS if e in names]

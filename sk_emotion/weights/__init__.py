@@ -49,8 +49,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from ..config import CACHE_ENV_VAR, cache_dir
+from ..emotions import EMOTIONS
+
 __all__ = [
-    "EMOTIONS",
     "UpstreamFile",
     "WeightsFile",
     "Weights",
@@ -59,22 +61,10 @@ __all__ = [
     "ChecksumError",
     "MiniXceptionWeights",
     "MTCNNWeights",
-    "cache_dir",
     "sha256sum",
 ]
 
-#: The seven FER2013 emotions, in the order of the pretrained network's outputs.
-EMOTIONS: tuple[str, ...] = (
-    "angry",
-    "disgust",
-    "fear",
-    "happy",
-    "sad",
-    "surprise",
-    "neutral",
-)
 
-CACHE_ENV_VAR = "SK_EMOTION_HOME"
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -83,16 +73,6 @@ class WeightsNotFoundError(FileNotFoundError):
 
 class ChecksumError(ValueError):
     """A weights file exists but its SHA-256 differs from the declared one."""
-
-
-def cache_dir() -> Path:
-    """Return the directory where downloaded weights are cached.
-
-    ``$SK_EMOTION_HOME`` when set, else ``~/.cache/sk_emotion``.  The directory
-    is not created here.
-    """
-    env = os.environ.get(CACHE_ENV_VAR)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "sk_emotion"
 
 
 def sha256sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
