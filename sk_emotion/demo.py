@@ -38,9 +38,9 @@ def sample_photos() -> dict[str, np.ndarray]:
 
 def faces_in_photos(photos: dict[str, np.ndarray], face_size: int = 64):
     """Detect and align every face; returns gray faces ``(n, 64, 64)`` and a table of where they are."""
-    from .estimators.extractor import _to_color
+    from .preprocessing import to_color
     from .faces.align import align_face
-    from .faces.mtcnn import MTCNNDetector
+    from .faces.mtcnn_detector import MTCNNDetector
 
     detector = MTCNNDetector(thresholds=(0.6, 0.7, 0.9))
     faces, rows = [], []
@@ -49,7 +49,7 @@ def faces_in_photos(photos: dict[str, np.ndarray], face_size: int = 64):
         order = np.argsort(found.boxes[:, 0])  # left to right, as a person reads the photo
         for rank, i in enumerate(order):
             aligned = align_face(image, found.landmarks[i], face_size=face_size)
-            faces.append(_to_color(aligned[None], "gray")[0, ..., 0])
+            faces.append(to_color(aligned[None], "gray")[0, ..., 0])
             x1, y1, x2, y2 = found.boxes[i]
             rows.append({"photo": name, "face": rank + 1,
                          "box": f"({x1:.0f},{y1:.0f})-({x2:.0f},{y2:.0f})"})

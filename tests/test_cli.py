@@ -201,9 +201,9 @@ def test_frames_without_an_output_file_are_printed(videos, capsys):
 
 
 def test_arguments_are_checked_before_any_work(videos, tmp_path, capsys, monkeypatch):
-    import sk_emotion.estimators.extractor as extractor_module
+    import sk_emotion.estimators._extraction as extraction_module
 
-    monkeypatch.setattr(extractor_module, "read_frames", lambda *a, **k: pytest.fail("decoded a video"))
+    monkeypatch.setattr(extraction_module, "read_frames", lambda *a, **k: pytest.fail("decoded a video"))
     _, table = videos
     with pytest.raises(SystemExit) as stop:
         main(["predict", table["path"][0], "--n-frames", "0"])

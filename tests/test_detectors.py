@@ -18,18 +18,20 @@ import cv2
 import numpy as np
 import pytest
 
+from sk_emotion.faces.boxes import box_iou
+from sk_emotion.faces.callable import CallableDetector
 from sk_emotion.faces.detectors import (
-    CallableDetector,
+    DETECTORS,
     FrameDetector,
-    InsightFaceDetector,
     filter_detections,
-    find_insightface_model,
     make_detector,
+    register_detector,
 )
-from sk_emotion.faces.mtcnn import Detections, MTCNNDetector
+from sk_emotion.faces.insightface import InsightFaceDetector, find_insightface_model
+from sk_emotion.faces.mtcnn_detector import MTCNNDetector
+from sk_emotion.faces.types import Detections, Detector, RefiningDetector
 from sk_emotion.faces.tracking import (
     associate,
-    box_iou,
     fill_missing,
     follow,
     search_and_track,
@@ -168,7 +170,7 @@ def test_make_detector_specs(fake_scrfd):
     assert wrapped.detector is own and wrapped.supports_refine
     assert isinstance(make_detector(_boxes_only).detector, CallableDetector)
     with pytest.raises(TypeError, match="detector must be"):
-        make_detector(42)
+        make_detector(42.0)
     # Identities change with what changes the output.
     assert make_detector("mtcnn", min_face_size=30).identity != make_detector("mtcnn").identity
     assert make_detector(_boxes_only).identity == make_detector(_boxes_only).identity
@@ -380,3 +382,39 @@ def test_callable_identity_sees_captured_values():
 
     assert make_detector(make(1)).identity == make_detector(make(1)).identity
     assert make_detector(make(1)).identity != make_detector(make(2)).identity
+
+
+def test_adding_a_detector_is_one_class_and_one_registry_entry(tmp_path):
+    """A registered name works everywhere a detector is named, the extractor included."""
+    from sk_emotion import VideoFaceExtractor
+
+    @register_detector("centre-square")
+    class CentreSquare:
+        """Claims a face in the central square of every frame (a stand-in for a real model)."""
+
+        def __init__(self, min_face_size, min_confidence):
+            self.min_face_size = min_face_size
+
+        def detect_batch(self, images):
+            out = []
+            for image in images:
+                h, w = image.shape[:2]
+                side = min(h, w) / 2
+                box = np.array([[w / 2 - side / 2, h / 2 - side / 2, w / 2 + side / 2, h / 2 + side / 2]],
+                               np.float32)
+                out.append(Detections(box, np.ones(1, np.float32), np.full((1, 5, 2), np.nan, np.float32)))
+            return out
+
+    try:
+        assert isinstance(CentreSquare(20, None), Detector)
+        assert not isinstance(CentreSquare(20, None), RefiningDetector)
+        frame = make_detector("centre-square", min_face_size=10)
+        assert frame.identity.startswith("centre-square:") and not frame.supports_refine
+        clip = np.full((4, 80, 120, 3), 90, np.uint8)
+        faces, report = VideoFaceExtractor(n_frames=4, detector="centre-square").transform_with_report(clip[None])
+        assert faces.shape == (1, 4, 1, 64, 64) and report["face_coverage"].iloc[0] == 1.0
+    finally:
+        del DETECTORS["centre-square"]
+    assert isinstance(MTCNNDetector(), RefiningDetector)
+    with pytest.raises(TypeError, match="registered name"):
+        make_detector(42)

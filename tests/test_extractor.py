@@ -24,6 +24,7 @@ from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+import sk_emotion.estimators._extraction as extraction_module
 import sk_emotion.estimators.extractor as extractor_module
 from sk_emotion.estimators.extractor import (
     REPORT_COLUMNS,
@@ -422,8 +423,8 @@ def test_fallback_substitutes_and_warns(videos):
 # ------------------------------------------------------------------ cache
 def test_cache_hits_are_counted_and_skip_decoding(videos, tmp_path, monkeypatch):
     decoded = []
-    real = extractor_module.read_frames
-    monkeypatch.setattr(extractor_module, "read_frames",
+    real = extraction_module.read_frames
+    monkeypatch.setattr(extraction_module, "read_frames",
                         lambda path, *a, **k: decoded.append(path) or real(path, *a, **k))
     paths = [videos["hanks"], videos["t1"]]
     ex = VideoFaceExtractor(n_frames=4, cache_dir=tmp_path)
@@ -498,10 +499,10 @@ def test_n_jobs_2_gives_identical_results_and_errors(videos, astro_result, monke
 
 
 def test_a_short_call_on_a_cold_pool_runs_in_this_process(videos, monkeypatch):
-    monkeypatch.setattr(extractor_module, "_last_pool_use", None)
+    monkeypatch.setattr(extraction_module, "_last_pool_use", None)
     ran_in = []
-    real = extractor_module._extract_one
-    monkeypatch.setattr(extractor_module, "_extract_one",
+    real = extractor_module.extract_one
+    monkeypatch.setattr(extractor_module, "extract_one",
                         lambda *a: ran_in.append(os.getpid()) or real(*a))
     VideoFaceExtractor(n_frames=4, n_jobs=2).transform([videos["hanks"], videos["t1"]])
     assert ran_in == [os.getpid()] * 2

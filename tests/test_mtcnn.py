@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from sk_emotion.faces import Detections, MTCNNDetector
-from sk_emotion.faces import mtcnn as cascade
+from sk_emotion.faces import mtcnn_detector as cascade
 from sk_emotion.nets.mtcnn import ONet, PNet, RNet, load_mtcnn
 from sk_emotion.weights import MTCNNWeights
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
-import sk_emotion.estimators.extractor as extractor_module
+import sk_emotion.estimators._extraction as extraction_module
 from sk_emotion import (
     EmotionClassifier,
     VideoFaceExtractor,
@@ -32,13 +32,13 @@ def data(tmp_path_factory):
 @pytest.fixture
 def decode_counter(monkeypatch):
     calls = Counter()
-    original = extractor_module.read_frames
+    original = extraction_module.read_frames
 
     def counting(path, *args, **kwargs):
         calls[str(path)] += 1
         return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(extractor_module, "read_frames", counting)
+    monkeypatch.setattr(extraction_module, "read_frames", counting)
     return calls
 
 

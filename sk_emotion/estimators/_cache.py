@@ -32,12 +32,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["CACHE_FORMAT", "CacheInfo", "VideoCache", "array_identity", "file_identity_for_cache"]
+__all__ = ["CACHE_FORMAT", "CacheInfo", "VideoCache", "array_identity"]
 
 #: Bumped whenever the stored layout or the meaning of an entry changes.
 CACHE_FORMAT = 3  # 2: per-frame detection flags; 3: tracking by re-detection
-
-_CHUNK = 1 << 20
 
 
 class CacheInfo(NamedTuple):
@@ -56,38 +54,6 @@ class CacheInfo(NamedTuple):
     hits: int = 0
     misses: int = 0
     writes: int = 0
-
-
-def file_identity_for_cache(path: str, mode: str = "stat") -> str:
-    """Identity of a video file: ``stat`` (path, size, mtime) or ``content`` (SHA-256).
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    """
-    absolute = os.path.abspath(path)
-    st = os.stat(absolute)  # FileNotFoundError for a missing file
-    if mode == "stat":
-        return f"stat:{absolute}:{st.st_size}:{st.st_mtime_ns}"
-    if mode == "content":
-        digest = hashlib.sha256()
-        if os.path.isdir(absolute):  # image folder: names and bytes of its files
-            for name in sorted(os.listdir(absolute)):
-                full = os.path.join(absolute, name)
-                if os.path.isfile(full):
-                    digest.update(name.encode())
-                    _hash_file(full, digest)
-        else:
-            _hash_file(absolute, digest)
-        return f"content:{digest.hexdigest()}"
-    raise ValueError(f"cache identity mode must be 'stat' or 'content', got {mode!r}")
-
-
-def _hash_file(path: str, digest) -> None:
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
 
 
 def array_identity(array: np.ndarray) -> str:

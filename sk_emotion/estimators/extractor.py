@@ -2,56 +2,37 @@
 
 from __future__ import annotations
 
-import contextlib
-import math
 import numbers
 import os
-import signal
-import threading
-import time
+import sys
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._version import __version__
-from ..faces.align import align_face, crop_box, template_points
+from ..faces.align import template_points
 from ..faces.detectors import make_detector
-from ..faces.tracking import Track, search_and_track
-from ..video.decode import VideoDecodeError, VideoNotFoundError, read_frames, sample_array_frames
-from ._cache import CacheInfo, VideoCache, array_identity, file_identity_for_cache
+from ._cache import CacheInfo
+from ._extraction import (
+    COLD_POOL_MIN_VIDEOS,
+    REPORT_COLUMNS,
+    Outcome,
+    Settings,
+    default_process_pool,
+    extract_one,
+    indexed,
+    mark_pool_used,
+    pool_is_warm,
+    stop_workers_on_sigterm,
+    warm_worker,
+)
+from ._inputs import Item, is_pathlike, items_from
 
 __all__ = ["ExtractionError", "ExtractionWarning", "REPORT_COLUMNS", "VideoFaceExtractor"]
-
-#: Columns of the per-video report (:attr:`VideoFaceExtractor.report_`).
-REPORT_COLUMNS: tuple[str, ...] = (
-    "path",
-    "frames_in_video",
-    "frames_decoded",
-    "fps",
-    "duration_s",
-    "width",
-    "height",
-    "face_coverage",
-    "frame_detected",
-    "frame_tracked",
-    "fallback_used",
-    "cached",
-    "error",
-)
-
-#: Context added around a detector box when a frame has no landmarks.  The
-#: FER2013 template square is 0.92 of MTCNN's box side (median over 133 faces,
-#: IQR 0.86-0.97) and centred on it, hence a slightly tighter square.
-_BOX_MARGIN = -0.04
-
-#: Pixel value of the clip substituted for unreadable videos (mid-grey).
-BLANK_VALUE = 128
 
 _COLORS = ("gray", "rgb")
 _SEARCHES = ("auto", "track", "full")
@@ -109,141 +90,8 @@ class ExtractionWarning(UserWarning):
     """Videos were substituted under ``on_error="fallback"``."""
 
 
-# ------------------------------------------------------------------ inputs
-@dataclass
-class _Item:
-    """One input video: a path or an in-memory clip."""
-
-    name: str  # the path, or "<array i>"
-    path: str | None = None
-    frames: np.ndarray | None = None  # sampled frames of an array input
-    identity: str | None = None  # cache identity of an array input
-    error: str | None = None  # input problem found while reading X
-
-
-def _is_pathlike(value: Any) -> bool:
-    return isinstance(value, (str, os.PathLike))
-
-
-def _item_from_array(value: Any, i: int, n_frames: int, want_identity: bool) -> _Item:
-    name = f"<array {i}>"
-    try:
-        clip = sample_array_frames(value, n_frames)
-    except ValueError as exc:
-        return _Item(name, error=f"invalid frame array: {exc}")
-    identity = array_identity(np.asarray(value)) if want_identity else None
-    return _Item(name, frames=clip.frames, identity=identity)
-
-
-def _items(X: Any, path_column: str, n_frames: int, want_identity: bool) -> list[_Item]:
-    """Turn every supported form of ``X`` into a list of :class:`_Item`."""
-    if _is_pathlike(X):
-        raise TypeError(
-            f"X must be a collection of videos, got a single {type(X).__name__} {os.fspath(X)!r}; "
-            "wrap it in a list: transform([path])"
-        )
-    if isinstance(X, pd.DataFrame):
-        if path_column not in X.columns:
-            raise ValueError(
-                f"X is a DataFrame without the column path_column={path_column!r}; "
-                f"its columns are {list(X.columns)}"
-            )
-        values = list(X[path_column])
-    elif isinstance(X, pd.Series):
-        values = list(X)
-    elif isinstance(X, np.ndarray):
-        if X.dtype != object and X.dtype.kind not in "US":
-            if X.ndim != 5 or X.shape[-1] != 3 or X.dtype != np.uint8:
-                raise ValueError(
-                    "a numeric X must be a batch of clips shaped (n_videos, T, H, W, 3) with "
-                    f"dtype uint8 (RGB frames); got shape {X.shape} dtype {X.dtype}"
-                    + ("; for a single clip pass X[None]" if X.ndim == 4 else "")
-                )
-            return [_item_from_array(clip, i, n_frames, want_identity) for i, clip in enumerate(X)]
-        if X.ndim != 1:
-            raise ValueError(f"an array of paths must be 1-d, got shape {X.shape}")
-        values = list(X)
-    elif isinstance(X, (list, tuple)):
-        values = list(X)
-    else:
-        raise TypeError(
-            "X must be a list, tuple, array or pandas Series of video paths or frame arrays, "
-            f"a DataFrame with a {path_column!r} column, or a (n_videos, T, H, W, 3) uint8 array; "
-            f"got {type(X).__name__}"
-        )
-    if not values:
-        raise ValueError("X is empty: expected at least one video")
-    items = []
-    for i, value in enumerate(values):
-        if _is_pathlike(value):
-            path = os.fspath(value)
-            items.append(_Item(path, path=path))
-        elif isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and value):
-            items.append(_item_from_array(np.asarray(value), i, n_frames, want_identity))
-        else:
-            raise TypeError(
-                f"X[{i}] must be a video path or a (T, H, W, 3) uint8 frame array, "
-                f"got {type(value).__name__} {value!r}"
-            )
-    return items
-
-
-# ----------------------------------------------------------- per video work
-@dataclass
-class _Settings:
-    """Everything a worker needs; picklable."""
-
-    n_frames: int
-    face_size: int
-    color: str
-    template: Any
-    margin: float
-    min_face_size: float
-    min_face_coverage: float
-    search: str
-    on_error: str
-    cache_dir: str | None
-    cache_key: str
-    cache_settings: dict
-
-    @property
-    def channels(self) -> int:
-        return 1 if self.color == "gray" else 3
-
-
-@dataclass
-class _Outcome:
-    faces: np.ndarray
-    row: dict
-    looked_up: bool = False
-    hit: bool = False
-    written: bool = False
-
-
-@contextlib.contextmanager
-def _single_threaded_torch():
-    """Run torch on one thread (restored afterwards): parallelism is across videos.
-
-    Detection networks on small images gain little from intra-op threads and
-    lose a lot when cores are shared (threads spin-waiting on each other).
-    """
-    import torch
-
-    previous = torch.get_num_threads()
-    if previous == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _caller_stacklevel() -> int:
     """``stacklevel`` that points a warning at the user's line, past sklearn's wrappers and ours."""
-    import sys
-
     frame, level = sys._getframe(1), 1
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
@@ -251,162 +99,6 @@ def _caller_stacklevel() -> int:
             return level
         frame, level = frame.f_back, level + 1
     return 1
-
-
-@contextlib.contextmanager
-def _stop_workers_on_sigterm():
-    """Make SIGTERM stop the worker pool as Ctrl-C does, then end the process as SIGTERM would.
-
-    By default SIGTERM kills only the parent: joblib's workers and its
-    resource tracker live on, keep writing cache entries and hold the
-    parent's output open.  Raising KeyboardInterrupt in the parent lets
-    joblib terminate them; videos already finished stay cached.  Only the
-    main thread can install a handler; elsewhere nothing changes.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-    received = []
-
-    def handler(signum, frame):
-        received.append(signum)
-        raise KeyboardInterrupt("SIGTERM: stopping the extraction workers")
-
-    signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if received and previous in (signal.SIG_DFL, None):
-            os.kill(os.getpid(), signal.SIGTERM)  # now that the workers are gone, die as asked
-
-
-def _to_color(frames: np.ndarray, color: str) -> np.ndarray:
-    """(T, H, W, 3) RGB -> (T, H, W, C) with ITU-R BT.601 luma for gray."""
-    if color == "rgb":
-        return frames
-    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])[..., None]
-
-
-def _resize(frame: np.ndarray, size: int) -> np.ndarray:
-    h, w = frame.shape[:2]
-    interp = cv2.INTER_AREA if (h > size or w > size) else cv2.INTER_LINEAR
-    out = cv2.resize(frame, (size, size), interpolation=interp)
-    return out[..., None] if out.ndim == 2 else out
-
-
-def _crop_faces(frames: np.ndarray, track: Track | None, s: _Settings) -> np.ndarray:
-    """Aligned (or box-cropped) faces, (T, C, face_size, face_size) uint8.
-
-    Faces are cut from the RGB frames and converted to gray afterwards: the
-    luma of a warped face is the warp of the luma (both linear), and
-    converting a 64x64 face instead of a 720x576 frame saves about 5 ms a
-    video.
-    """
-    out = np.empty((len(frames), s.channels, s.face_size, s.face_size), np.uint8)
-    for t, frame in enumerate(frames):
-        if track is None:
-            face = _resize(frame, s.face_size)
-        elif np.isfinite(track.landmarks[t]).all():
-            face = align_face(frame, track.landmarks[t], s.face_size, s.margin, template=s.template)
-        else:
-            face = crop_box(frame, track.boxes[t], s.face_size, s.margin + _BOX_MARGIN)
-        face = _to_color(face.reshape(1, s.face_size, s.face_size, -1), s.color)[0]
-        out[t] = face.transpose(2, 0, 1)
-    return out
-
-
-def _centre_crops(frames: np.ndarray, s: _Settings) -> np.ndarray:
-    colored = _to_color(frames, s.color)
-    return np.stack([crop_box(f, None, s.face_size, 0.0).reshape(s.face_size, s.face_size, -1)
-                     .transpose(2, 0, 1) for f in colored])
-
-
-def _blank(s: _Settings) -> np.ndarray:
-    return np.full((s.n_frames, s.channels, s.face_size, s.face_size), BLANK_VALUE, np.uint8)
-
-
-def _empty_row(name: str) -> dict:
-    return {
-        "path": name, "frames_in_video": 0, "frames_decoded": 0, "fps": float("nan"),
-        "duration_s": float("nan"), "width": 0, "height": 0, "face_coverage": float("nan"),
-        "frame_detected": None, "frame_tracked": None, "fallback_used": False, "cached": False, "error": None,
-    }
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, VideoDecodeError):
-        return exc.reason
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _identity(item: _Item, mode: str) -> str:
-    if item.path is None:
-        return item.identity
-    try:
-        return file_identity_for_cache(item.path, mode)
-    except FileNotFoundError:
-        raise VideoNotFoundError(item.path, "no such file or directory") from None
-
-
-def _extract_one(item: _Item, s: _Settings, detector) -> _Outcome:
-    """Decode, detect, track and crop one video; never raises for a bad video."""
-    row = _empty_row(item.name)
-    if item.error is not None:
-        row["error"] = item.error
-        return _Outcome(_blank(s), row)
-    cache = VideoCache(s.cache_dir) if s.cache_dir is not None else None
-    key = None
-    looked_up = False
-    try:
-        if cache is not None:
-            key = VideoCache.key(_identity(item, s.cache_key), s.cache_settings)
-            hit = cache.load(key)
-            looked_up = True
-            expected = (s.n_frames, s.channels, s.face_size, s.face_size)
-            if hit is not None and hit[0].shape == expected and hit[0].dtype == np.uint8:
-                faces, cached_row = hit
-                cached_row.update(path=item.name, cached=True, frames_decoded=0)
-                return _Outcome(faces, cached_row, looked_up=True, hit=True)
-        if item.path is not None:
-            clip = read_frames(item.path, s.n_frames, return_timestamps=False)
-            info = clip.info
-            row.update(frames_in_video=int(info.n_frames), frames_decoded=int(clip.n_decoded),
-                       fps=float(info.fps), duration_s=float(info.duration_s))
-            frames = clip.frames
-        else:
-            frames = item.frames
-            row.update(frames_in_video=int(len(frames)))
-        row.update(height=int(frames.shape[1]), width=int(frames.shape[2]))
-        if detector is None:
-            faces = _crop_faces(frames, None, s)
-        else:
-            search = s.search
-            if search == "auto":
-                search = "track" if detector.supports_refine else "full"
-            with _single_threaded_torch():
-                track = search_and_track(list(frames), detector, search=search)
-            row["face_coverage"] = track.coverage
-            row["frame_detected"] = [bool(v) for v in track.detected]
-            row["frame_tracked"] = [bool(v) for v in track.tracked]
-            n_found, n_sampled = int(track.detected.sum()), len(frames)
-            if n_found >= max(1, math.ceil(s.min_face_coverage * n_sampled - 1e-9)):
-                faces = _crop_faces(frames, track, s)
-            else:
-                # One false detection on a wall must not yield a confident answer.
-                row["error"] = (f"no face found in {n_sampled - n_found} of {n_sampled} sampled frames "
-                                f"(min_face_coverage={s.min_face_coverage:g})")
-                faces = _centre_crops(frames, s)
-    except Exception as exc:  # one bad video must never lose the others
-        row["error"] = _describe(exc)
-        return _Outcome(_blank(s), row, looked_up=looked_up)
-    written = False
-    if cache is not None and key is not None:
-        # A video without faces is cached too (with its error): finding out
-        # that it has none is the most expensive case.
-        written = cache.store(key, faces, row)
-    return _Outcome(faces, row, looked_up=looked_up, written=written)
 
 
 # --------------------------------------------------------------- estimator
@@ -623,7 +315,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
             raise ValueError(f"search must be one of {_SEARCHES}, got {self.search!r}")
         if self.on_error not in _ON_ERROR:
             raise ValueError(f"on_error must be one of {_ON_ERROR}, got {self.on_error!r}")
-        if self.cache_dir is not None and not _is_pathlike(self.cache_dir):
+        if self.cache_dir is not None and not is_pathlike(self.cache_dir):
             raise TypeError(f"cache_dir must be None or a path, got {type(self.cache_dir).__name__}")
         if self.cache_key not in _CACHE_KEYS:
             raise ValueError(f"cache_key must be one of {_CACHE_KEYS}, got {self.cache_key!r}")
@@ -651,7 +343,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
             "search": self.search if detector is not None else None,
             "version": __version__,
         }
-        settings = _Settings(
+        settings = Settings(
             n_frames=int(self.n_frames), face_size=int(self.face_size), color=self.color,
             template=template, margin=float(self.margin), min_face_size=float(self.min_face_size),
             min_face_coverage=float(self.min_face_coverage),
@@ -707,7 +399,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
 
     def _extract(self, X) -> tuple[np.ndarray, pd.DataFrame]:
         settings, detector = self._check_params()
-        items = _items(X, self.path_column, settings.n_frames, settings.cache_dir is not None)
+        items = items_from(X, self.path_column, settings.n_frames, settings.cache_dir is not None)
         outcomes = self._run(items, settings, detector)
         faces = np.stack([o.faces for o in outcomes])
         report = pd.DataFrame([o.row for o in outcomes], columns=list(REPORT_COLUMNS))
@@ -734,25 +426,25 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
             )
         return faces, report
 
-    def _run(self, items: list[_Item], settings: _Settings, detector) -> list[_Outcome]:
+    def _run(self, items: list[Item], settings: Settings, detector) -> list[Outcome]:
         from joblib import Parallel, delayed, effective_n_jobs
         from tqdm.auto import tqdm
 
         n_jobs = 1 if self.n_jobs is None else effective_n_jobs(self.n_jobs)
         n_jobs = max(1, min(n_jobs, len(items)))
         pool_kwargs = {}
-        if n_jobs > 1 and _default_process_pool():
-            if not _pool_is_warm() and len(items) < COLD_POOL_MIN_VIDEOS:
+        if n_jobs > 1 and default_process_pool():
+            if not pool_is_warm() and len(items) < COLD_POOL_MIN_VIDEOS:
                 n_jobs = 1  # starting the workers would cost more than they save
             else:
-                pool_kwargs["initializer"] = _warm_worker
+                pool_kwargs["initializer"] = warm_worker
         progress = tqdm(total=len(items), disable=not self.verbose, desc="extracting faces",
                         unit="video")
         outcomes = []
         try:
             if n_jobs == 1:
                 for item in items:
-                    outcomes.append(_extract_one(item, settings, detector))
+                    outcomes.append(extract_one(item, settings, detector))
                     progress.update(1)
             else:
                 # No hard-coded backend: loky processes by default, or whatever
@@ -761,66 +453,15 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
                 # of waiting for its neighbour's result to be consumed first.
                 parallel = Parallel(n_jobs=n_jobs, prefer="processes",
                                     return_as="generator_unordered", **pool_kwargs)
-                done: dict[int, _Outcome] = {}
-                with _stop_workers_on_sigterm():
-                    for index, outcome in parallel(delayed(_indexed)(i, item, settings, detector)
+                done: dict[int, Outcome] = {}
+                with stop_workers_on_sigterm():
+                    for index, outcome in parallel(delayed(indexed)(i, item, settings, detector)
                                                    for i, item in enumerate(items)):
                         done[index] = outcome
                         progress.update(1)
                 outcomes = [done[i] for i in range(len(items))]
                 if pool_kwargs:
-                    _mark_pool_used()
+                    mark_pool_used()
         finally:
             progress.close()
         return outcomes
-
-
-# ----------------------------------------------------------------- the pool
-def _indexed(index: int, item: _Item, settings: _Settings, detector) -> tuple[int, _Outcome]:
-    return index, _extract_one(item, settings, detector)
-
-
-
-#: A cold process pool (each worker starts Python, imports torch and loads the
-#: detector: about 2 s on idle cores, 10 s on loaded ones) pays off only for
-#: calls of at least this many videos (2 workers save about 0.05 s a video);
-#: shorter calls run in this process.  A warm pool is always used.
-COLD_POOL_MIN_VIDEOS = 40
-
-#: loky keeps idle workers this long (seconds); a pool used more recently than
-#: this counts as warm.
-_POOL_IDLE_TIMEOUT = 300.0
-_last_pool_use: float | None = None
-
-
-def _default_process_pool() -> bool:
-    """Whether joblib would run the videos on its own loky processes (not Dask, not threads)."""
-    from joblib.parallel import LokyBackend, get_active_backend
-
-    backend, _ = get_active_backend(prefer="processes")
-    return isinstance(backend, LokyBackend)
-
-
-def _pool_is_warm() -> bool:
-    return _last_pool_use is not None and time.monotonic() - _last_pool_use < 0.8 * _POOL_IDLE_TIMEOUT
-
-
-def _mark_pool_used() -> None:
-    global _last_pool_use
-    _last_pool_use = time.monotonic()
-
-
-def _warm_worker() -> None:
-    """Run once in each new loky worker, before its first video.
-
-    One torch thread (parallelism is across workers: two threads per worker
-    on shared cores ran 5-10x slower), and the detector networks loaded now,
-    so that loky's memory-leak watch, which takes its reference after the
-    first task, does not count them as growth and recycle the worker.
-    """
-    import torch
-
-    from ..nets.mtcnn import load_mtcnn
-
-    torch.set_num_threads(1)
-    load_mtcnn()

@@ -42,7 +42,8 @@ from sklearn.exceptions import NotFittedError
 
 from .._version import __version__
 from ..estimators.classifier import EmotionClassifier
-from ..nets.video_emotion import _LUMA, VideoEmotionNet
+from ..nets.video_emotion import VideoEmotionNet
+from ..preprocessing import LUMA
 from ..weights import MiniXceptionWeights
 from .predictor import _FORMAT_VERSION, _PREFIX, INPUT_NAME, OUTPUT_NAMES, _session_options
 
@@ -268,7 +269,7 @@ def _metadata(
         "input_color": "gray",
         "input_range": [0, 255],
         "backbone_color": str(transforms.get("color", "gray")),
-        "rgb_to_gray": list(_LUMA),
+        "rgb_to_gray": list(LUMA),
         "outputs": list(OUTPUT_NAMES),
         "dynamic_axes": ["batch", "frames"],
         **structure,

@@ -1,4 +1,11 @@
-"""Face detection (MTCNN in PyTorch, insightface models, callables), tracking and alignment."""
+"""Stage 1 of the method, faces: detection (MTCNN in PyTorch, insightface models, callables),
+tracking of the subject, and alignment.
+
+``types`` (what detectors return and must provide), ``boxes`` (box geometry),
+``detectors`` (the registry and the wrapper the extractor runs), one module
+per detector (``mtcnn_detector``, ``insightface``, ``callable``), ``tracking`` and
+``align``.
+"""
 
 from typing import TYPE_CHECKING
 
@@ -6,18 +13,24 @@ from .._lazy import lazy_exports
 
 _EXPORTS = {
     "ARCFACE_TEMPLATE": ".align",
+    "TEMPLATES": ".align",
     "align_face": ".align",
     "canonical_template": ".align",
     "crop_box": ".align",
-    "template_points": ".align",
-    "TEMPLATES": ".align",
     "estimate_similarity": ".align",
-    "InsightFaceDetector": ".detectors",
+    "template_points": ".align",
+    "box_iou": ".boxes",
+    "CallableDetector": ".callable",
+    "DETECTORS": ".detectors",
     "make_detector": ".detectors",
-    "Detections": ".mtcnn",
-    "MTCNNDetector": ".mtcnn",
+    "register_detector": ".detectors",
+    "InsightFaceDetector": ".insightface",
+    "MTCNNDetector": ".mtcnn_detector",
     "Track": ".tracking",
     "search_and_track": ".tracking",
+    "Detections": ".types",
+    "Detector": ".types",
+    "RefiningDetector": ".types",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
@@ -25,6 +38,10 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:  # pragma: no cover
     from .align import (ARCFACE_TEMPLATE, TEMPLATES, align_face, canonical_template, crop_box,
                         estimate_similarity, template_points)
-    from .detectors import InsightFaceDetector, make_detector
-    from .mtcnn import Detections, MTCNNDetector
+    from .boxes import box_iou
+    from .callable import CallableDetector
+    from .detectors import DETECTORS, make_detector, register_detector
+    from .insightface import InsightFaceDetector
+    from .mtcnn_detector import MTCNNDetector
     from .tracking import Track, search_and_track
+    from .types import Detections, Detector, RefiningDetector

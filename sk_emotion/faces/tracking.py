@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mtcnn import Detections
+from .boxes import box_iou
+from .types import Detections
 
 __all__ = [
     "Track",
@@ -88,18 +89,6 @@ TRACK_MIN_SCORE = 0.95
 
 
 # ------------------------------------------------------------------ basics
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every box of ``a`` (N, 4) with every box of ``b`` (M, 4)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
-
-
 def _side(boxes: np.ndarray) -> np.ndarray:
     boxes = np.asarray(boxes, np.float64)
     return np.maximum(boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1])

@@ -316,7 +316,10 @@ def preprocess_faces(faces: np.ndarray | torch.Tensor) -> torch.Tensor:
         x = x.unsqueeze(1)
     if x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"expected faces shaped (N, 64, 64) or (N, 1, 64, 64), got {tuple(x.shape)}")
-    return (x.float() / 255.0 - 0.5) * 2.0
+    from ..preprocessing import normalize
+    from ..weights import MiniXceptionWeights
+
+    return normalize(x.float(), MiniXceptionWeights.DEFAULT.transforms)
 
 
 def load_mini_xception(weights=None, path: str | os.PathLike | None = None) -> MiniXception:

@@ -63,8 +63,14 @@ __all__ = [
 
 
 def normalize_images(images: torch.Tensor) -> torch.Tensor:
-    """Scale RGB pixel values from ``[0, 255]`` to about ``[-1, 1]``: ``(x - 127.5) / 128``."""
-    return (images.to(torch.float32) - 127.5) * (1.0 / 128.0)
+    """Scale RGB pixel values from ``[0, 255]`` to about ``[-1, 1]``: ``(x - 127.5) / 128``.
+
+    The scaling is the one :class:`~sk_emotion.weights.MTCNNWeights` declares.
+    """
+    from ..preprocessing import normalize
+    from ..weights import MTCNNWeights
+
+    return normalize(images.to(torch.float32), MTCNNWeights.DEFAULT.transforms)
 
 
 def read_keras_arrays(path: str | os.PathLike) -> list[np.ndarray]:

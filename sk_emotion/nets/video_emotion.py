@@ -7,6 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..preprocessing import LUMA, normalize
 from .mini_xception import STAGE_SHAPES, MiniXception, fold_batchnorm, load_mini_xception
 from .registry import build
 from .spatial import SPATIAL_POOLINGS
@@ -14,8 +15,6 @@ from .temporal import TEMPORAL_POOLINGS, resolve_temporal_pooling
 
 __all__ = ["VideoEmotionNet"]
 
-# ITU-R BT.601 luma, the usual RGB-to-gray conversion of FER-style datasets.
-_LUMA = (0.299, 0.587, 0.114)
 _BACKBONE_CHUNK = 64
 FEATURE_STAGES = (3, 4)
 
@@ -122,6 +121,10 @@ class VideoEmotionNet(nn.Module):
         self.feature_stage = feature_stage
         self.freeze_backbone = freeze_backbone
 
+        from ..weights import MiniXceptionWeights
+
+        # The weights' declared preprocessing (plain data, not a module: not saved in state_dict).
+        self.transforms = dict(MiniXceptionWeights.verify(weights).transforms)
         self.backbone = load_mini_xception(weights) if pretrained else MiniXception()
         if freeze_backbone:
             self.backbone.requires_grad_(False)
@@ -159,9 +162,9 @@ class VideoEmotionNet(nn.Module):
         n, t = clips.shape[:2]
         x = clips.float()
         if x.shape[2] == 3:
-            luma = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 1, 3, 1, 1)
+            luma = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 1, 3, 1, 1)
             x = (x * luma).sum(dim=2, keepdim=True)
-        x = (x.reshape(n * t, 1, *x.shape[-2:]) / 255.0 - 0.5) * 2.0
+        x = normalize(x.reshape(n * t, 1, *x.shape[-2:]), self.transforms)
         layout = _backbone_layout(self.backbone, x)
         x = x.contiguous(memory_format=layout)
         backbone = self.backbone

@@ -41,12 +41,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+
+from ..preprocessing import normalize
+from ..weights import MTCNNWeights
+from .boxes import overlap_matrix, overlap_with, paired_iou, square
+from .types import Detections
 
 __all__ = ["Detections", "MTCNNDetector", "nms", "batched_nms"]
 
@@ -61,83 +65,16 @@ _PNET_CELL, _PNET_STRIDE = 12, 2
 _BATCH = {24: 256, 48: 64}
 _REMAP_ROWS = 32000       # cv2.remap needs output sides < 32767
 _NMS_MATRIX_LIMIT = 2000
+#: The networks' input scaling, ``(x - 127.5) / 128``, as their weights declare it.
+_TRANSFORMS = MTCNNWeights.MTCNN.transforms
+#: Mid-grey, what samples outside the image become (0 after scaling).
+_GREY = -float(_TRANSFORMS["offset"]) / float(_TRANSFORMS["scale"])
 #: In re-detection, O-Net runs again on its own regressed box until that box
 #: overlaps its input box by at least this IoU (it then no longer moves much).
 _REFINE_SETTLED_IOU = 0.8
 
 
-@dataclass(eq=False)  # arrays have no single truth value: compare fields explicitly
-class Detections:
-    """Faces found in one image, sorted by decreasing score.
-
-    Attributes
-    ----------
-    boxes : numpy.ndarray of shape (n_faces, 4), float32
-        ``x1, y1, x2, y2`` in pixels, clipped to the image.
-    scores : numpy.ndarray of shape (n_faces,), float32
-        O-Net face probabilities.
-    landmarks : numpy.ndarray of shape (n_faces, 5, 2), float32
-        ``(x, y)`` of the left eye, right eye, nose, left mouth corner and
-        right mouth corner, in image pixels ("left" = smaller x in the image,
-        i.e. the subject's right side for a frontal face); not clipped.
-    """
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    landmarks: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.scores.shape[0])
-
-    @classmethod
-    def empty(cls) -> "Detections":
-        """No face."""
-        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
-                   np.zeros((0, 5, 2), np.float32))
-
-
 # --------------------------------------------------------------------------- NMS
-
-def _overlap(box: np.ndarray, boxes: np.ndarray, mode: str) -> np.ndarray:
-    """Overlap of one ``box`` (4,) with ``boxes`` (m, 4): IoU ("union") or over the smaller ("min")."""
-    area_a = (box[2] - box[0]) * (box[3] - box[1])
-    area_b = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    h = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = w * h
-    denom = area_a + area_b - inter if mode == "union" else np.minimum(area_a, area_b)
-    return inter / np.maximum(denom, 1e-12)
-
-
-def _paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of ``a[i]`` with ``b[i]`` for box arrays of equal length (n, 4)."""
-    w = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
-    h = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-    inter = w * h
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / np.maximum(area(a) + area(b) - inter, 1e-12)
-
-
-def _pairwise_overlap(boxes: np.ndarray, mode: str) -> np.ndarray:
-    """(n, n) overlap matrix, built with few n x n temporaries (this is NMS's hot spot)."""
-    x1, y1, x2, y2 = boxes.T
-    area = (x2 - x1) * (y2 - y1)
-    inter = np.minimum.outer(x2, x2)
-    inter -= np.maximum.outer(x1, x1)
-    np.clip(inter, 0, None, out=inter)
-    h = np.minimum.outer(y2, y2)
-    h -= np.maximum.outer(y1, y1)
-    np.clip(h, 0, None, out=h)
-    inter *= h
-    if mode == "union":
-        denom = np.add.outer(area, area)
-        denom -= inter
-    else:
-        denom = np.minimum.outer(area, area)
-    np.maximum(denom, 1e-12, out=denom)
-    inter /= denom
-    return inter
-
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float,
         mode: str = "union") -> np.ndarray:
@@ -170,7 +107,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float,
         return order[_nms_sequential(b, threshold, mode)]
     # suppresses[i, j]: higher-scored box i (i < j) would suppress box j.
     index = np.arange(n)
-    suppresses = _pairwise_overlap(b, mode) > threshold
+    suppresses = overlap_matrix(b, mode) > threshold
     suppresses &= np.less.outer(index, index)
     suppresses = suppresses.astype(np.float32)
     # Greedy NMS keeps j iff no *kept* i < j suppresses it.  Iterating this
@@ -197,7 +134,7 @@ def _nms_sequential(b: np.ndarray, threshold: float, mode: str) -> np.ndarray:
         rest = np.flatnonzero(alive)
         if rest.size == 0:
             break
-        alive[rest[_overlap(b[i], b[rest], mode) > threshold]] = False
+        alive[rest[overlap_with(b[i], b[rest], mode) > threshold]] = False
         rest = np.flatnonzero(alive)
         if rest.size == 0:
             break
@@ -224,16 +161,6 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray,
 
 
 # ---------------------------------------------------------------- box helpers
-
-def _square(boxes: np.ndarray) -> np.ndarray:
-    """Grow boxes to squares around the same centre (side = the larger side)."""
-    w = boxes[:, 2] - boxes[:, 0]
-    h = boxes[:, 3] - boxes[:, 1]
-    side = np.maximum(w, h)
-    x1 = boxes[:, 0] + 0.5 * (w - side)
-    y1 = boxes[:, 1] + 0.5 * (h - side)
-    return np.stack([x1, y1, x1 + side, y1 + side], axis=1)
-
 
 def _regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Apply (dx1, dy1, dx2, dy2) offsets in units of the (inclusive) box size."""
@@ -294,17 +221,15 @@ def _crop(images: Sequence[np.ndarray], boxes: np.ndarray, owner: np.ndarray,
             map_y = np.broadcast_to(ys[:, :, None], (n, size, size)).reshape(n * size, size)
             patch = cv2.remap(image, map_x.astype(np.float32), map_y.astype(np.float32),
                               cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=(127.5, 127.5, 127.5))
+                              borderValue=(_GREY, _GREY, _GREY))
             patch = patch.reshape(n, size, size, 3)
             # remap blends the border value in within one pixel of the image;
             # TensorFlow does not: any sample outside is exactly mid-grey.
             inside = (((ys >= 0) & (ys <= height - 1))[:, :, None]
                       & ((xs >= 0) & (xs <= width - 1))[:, None, :])
-            patch[~inside] = 127.5
+            patch[~inside] = _GREY
             out[chunk] = patch
-    out -= 127.5
-    out *= 1.0 / 128.0
-    return out
+    return normalize(out, _TRANSFORMS).astype(np.float32, copy=False)
 
 
 def _as_nchw(patches: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -530,7 +455,7 @@ class MTCNNDetector(BaseEstimator):
             return []
         _, rnet, onet = self._get_nets()
         device = torch.device(self.device)
-        current = _square(boxes)
+        current = square(boxes)
         todo = np.arange(len(images))
         regressed = current.copy()
         prob = np.zeros(len(images))
@@ -538,16 +463,16 @@ class MTCNNDetector(BaseEstimator):
         with torch.inference_mode():
             # R-Net first, as in the cascade: O-Net was trained on R-Net's boxes.
             reg, _ = _run_in_chunks(rnet, images, current, todo, 24, device)
-            current = _square(_regress(current, reg))
+            current = square(_regress(current, reg))
             for _ in range(max(1, int(passes))):
                 reg, p, relative = _run_in_chunks(onet, images, current[todo], todo, 48, device)
                 size = (current[todo, 2:] - current[todo, :2] + 1)[:, None, :]
                 landmarks[todo] = relative * size + current[todo, None, :2] - 1
                 regressed[todo] = _regress(current[todo], reg)
                 prob[todo] = p
-                moved = _square(regressed[todo])
+                moved = square(regressed[todo])
                 # Another pass only where O-Net moved the box much: it was not on the face yet.
-                settled = _paired_iou(moved, current[todo]) >= _REFINE_SETTLED_IOU
+                settled = paired_iou(moved, current[todo]) >= _REFINE_SETTLED_IOU
                 current[todo] = moved
                 todo = todo[~settled]
                 if todo.size == 0:
@@ -594,9 +519,7 @@ class MTCNNDetector(BaseEstimator):
                 resized = cv2.resize(source, size, interpolation=cv2.INTER_AREA)
                 if self.pyramid == "fast":
                     source = resized  # the next, smaller level starts from this one
-                level = resized.astype(np.float32)
-                level -= 127.5
-                level *= 1.0 / 128.0
+                level = normalize(resized.astype(np.float32), _TRANSFORMS).astype(np.float32, copy=False)
                 reg, prob = pnet(_as_nchw(level[None], device))
                 boxes, scores = _pnet_boxes(reg[0].cpu().numpy(), prob[0].cpu().numpy(),
                                             scale, threshold)
@@ -611,7 +534,7 @@ class MTCNNDetector(BaseEstimator):
                 all_owner.append(np.full(keep.size, index, dtype=np.int64))
         if not all_boxes:
             return np.zeros((0, 4)), np.zeros((0,)), np.zeros((0,), dtype=np.int64)
-        return (_square(np.concatenate(all_boxes)), np.concatenate(all_scores),
+        return (square(np.concatenate(all_boxes)), np.concatenate(all_scores),
                 np.concatenate(all_owner))
 
     def _refine(self, rnet, images, boxes, owner, threshold, device):
@@ -623,7 +546,7 @@ class MTCNNDetector(BaseEstimator):
         keep = prob > threshold
         boxes, prob, owner = boxes[keep], prob[keep], owner[keep]
         keep = batched_nms(boxes, prob, owner, _NMS_RNET)
-        return _square(boxes[keep]), prob[keep], owner[keep]
+        return square(boxes[keep]), prob[keep], owner[keep]
 
     def _output(self, onet, images, boxes, owner, threshold, device):
         """O-Net on 48x48 crops: final boxes, scores and landmarks."""

@@ -1,0 +1,108 @@
+"""The types every face detector and the tracker share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Detections", "Detector", "RefiningDetector", "as_detections", "check_rgb"]
+
+
+@dataclass(eq=False)  # arrays have no single truth value: compare fields explicitly
+class Detections:
+    """Faces found in one image, sorted by decreasing score.
+
+    Attributes
+    ----------
+    boxes : numpy.ndarray of shape (n_faces, 4), float32
+        ``x1, y1, x2, y2`` in pixels, clipped to the image.
+    scores : numpy.ndarray of shape (n_faces,), float32
+        O-Net face probabilities.
+    landmarks : numpy.ndarray of shape (n_faces, 5, 2), float32
+        ``(x, y)`` of the left eye, right eye, nose, left mouth corner and
+        right mouth corner, in image pixels ("left" = smaller x in the image,
+        i.e. the subject's right side for a frontal face); not clipped.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    landmarks: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    @classmethod
+    def empty(cls) -> "Detections":
+        """No face."""
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
+                   np.zeros((0, 5, 2), np.float32))
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """What the extractor needs of a face detector: the faces of each RGB image.
+
+    :func:`sk_emotion.faces.detectors.register_detector` makes a class of this
+    kind available by name to ``VideoFaceExtractor(detector=name)``.  An
+    ``identity`` string attribute, when present, names the detector's
+    behaviour in the extractor's cache key (otherwise its parameters do).
+    """
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Faces of each (H, W, 3) uint8 RGB image, one :class:`Detections` per image."""
+
+
+@runtime_checkable
+class RefiningDetector(Detector, Protocol):
+    """A detector that can also find a face near a known box (used for tracking, e.g. MTCNN)."""
+
+    def refine_batch(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> list[Detections]:
+        """The face near each candidate box ``(x1, y1, x2, y2)``, at most one per image."""
+
+
+def as_detections(boxes: Any, landmarks: Any, scores: Any = None, *, where: str) -> Detections:
+    """Validate raw detector output and pack it into :class:`Detections`.
+
+    ``boxes`` is (N, 4) or (N, 5) (last column = score); missing landmarks
+    are NaN (the extractor then crops the box instead of aligning).
+    """
+    boxes = np.asarray(boxes if boxes is not None else np.zeros((0, 4)), dtype=np.float32)
+    if boxes.size == 0:
+        boxes = boxes.reshape(0, 4)
+    if boxes.ndim != 2 or boxes.shape[1] not in (4, 5):
+        raise ValueError(f"{where}: boxes must have shape (N, 4) or (N, 5), got {boxes.shape}")
+    n = boxes.shape[0]
+    if scores is None:
+        scores = boxes[:, 4] if boxes.shape[1] == 5 else np.ones(n, np.float32)
+    scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+    if scores.shape != (n,):
+        raise ValueError(f"{where}: expected {n} scores, got shape {scores.shape}")
+    if landmarks is None:
+        landmarks = np.full((n, 5, 2), np.nan, np.float32)
+    landmarks = np.asarray(landmarks, dtype=np.float32)
+    if landmarks.size == 0 and n == 0:
+        landmarks = landmarks.reshape(0, 5, 2)
+    if landmarks.shape == (n, 10):
+        landmarks = landmarks.reshape(n, 5, 2)
+    if landmarks.shape != (n, 5, 2):
+        raise ValueError(
+            f"{where}: landmarks must have shape (N, 5, 2) matching {n} boxes, got {landmarks.shape}"
+        )
+    boxes = boxes[:, :4]
+    finite = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    order = np.argsort(-scores[finite], kind="stable")
+    return Detections(np.ascontiguousarray(boxes[finite][order]),
+                      np.ascontiguousarray(scores[finite][order]),
+                      np.ascontiguousarray(landmarks[finite][order]))
+
+
+def check_rgb(image: Any, name: str) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 \
+            or image.dtype != np.uint8:
+        shape = getattr(image, "shape", None)
+        dtype = getattr(image, "dtype", type(image).__name__)
+        raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB image, got shape {shape} dtype {dtype}")
+    return image

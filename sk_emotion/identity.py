@@ -1,0 +1,54 @@
+"""Identities of files: strings that change when a file does (cache keys, detector identities)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+__all__ = ["file_identity"]
+
+_CHUNK = 1 << 20
+
+
+def file_identity(path: str | os.PathLike, mode: str = "stat") -> str:
+    """Identity of a file or an image folder.
+
+    Parameters
+    ----------
+    path : path-like
+        A file, or a folder of frames.
+    mode : {"stat", "content"}, default="stat"
+        ``"stat"``: absolute path, size and modification time (free; a
+        folder's own modification time changes when files are added, removed
+        or renamed).  ``"content"``: the SHA-256 of the bytes (of every file,
+        with its name, for a folder), which survives copies and moves.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the path does not exist.
+    ValueError
+        For an unknown ``mode``.
+    """
+    absolute = os.path.abspath(os.fspath(path))
+    st = os.stat(absolute)  # FileNotFoundError for a missing path
+    if mode == "stat":
+        return f"stat:{absolute}:{st.st_size}:{st.st_mtime_ns}"
+    if mode == "content":
+        digest = hashlib.sha256()
+        if os.path.isdir(absolute):
+            for name in sorted(os.listdir(absolute)):
+                full = os.path.join(absolute, name)
+                if os.path.isfile(full):
+                    digest.update(name.encode())
+                    _hash_file(full, digest)
+        else:
+            _hash_file(absolute, digest)
+        return f"content:{digest.hexdigest()}"
+    raise ValueError(f"identity mode must be 'stat' or 'content', got {mode!r}")
+
+
+def _hash_file(path: str, digest) -> None:
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
