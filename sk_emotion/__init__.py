@@ -19,8 +19,14 @@ from ._version import __version__
 _EXPORTS = {
     "EmotionClassifier": ".estimators.classifier",
     "Explanation": ".estimators.explanation",
-    "ExtractionError": ".estimators.extractor",
-    "ExtractionWarning": ".estimators.extractor",
+    "ExtractionError": ".exceptions",
+    "ExtractionWarning": ".exceptions",
+    "UntrustedModelError": ".exceptions",
+    "VideoDecodeError": ".exceptions",
+    "VideoNotFoundError": ".exceptions",
+    "WeightsNotFoundError": ".exceptions",
+    "ChecksumError": ".exceptions",
+    "WeightsWarning": ".exceptions",
     "VideoFaceExtractor": ".estimators.extractor",
     "OnnxEmotionClassifier": ".export.predictor",
     "export_onnx": ".export.exporter",
@@ -38,7 +44,9 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from .estimators.classifier import EmotionClassifier
     from .estimators.explanation import Explanation
-    from .estimators.extractor import ExtractionError, ExtractionWarning, VideoFaceExtractor
+    from .estimators.extractor import VideoFaceExtractor
+    from .exceptions import (ChecksumError, ExtractionError, ExtractionWarning, UntrustedModelError,
+                             VideoDecodeError, VideoNotFoundError, WeightsNotFoundError, WeightsWarning)
     from .export.exporter import export_onnx
     from .export.predictor import OnnxEmotionClassifier
     from .persistence import load_model, save_model

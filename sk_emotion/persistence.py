@@ -37,16 +37,13 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
+from .exceptions import UntrustedModelError
 
 __all__ = ["save_model", "load_model", "UntrustedModelError"]
 
 _FORMAT = "sk-emotion-model/2"
 _PICKLE_FORMAT = "sk-emotion-model/1"
 _ALLOWED_MODULES = ("torch.optim", "torch.nn", "sk_emotion.")
-
-
-class UntrustedModelError(ValueError):
-    """The file needs code execution to load (a pickle), or names objects outside the allow-list."""
 
 
 # ---------------------------------------------------------------------------- versions

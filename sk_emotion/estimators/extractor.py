@@ -6,7 +6,6 @@ import numbers
 import os
 import sys
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._version import __version__
+from ..exceptions import ExtractionError, ExtractionWarning
 from ..faces.align import template_points
 from ..faces.detectors import make_detector
 from ._cache import CacheInfo
@@ -38,57 +38,6 @@ _COLORS = ("gray", "rgb")
 _SEARCHES = ("auto", "track", "full")
 _ON_ERROR = ("raise", "fallback")
 _CACHE_KEYS = ("stat", "content")
-
-class ExtractionError(ValueError):
-    """Some videos of a batch failed; the others were processed (and cached).
-
-    Raised by :meth:`VideoFaceExtractor.transform` with ``on_error="raise"``
-    after every video was processed.  The message lists each failed video
-    with its reason.
-
-    Parameters
-    ----------
-    failures : list of (str, str)
-        ``(path, reason)`` of each failed video, in input order.
-    results : numpy.ndarray or None
-        The whole output batch; rows of failed videos hold what
-        ``on_error="fallback"`` would have substituted.
-    report : pandas.DataFrame or None
-        The per-video report (see :attr:`VideoFaceExtractor.report_`);
-        failed videos have a non-null ``error``.
-
-    Attributes
-    ----------
-    failures : list of (str, str)
-    results : numpy.ndarray or None
-    report : pandas.DataFrame or None
-    failed_indices : list of int
-        Positions of the failed videos in the input.
-    """
-
-    def __init__(self, failures: Sequence[tuple[str, str]], results: np.ndarray | None = None,
-                 report: pd.DataFrame | None = None) -> None:
-        self.failures = [(str(p), str(r)) for p, r in failures]
-        self.results = results
-        self.report = report
-        if report is not None:
-            self.failed_indices = [int(i) for i in np.flatnonzero(report["error"].notna().to_numpy())]
-        else:
-            self.failed_indices = []
-        n_total = len(report) if report is not None else len(self.failures)
-        lines = "\n".join(f"  - '{p}': {r}" for p, r in self.failures)
-        super().__init__(
-            f"{len(self.failures)} of {n_total} videos failed (the others were processed; "
-            f"see .results and .report, or pass on_error='fallback'):\n{lines}"
-        )
-
-    def __reduce__(self):
-        return (type(self), (self.failures, self.results, self.report))
-
-
-class ExtractionWarning(UserWarning):
-    """Videos were substituted under ``on_error="fallback"``."""
-
 
 def _caller_stacklevel() -> int:
     """``stacklevel`` that points a warning at the user's line, past sklearn's wrappers and ours."""

@@ -37,6 +37,8 @@ from typing import Iterator, Sequence, Union
 import av
 import numpy as np
 
+from ..exceptions import VideoDecodeError, VideoNotFoundError
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "DecodedClip",
@@ -68,40 +70,6 @@ _MIN_FRAMES_SKIPPED_BY_SEEK = 12
 # --------------------------------------------------------------------------
 # Errors and result types
 # --------------------------------------------------------------------------
-class VideoDecodeError(ValueError):
-    """A video file or image folder cannot be decoded.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The offending file or folder.
-    reason : str
-        Human-readable cause, e.g. ``"not a video file (invalid data found
-        when processing input)"``.
-
-    Attributes
-    ----------
-    path : str
-        The offending file or folder.
-    reason : str
-        Human-readable cause.
-    """
-
-    def __init__(self, path: PathLike, reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(f"cannot decode '{self.path}': {reason}")
-
-    def __reduce__(self):
-        # Default exception pickling replays ``args`` (the message) into
-        # ``__init__``; joblib workers need the real (path, reason) pair.
-        return (type(self), (self.path, self.reason))
-
-
-class VideoNotFoundError(VideoDecodeError, FileNotFoundError):
-    """The video file or image folder does not exist."""
-
-
 @dataclass(frozen=True)
 class VideoInfo:
     """Metadata of a video file or image folder.

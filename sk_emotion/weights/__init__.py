@@ -51,6 +51,7 @@ from typing import Any, Mapping
 
 from ..config import CACHE_ENV_VAR, cache_dir
 from ..emotions import EMOTIONS
+from ..exceptions import ChecksumError, WeightsNotFoundError, WeightsWarning
 
 __all__ = [
     "UpstreamFile",
@@ -65,14 +66,6 @@ __all__ = [
 ]
 
 
-
-
-class WeightsNotFoundError(FileNotFoundError):
-    """No source of a weights file could be used; the message lists every place tried."""
-
-
-class ChecksumError(ValueError):
-    """A weights file exists but its SHA-256 differs from the declared one."""
 
 
 def sha256sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
@@ -121,10 +114,6 @@ def _verify(path: Path, expected: str, filename: str) -> Path:
             f"for {filename}: the file is corrupt or a different version"
         )
     return path
-
-
-class WeightsWarning(UserWarning):
-    """A weights file was damaged and skipped; another verified copy is used."""
 
 
 _REPORTED: set[str] = set()

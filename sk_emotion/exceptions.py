@@ -1,0 +1,130 @@
+"""Every exception and warning the package raises, in one place (re-exported where they are used).
+
+All derive from the built-in or scikit-learn class a caller would catch
+anyway (``ValueError``, ``FileNotFoundError``, ``UserWarning``), so existing
+``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "ChecksumError",
+    "ExtractionError",
+    "ExtractionWarning",
+    "UntrustedModelError",
+    "VideoDecodeError",
+    "VideoNotFoundError",
+    "WeightsNotFoundError",
+    "WeightsWarning",
+]
+
+
+# ------------------------------------------------------------------ weights
+class WeightsNotFoundError(FileNotFoundError):
+    """No source of a weights file could be used; the message lists every place tried."""
+
+
+class ChecksumError(ValueError):
+    """A weights file exists but its SHA-256 differs from the declared one."""
+
+
+class WeightsWarning(UserWarning):
+    """A weights file was damaged and skipped; another verified copy is used."""
+
+
+# ------------------------------------------------------------------ video files
+class VideoDecodeError(ValueError):
+    """A video file or image folder cannot be decoded.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The offending file or folder.
+    reason : str
+        Human-readable cause, e.g. ``"not a video file (invalid data found
+        when processing input)"``.
+
+    Attributes
+    ----------
+    path : str
+        The offending file or folder.
+    reason : str
+        Human-readable cause.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"cannot decode '{self.path}': {reason}")
+
+    def __reduce__(self):
+        # Default exception pickling replays ``args`` (the message) into
+        # ``__init__``; joblib workers need the real (path, reason) pair.
+        return (type(self), (self.path, self.reason))
+
+
+class VideoNotFoundError(VideoDecodeError, FileNotFoundError):
+    """The video file or image folder does not exist."""
+
+
+# ------------------------------------------------------------------ extraction
+class ExtractionError(ValueError):
+    """Some videos of a batch failed; the others were processed (and cached).
+
+    Raised by :meth:`VideoFaceExtractor.transform` with ``on_error="raise"``
+    after every video was processed.  The message lists each failed video
+    with its reason.
+
+    Parameters
+    ----------
+    failures : list of (str, str)
+        ``(path, reason)`` of each failed video, in input order.
+    results : numpy.ndarray or None
+        The whole output batch; rows of failed videos hold what
+        ``on_error="fallback"`` would have substituted.
+    report : pandas.DataFrame or None
+        The per-video report (see :attr:`VideoFaceExtractor.report_`);
+        failed videos have a non-null ``error``.
+
+    Attributes
+    ----------
+    failures : list of (str, str)
+    results : numpy.ndarray or None
+    report : pandas.DataFrame or None
+    failed_indices : list of int
+        Positions of the failed videos in the input.
+    """
+
+    def __init__(self, failures: Sequence[tuple[str, str]], results: np.ndarray | None = None,
+                 report: pd.DataFrame | None = None) -> None:
+        self.failures = [(str(p), str(r)) for p, r in failures]
+        self.results = results
+        self.report = report
+        if report is not None:
+            self.failed_indices = [int(i) for i in np.flatnonzero(report["error"].notna().to_numpy())]
+        else:
+            self.failed_indices = []
+        n_total = len(report) if report is not None else len(self.failures)
+        lines = "\n".join(f"  - '{p}': {r}" for p, r in self.failures)
+        super().__init__(
+            f"{len(self.failures)} of {n_total} videos failed (the others were processed; "
+            f"see .results and .report, or pass on_error='fallback'):\n{lines}"
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.failures, self.results, self.report))
+
+
+class ExtractionWarning(UserWarning):
+    """Videos were substituted under ``on_error="fallback"``."""
+
+
+# ------------------------------------------------------------------ model files
+class UntrustedModelError(ValueError):
+    """The file needs code execution to load (a pickle), or names objects outside the allow-list."""
