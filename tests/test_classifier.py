@@ -112,7 +112,7 @@ def test_temperature_set_on_fitted_model_takes_effect(small_data):
     assert clf.module_.temporal.temperature == pytest.approx(0.05)
     assert not np.allclose(before, clf.predict_proba(X))
     # An invalid value is refused on a fitted model too, and the network keeps its temperature.
-    with pytest.raises(ValueError, match="temperature must be None or a positive float, got 0"):
+    with pytest.raises(ValueError, match=r"'temperature' parameter of EmotionClassifier must be None or a float in the range \(0.0, inf\). Got 0"):
         clf.set_params(temperature=0)
     assert clf.module_.temporal.temperature == pytest.approx(0.05) and clf.temperature == 0.05
 
@@ -219,10 +219,12 @@ def test_other_bad_inputs(fitted, small_data):
         EmotionClassifier().fit(X, y[:5])
     with pytest.raises(ValueError, match=r"unknown label\(s\) \['disgust'\]"):
         fitted.partial_fit(X[:2], ["disgust", "happy"])
-    with pytest.raises(ValueError, match="temperature must be None or a positive float"):
+    with pytest.raises(ValueError, match=r"'temperature' parameter of EmotionClassifier must be None or a float in the range"):
         EmotionClassifier(temperature=0).fit(X, y)
-    with pytest.raises(ValueError, match="spatial_pooling must be one of"):
+    with pytest.raises(ValueError, match="'spatial_pooling' parameter of EmotionClassifier must be a str among"):
         EmotionClassifier(spatial_pooling="max").fit(X, y)
+    with pytest.raises(ValueError, match=r"module__n_heads .* did you mean EmotionClassifier\(n_heads=...\)"):
+        EmotionClassifier(n_heads=1, module__n_heads=3).fit(X, y)
 
 
 def test_pixel_range_is_checked_the_same_faces_give_the_same_answer(fitted, small_data):
@@ -493,3 +495,16 @@ def test_fine_tuning_gives_the_backbone_a_tenth_of_the_learning_rate():
     assert {g["lr"] for g in clf.optimizer_.param_groups} == {0.01, 0.005}
     frozen = EmotionClassifier.from_pretrained(lr=0.01)
     assert [g["lr"] for g in frozen.optimizer_.param_groups] == [0.01]
+
+
+def test_a_given_classes_order_is_kept(small_data):
+    X, y = small_data
+    order = ["sad", "angry", "happy"]
+    clf = EmotionClassifier(classes=order, max_epochs=2, train_split=None, random_state=0).fit(X, y)
+    assert clf.classes_.tolist() == order
+    proba = clf.predict_proba(X)
+    np.testing.assert_array_equal(clf.predict(X), np.asarray(order)[proba.argmax(axis=1)])
+    # The network's outputs follow the same order: its head rows start from the FER2013 rows by name.
+    assert clf.module_.classes == tuple(order)
+    with pytest.raises(ValueError, match="repeated"):
+        EmotionClassifier(classes=["sad", "sad", "happy"], max_epochs=1).fit(X, y)

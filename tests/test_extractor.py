@@ -550,7 +550,7 @@ def test_pickled_after_use(videos):
     ({"on_error": "ignore"}, "on_error"),
     ({"cache_key": "mtime"}, "cache_key"),
     ({"n_jobs": 0}, "n_jobs"),
-    ({"detector": 3}, "detector must be"),
+    ({"detector": 3}, "detector. parameter of VideoFaceExtractor must be"),
 ])
 def test_invalid_parameters_fail_in_fit_not_init(params, match):
     ex = VideoFaceExtractor(**params)  # stored as given

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import numbers
+import os
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -14,8 +15,16 @@ from skorch.utils import to_numpy
 from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+)
 
-from ..nets.video_emotion import VideoEmotionNet, check_network_options
+from ..nets.spatial import SPATIAL_POOLINGS
+from ..nets.temporal import TEMPORAL_POOLINGS
+from ..nets.video_emotion import FEATURE_STAGES, VideoEmotionNet
 from ..weights import MiniXceptionWeights
 from ._validation import check_clips, check_labels
 from .explanation import Explanation
@@ -199,16 +208,32 @@ class EmotionClassifier(NeuralNetClassifier):
         self.random_state = random_state
 
     # ------------------------------------------------------------ validation
+    @property
+    def _parameter_constraints(self) -> dict:
+        """Declarative constraints of this class's own parameters (skorch's are skorch's).
+
+        A property because the pooling names come from the registries, to
+        which users may add.
+        """
+        return {
+            "spatial_pooling": [StrOptions(set(SPATIAL_POOLINGS))],
+            "temporal_pooling": [StrOptions({"auto", *TEMPORAL_POOLINGS})],
+            "temperature": [None, Interval(Real, 0, None, closed="neither")],
+            "learn_temperature": ["boolean"],
+            "n_heads": [Interval(Integral, 1, None, closed="left")],
+            "attention_penalty": [Interval(Real, 0, None, closed="left")],
+            "feature_stage": [Options(Integral, set(FEATURE_STAGES))],
+            "freeze_backbone": ["boolean"],
+            "backbone_lr_scale": [Interval(Real, 0, None, closed="left")],
+            "weights": [None, str, os.PathLike, MiniXceptionWeights],
+            "random_state": ["random_state"],
+        }
+
     def _check_own_params(self) -> None:
-        check_network_options(self.spatial_pooling, self.temporal_pooling, self.feature_stage)
-        _check_temperature(self.temperature)
-        if not isinstance(self.n_heads, numbers.Integral) or self.n_heads < 1:
-            raise ValueError(f"n_heads must be a positive integer, got {self.n_heads!r}")
-        if not isinstance(self.attention_penalty, numbers.Real) or self.attention_penalty < 0:
-            raise ValueError(f"attention_penalty must be a non-negative float, got {self.attention_penalty!r}")
-        if (not isinstance(self.backbone_lr_scale, numbers.Real) or isinstance(self.backbone_lr_scale, bool)
-                or not self.backbone_lr_scale >= 0):
-            raise ValueError(f"backbone_lr_scale must be a non-negative float, got {self.backbone_lr_scale!r}")
+        # skorch's NeuralNet defines its own _validate_params (for its prefixes): call sklearn's check.
+        validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
+                                       caller_name=type(self).__name__)
+        _check_module_routes(self)
         MiniXceptionWeights.verify(self.weights)
 
     @property
@@ -233,7 +258,14 @@ class EmotionClassifier(NeuralNetClassifier):
         labels = check_labels(y, n_samples)
         if refit:
             encoder = LabelEncoder()
-            encoder.fit(np.asarray(self.classes) if self.classes is not None else labels)
+            if self.classes is not None:
+                # The user's order is kept, as skorch keeps it (LabelEncoder would sort).
+                given = check_labels(list(self.classes))
+                if len(set(given.tolist())) != len(given):
+                    raise ValueError(f"classes has repeated labels: {list(self.classes)}")
+                encoder.classes_ = given
+            else:
+                encoder.fit(labels)
             if len(encoder.classes_) < 2:
                 raise ValueError(
                     f"y has only one class {encoder.classes_.tolist()}; a classifier needs at "
@@ -247,7 +279,8 @@ class EmotionClassifier(NeuralNetClassifier):
                 f"y contains unknown label(s) {unknown}; known labels are "
                 f"{self.label_encoder_.classes_.tolist()}"
             )
-        return self.label_encoder_.transform(labels).astype(np.int64)
+        index = {label: i for i, label in enumerate(self.label_encoder_.classes_.tolist())}
+        return np.array([index[label] for label in labels.tolist()], dtype=np.int64)
 
     # ------------------------------------------------------- skorch plumbing
     def initialize_module(self):
@@ -534,9 +567,28 @@ class EmotionClassifier(NeuralNetClassifier):
 
 
 def _check_temperature(value) -> None:
-    if value is not None and (not isinstance(value, numbers.Real) or isinstance(value, bool)
+    """The temperature rule of ``_parameter_constraints``, for a fitted model's ``set_params``."""
+    if value is not None and (not isinstance(value, Real) or isinstance(value, bool)
                               or not np.isfinite(value) or value <= 0):
-        raise ValueError(f"temperature must be None or a positive float, got {value!r}")
+        validate_parameter_constraints(
+            {"temperature": [None, Interval(Real, 0, None, closed="neither")]},
+            {"temperature": value}, caller_name="EmotionClassifier")
+
+
+#: Own parameters that also exist as a network argument: setting both routes would
+#: silently keep only one of them.
+_SHADOWED = ("spatial_pooling", "temporal_pooling", "temperature", "learn_temperature", "n_heads",
+             "feature_stage", "freeze_backbone", "weights", "classes")
+
+
+def _check_module_routes(estimator) -> None:
+    """Refuse ``module__x`` for an ``x`` the estimator has as its own parameter, with a hint."""
+    for key in estimator.get_params_for("module"):
+        if key in _SHADOWED:
+            raise ValueError(
+                f"module__{key} sets what the estimator's own parameter {key}= sets; "
+                f"did you mean EmotionClassifier({key}=...)? (it is passed to the network)"
+            )
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 import os
 import sys
 import warnings
@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .._version import __version__
 from ..exceptions import ExtractionError, ExtractionWarning
@@ -30,14 +31,10 @@ from ._extraction import (
     stop_workers_on_sigterm,
     warm_worker,
 )
-from ._inputs import Item, is_pathlike, items_from
+from ._inputs import Item, items_from
 
 __all__ = ["ExtractionError", "ExtractionWarning", "REPORT_COLUMNS", "VideoFaceExtractor"]
 
-_COLORS = ("gray", "rgb")
-_SEARCHES = ("auto", "track", "full")
-_ON_ERROR = ("raise", "fallback")
-_CACHE_KEYS = ("stat", "content")
 
 def _caller_stacklevel() -> int:
     """``stacklevel`` that points a warning at the user's line, past sklearn's wrappers and ours."""
@@ -175,6 +172,25 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
     >>> extractor.report_[["path", "face_coverage", "error"]]    # doctest: +SKIP
     """
 
+    _parameter_constraints: dict = {
+        "n_frames": [Interval(Integral, 1, None, closed="left")],
+        "face_size": [Interval(Integral, 8, None, closed="left")],
+        "color": [StrOptions({"gray", "rgb"})],
+        "detector": [None, str, os.PathLike, callable, HasMethods(["detect_batch"])],
+        "min_face_size": [Interval(Real, 0, None, closed="neither")],
+        "min_face_coverage": [Interval(Real, 0, 1, closed="both")],
+        "min_confidence": [None, Interval(Real, 0, 1, closed="both")],
+        "template": [StrOptions({"fer2013", "arcface"}), "array-like"],
+        "margin": [Interval(Real, -0.5, None, closed="neither")],
+        "search": [StrOptions({"auto", "track", "full"})],
+        "on_error": [StrOptions({"raise", "fallback"})],
+        "cache_dir": [None, str, os.PathLike],
+        "cache_key": [StrOptions({"stat", "content"})],
+        "n_jobs": [None, Interval(Integral, None, -1, closed="right"), Interval(Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
+        "path_column": [str],
+    }
+
     def __init__(
         self,
         *,
@@ -238,44 +254,8 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
 
     # ---------------------------------------------------------- validation
     def _check_params(self):
-        def positive_int(value, name, minimum=1):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-                raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-        positive_int(self.n_frames, "n_frames")
-        positive_int(self.face_size, "face_size", 8)
-        if self.color not in _COLORS:
-            raise ValueError(f"color must be one of {_COLORS}, got {self.color!r}")
-        if (isinstance(self.min_face_size, bool) or not isinstance(self.min_face_size, numbers.Real)
-                or not self.min_face_size > 0):
-            raise ValueError(f"min_face_size must be a positive number, got {self.min_face_size!r}")
-        if (isinstance(self.min_face_coverage, bool) or not isinstance(self.min_face_coverage, numbers.Real)
-                or not 0 <= self.min_face_coverage <= 1):
-            raise ValueError(f"min_face_coverage must be in [0, 1], got {self.min_face_coverage!r}")
-        if self.min_confidence is not None and (
-                isinstance(self.min_confidence, bool) or not isinstance(self.min_confidence, numbers.Real)
-                or not 0 <= self.min_confidence <= 1):
-            raise ValueError(f"min_confidence must be None or in [0, 1], got {self.min_confidence!r}")
-        if (isinstance(self.margin, bool) or not isinstance(self.margin, numbers.Real)
-                or not self.margin > -0.5):
-            raise ValueError(f"margin must be a number > -0.5, got {self.margin!r}")
+        self._validate_params()  # the declarative _parameter_constraints
         template = template_points(self.template)
-        if self.search not in _SEARCHES:
-            raise ValueError(f"search must be one of {_SEARCHES}, got {self.search!r}")
-        if self.on_error not in _ON_ERROR:
-            raise ValueError(f"on_error must be one of {_ON_ERROR}, got {self.on_error!r}")
-        if self.cache_dir is not None and not is_pathlike(self.cache_dir):
-            raise TypeError(f"cache_dir must be None or a path, got {type(self.cache_dir).__name__}")
-        if self.cache_key not in _CACHE_KEYS:
-            raise ValueError(f"cache_key must be one of {_CACHE_KEYS}, got {self.cache_key!r}")
-        if self.n_jobs is not None and (isinstance(self.n_jobs, bool)
-                                        or not isinstance(self.n_jobs, numbers.Integral)
-                                        or self.n_jobs == 0):
-            raise ValueError(f"n_jobs must be None or a non-zero int, got {self.n_jobs!r}")
-        if isinstance(self.verbose, bool) or not isinstance(self.verbose, numbers.Integral):
-            raise ValueError(f"verbose must be an int, got {self.verbose!r}")
-        if not isinstance(self.path_column, str):
-            raise TypeError(f"path_column must be a str, got {type(self.path_column).__name__}")
         detector = make_detector(self.detector, min_face_size=float(self.min_face_size),
                                  min_confidence=self.min_confidence)
         cache_settings = {
