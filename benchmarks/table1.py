@@ -57,8 +57,8 @@ def main() -> None:
 
     extractor = VideoFaceExtractor(n_frames=args.n_frames, cache_dir=default_face_cache(),
                                    n_jobs=args.n_jobs, on_error="fallback", verbose=1)
-    faces = extractor.fit_transform(table["path"])
-    print(f"faces found in {extractor.report_['face_coverage'].mean():.1%} of sampled frames")
+    faces, report = extractor.transform_with_report(table["path"])
+    print(f"faces found in {report['face_coverage'].mean():.1%} of sampled frames")
     train = (table["subset"] == "train").to_numpy()
     results = evaluate_configs(
         faces[train], table.loc[train, "emotion"].to_numpy(),

@@ -127,8 +127,8 @@ def run_demo(root=None, *, quick: bool = False, verbose: bool = True) -> pd.Data
 
     say("[2/4] extracting faces (MTCNN, aligned 64x64, 16 frames per video; cached per video)")
     extractor = VideoFaceExtractor(n_frames=16, cache_dir=default_face_cache(), verbose=int(verbose))
-    faces = extractor.fit_transform(table["path"])
-    coverage = float(extractor.report_["face_coverage"].mean())
+    faces, report = extractor.transform_with_report(table["path"])
+    coverage = float(report["face_coverage"].mean())
     say(f"      faces found in {coverage:.1%} of sampled frames")
     is_train = (table["subset"] == "train").to_numpy()
     X_train, X_val = faces[is_train], faces[~is_train]

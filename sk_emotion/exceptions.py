@@ -89,7 +89,7 @@ class ExtractionError(ValueError):
         The whole output batch; rows of failed videos hold what
         ``on_error="fallback"`` would have substituted.
     report : pandas.DataFrame or None
-        The per-video report (see :attr:`VideoFaceExtractor.report_`);
+        The per-video report (see :meth:`VideoFaceExtractor.transform_with_report`);
         failed videos have a non-null ``error``.
 
     Attributes

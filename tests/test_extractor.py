@@ -390,12 +390,12 @@ def test_one_error_lists_every_failed_video_and_keeps_the_good_ones(videos, astr
     assert e.results.shape == (5, N, 1, 64, 64)
     np.testing.assert_array_equal(e.results[0], astro_result[0][0])
     assert e.report["error"].notna().tolist() == [False, True, True, True, True]
-    assert ex.report_ is not None and ex.cache_info_.writes == 2  # good video + no-face video
+    assert e.report.attrs["cache_info"].writes == 2  # good video + no-face video
     # The good video was cached despite the error; the no-face verdict too.
-    with pytest.raises(ExtractionError):
+    with pytest.raises(ExtractionError) as again:
         ex.transform(paths)
-    assert ex.cache_info_.hits == 2
-    assert ex.report_["cached"].tolist() == [True, False, False, False, True]
+    assert again.value.report.attrs["cache_info"].hits == 2
+    assert again.value.report["cached"].tolist() == [True, False, False, False, True]
     clone_e = pickle.loads(pickle.dumps(e))
     assert str(clone_e) == msg and clone_e.failures == e.failures
 
@@ -421,6 +421,11 @@ def test_fallback_substitutes_and_warns(videos):
 
 
 # ------------------------------------------------------------------ cache
+def cache_info(extractor, X):
+    """The cache's (hits, misses, writes) of one transform call."""
+    return extractor.transform_with_report(X)[1].attrs["cache_info"]
+
+
 def test_cache_hits_are_counted_and_skip_decoding(videos, tmp_path, monkeypatch):
     decoded = []
     real = extraction_module.read_frames
@@ -428,25 +433,25 @@ def test_cache_hits_are_counted_and_skip_decoding(videos, tmp_path, monkeypatch)
                         lambda path, *a, **k: decoded.append(path) or real(path, *a, **k))
     paths = [videos["hanks"], videos["t1"]]
     ex = VideoFaceExtractor(n_frames=4, cache_dir=tmp_path)
-    first = ex.transform(paths)
-    assert ex.cache_info_ == (0, 2, 2) and len(decoded) == 2
+    state = dict(ex.__dict__)
+    first, report = ex.transform_with_report(paths)
+    assert ex.__dict__ == state  # transform has no side effects
+    assert report.attrs["cache_info"] == (0, 2, 2) and len(decoded) == 2
     second = clone(ex).transform(paths)  # a clone (as in grid search) shares the cache
     np.testing.assert_array_equal(first, second)
     assert len(decoded) == 2  # nothing decoded again
-    ex.transform(paths)
-    assert ex.cache_info_.hits == 2 and ex.cache_info_.misses == 0
-    assert ex.report_["cached"].all() and (ex.report_["frames_decoded"] == 0).all()
-    assert ex.report_["fps"].tolist() == [25.0, 25.0]
+    _, report = ex.transform_with_report(paths)
+    assert report.attrs["cache_info"].hits == 2 and report.attrs["cache_info"].misses == 0
+    assert report["cached"].all() and (report["frames_decoded"] == 0).all()
+    assert report["fps"].tolist() == [25.0, 25.0]
     # Any output-changing parameter is a different entry.
     for params in ({"color": "rgb"}, {"margin": 0.2}, {"min_face_size": 30}, {"n_frames": 3},
                    {"template": "arcface"}):
         other = clone(ex).set_params(**params)
-        other.transform(paths[:1])
-        assert other.cache_info_ == (0, 1, 1), params
+        assert cache_info(other, paths[:1]) == (0, 1, 1), params
     # n_jobs, verbose and on_error do not change the output: same entries.
     same = clone(ex).set_params(on_error="fallback", verbose=0)
-    same.transform(paths)
-    assert same.cache_info_.hits == 2
+    assert cache_info(same, paths).hits == 2
 
 
 def test_cache_notices_a_changed_file_and_supports_content_keys(tmp_path):
@@ -455,30 +460,26 @@ def test_cache_notices_a_changed_file_and_supports_content_keys(tmp_path):
     ex = VideoFaceExtractor(n_frames=2, detector=None, cache_dir=tmp_path / "c")
     ex.transform([path])
     write_video(path, frames[::-1].copy())  # same name, new content
-    ex.transform([path])
-    assert ex.cache_info_.misses == 1
+    assert cache_info(ex, [path]).misses == 1
     by_content = clone(ex).set_params(cache_key="content")
     by_content.transform([path])
     copy = tmp_path / "copy.avi"
     copy.write_bytes(Path(path).read_bytes())
-    by_content.transform([str(copy)])
-    assert by_content.cache_info_.hits == 1  # same bytes, another path
+    assert cache_info(by_content, [str(copy)]).hits == 1  # same bytes, another path
 
 
 def test_arrays_are_cached_by_content(tmp_path):
     clip = np.random.default_rng(2).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     ex = VideoFaceExtractor(n_frames=2, detector=None, cache_dir=tmp_path)
     ex.transform([clip])
-    ex.transform([clip.copy()])
-    assert ex.cache_info_.hits == 1
-    ex.transform([clip[::-1].copy()])
-    assert ex.cache_info_.misses == 1
+    assert cache_info(ex, [clip.copy()]).hits == 1
+    assert cache_info(ex, [clip[::-1].copy()]).misses == 1
 
 
 def test_no_cache_means_no_counters(videos):
     ex = VideoFaceExtractor(n_frames=2, detector=None)
-    ex.transform([videos["hanks"]])
-    assert ex.cache_info_ == (0, 0, 0) and not ex.report_["cached"].any()
+    _, report = ex.transform_with_report([videos["hanks"]])
+    assert report.attrs["cache_info"] == (0, 0, 0) and not report["cached"].any()
 
 
 # ---------------------------------------------------------------- parallel
@@ -584,7 +585,7 @@ def test_a_damaged_cache_entry_is_a_miss_recomputed_and_replaced(videos, tmp_pat
         again, report = ex.transform_with_report([videos["hanks"]])
         np.testing.assert_array_equal(again, good)
         assert report["error"].isna().all() and not report["cached"].any()
-        assert ex.cache_info_ == (0, 1, 1)
+        assert report.attrs["cache_info"] == (0, 1, 1)
         with np.load(entry) as data:  # replaced by a whole entry
             np.testing.assert_array_equal(data["faces"], good[0])
     assert not list(tmp_path.rglob(".tmp-*"))  # no temporary file left behind
@@ -610,7 +611,8 @@ def test_two_processes_writing_the_same_entry_leave_one_valid_entry(videos, tmp_
     assert results[0] == results[1]
     (entry,) = tmp_path.rglob("*.npz")
     ex = VideoFaceExtractor(n_frames=4, cache_dir=tmp_path)
-    assert ex.transform([videos["t1"]]).tobytes() == results[0] and ex.cache_info_.hits == 1
+    faces, report = ex.transform_with_report([videos["t1"]])
+    assert faces.tobytes() == results[0] and report.attrs["cache_info"].hits == 1
 
 
 _SIGTERM_SCRIPT = """

@@ -41,9 +41,9 @@ def test_extraction_on_dask_equals_local(client, face_videos):
     local = VideoFaceExtractor(n_frames=4).fit_transform(face_videos)
     with distributed.get_task_stream(client) as tasks, joblib.parallel_config(backend="dask"):
         extractor = VideoFaceExtractor(n_frames=4, n_jobs=-1)
-        remote = extractor.fit_transform(face_videos)
+        remote, report = extractor.transform_with_report(face_videos)
     np.testing.assert_array_equal(remote, local)
-    assert (extractor.report_["face_coverage"] == 1.0).all()
+    assert (report["face_coverage"] == 1.0).all()
     assert len(tasks.data) >= 1, "no task ran on the cluster"
     workers = {task["worker"] for task in tasks.data}
     assert workers <= set(client.scheduler_info()["workers"])

@@ -40,7 +40,7 @@ __all__ = [
     "warm_worker",
 ]
 
-#: Columns of the per-video report (:attr:`VideoFaceExtractor.report_`).
+#: Columns of the per-video report (:meth:`VideoFaceExtractor.transform_with_report`).
 REPORT_COLUMNS: tuple[str, ...] = (
     "path",
     "frames_in_video",

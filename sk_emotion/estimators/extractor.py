@@ -144,23 +144,12 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
     path_column : str, default="path"
         Column of the video paths when ``X`` is a DataFrame.
 
-    Attributes
-    ----------
-    report_ : pandas.DataFrame
-        Set by :meth:`transform`: one row per video with ``path`` (or
-        ``"<array i>"``), ``frames_in_video``, ``frames_decoded`` (frames
-        the decoder produced in this call; 0 for cache hits), ``fps``,
-        ``duration_s``, ``width``, ``height``, ``face_coverage`` (share of
-        sampled frames where the face was detected; NaN without detector),
-        ``frame_detected`` (per sampled frame, whether the face was detected
-        there rather than borrowed from the nearest frame; None without
-        detector), ``frame_tracked`` (per sampled frame, whether it was found
-        by re-detection near its expected position rather than by a
-        whole-frame search), ``fallback_used``, ``cached`` and ``error``
-        (None when it went well).
-    cache_info_ : CacheInfo
-        Set by :meth:`transform`: ``(hits, misses, writes)`` of the cache
-        in that call (all 0 without ``cache_dir``).
+    Notes
+    -----
+    :meth:`transform` has no side effects: it returns the faces only.
+    :meth:`transform_with_report` also returns the per-video report (whose
+    columns :data:`REPORT_COLUMNS` lists, see ``docs/extractor.md``), with
+    the cache's ``(hits, misses, writes)`` in ``report.attrs["cache_info"]``.
 
     Examples
     --------
@@ -169,7 +158,8 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
     >>> X = extractor.fit_transform(["clip1.avi", "clip2.avi"])  # doctest: +SKIP
     >>> X.shape, X.dtype                                         # doctest: +SKIP
     ((2, 16, 1, 64, 64), dtype('uint8'))
-    >>> extractor.report_[["path", "face_coverage", "error"]]    # doctest: +SKIP
+    >>> faces, report = extractor.transform_with_report(["clip1.avi"])  # doctest: +SKIP
+    >>> report[["path", "face_coverage", "error"]]               # doctest: +SKIP
     """
 
     _parameter_constraints: dict = {
@@ -256,6 +246,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
     def _check_params(self):
         self._validate_params()  # the declarative _parameter_constraints
         template = template_points(self.template)
+        # cheap: the detectors share their loaded networks per process
         detector = make_detector(self.detector, min_face_size=float(self.min_face_size),
                                  min_confidence=self.min_confidence)
         cache_settings = {
@@ -321,7 +312,18 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         faces : numpy.ndarray
             As returned by :meth:`transform`.
         report : pandas.DataFrame
-            As :attr:`report_`.
+            One row per video: ``path`` (or ``"<array i>"``),
+            ``frames_in_video``, ``frames_decoded`` (frames the decoder
+            produced in this call; 0 for cache hits), ``fps``,
+            ``duration_s``, ``width``, ``height``, ``face_coverage`` (share
+            of sampled frames where the face was detected; NaN without
+            detector), ``frame_detected`` (per sampled frame, whether the
+            face was detected there rather than borrowed from the nearest
+            frame), ``frame_tracked`` (per sampled frame, whether it was
+            found by re-detection near its expected position rather than by
+            a whole-frame search), ``fallback_used``, ``cached`` and
+            ``error`` (None when it went well).  ``report.attrs["cache_info"]``
+            is the :class:`~sk_emotion.estimators._cache.CacheInfo` of the call.
         """
         faces, report = self._extract(X)
         return faces, report
@@ -336,8 +338,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         failed = report["error"].notna().to_numpy()
         report.loc[failed, "fallback_used"] = True
         report["fallback_used"] = report["fallback_used"].astype(bool)
-        self.report_ = report
-        self.cache_info_ = CacheInfo(
+        report.attrs["cache_info"] = CacheInfo(
             hits=sum(o.hit for o in outcomes),
             misses=sum(o.looked_up and not o.hit for o in outcomes),
             writes=sum(o.written for o in outcomes),
