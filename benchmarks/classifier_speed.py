@@ -145,9 +145,8 @@ def conv_peak_gflops(threads: int) -> float:
 
 def inference_table(n_frames: int) -> None:
     """The feature pass as prediction runs it: channels-last, batch norms folded or not, 1 or 2 threads."""
-    from sk_emotion.nets.mini_xception import fold_batchnorm
-
     from sk_emotion.nets import load_mini_xception
+    from sk_emotion.nets.mini_xception import fold_batchnorm
 
     flops = backbone_flops()
     x = (torch.rand(n_frames, 1, 64, 64) * 2 - 1).contiguous(memory_format=torch.channels_last)

@@ -52,9 +52,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sk_emotion.emotions import EMOTIONS  # the network's output order
 from sk_emotion.faces import MTCNNDetector, align_face, template_points
 from sk_emotion.nets import load_mini_xception, preprocess_faces
-from sk_emotion.emotions import EMOTIONS  # the network's output order
 
 FOLDERS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 POINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")

@@ -34,6 +34,7 @@ temperatures = [0.1, 0.35] if args.quick else [0.05, 0.1, 0.2, 0.35, 0.5, 1.0]
 search = GridSearchCV(pipe, {"emotionclassifier__temperature": temperatures},
                       cv=StratifiedKFold(3, shuffle=True, random_state=0), verbose=2)
 search.fit(train["path"], train["emotion"])
-results = pd.DataFrame(search.cv_results_)[["param_emotionclassifier__temperature", "mean_test_score", "std_test_score"]]
+columns = ["param_emotionclassifier__temperature", "mean_test_score", "std_test_score"]
+results = pd.DataFrame(search.cv_results_)[columns]
 print(results.to_string(index=False))
 print("best temperature:", search.best_params_["emotionclassifier__temperature"])

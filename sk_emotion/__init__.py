@@ -42,14 +42,22 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:  # pragma: no cover - for static analysers only
+    from .emotions import EMOTIONS
     from .estimators.classifier import EmotionClassifier
     from .estimators.explanation import Explanation
     from .estimators.extractor import VideoFaceExtractor
-    from .exceptions import (ChecksumError, ExtractionError, ExtractionWarning, UntrustedModelError,
-                             VideoDecodeError, VideoNotFoundError, WeightsNotFoundError, WeightsWarning)
+    from .exceptions import (
+        ChecksumError,
+        ExtractionError,
+        ExtractionWarning,
+        UntrustedModelError,
+        VideoDecodeError,
+        VideoNotFoundError,
+        WeightsNotFoundError,
+        WeightsWarning,
+    )
     from .export.exporter import export_onnx
     from .export.predictor import OnnxEmotionClassifier
     from .persistence import load_model, save_model
     from .pipeline import make_emotion_pipeline, predict_table
-    from .emotions import EMOTIONS
     from .weights import MiniXceptionWeights, MTCNNWeights

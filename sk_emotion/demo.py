@@ -38,9 +38,9 @@ def sample_photos() -> dict[str, np.ndarray]:
 
 def faces_in_photos(photos: dict[str, np.ndarray], face_size: int = 64):
     """Detect and align every face; returns gray faces ``(n, 64, 64)`` and a table of where they are."""
-    from .preprocessing import to_color
     from .faces.align import align_face
     from .faces.mtcnn_detector import MTCNNDetector
+    from .preprocessing import to_color
 
     detector = MTCNNDetector(thresholds=(0.6, 0.7, 0.9))
     faces, rows = [], []

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -94,7 +95,8 @@ def evaluate_configs(
             if progress:
                 row = rows[-1]
                 t = f", T={row['temperature']:g}" if uses_t else ""
-                progress(f"  {config.name:24s} seed {seed}: val accuracy {row['val_accuracy']:.3f}{t} ({elapsed:.1f} s)")
+                progress(f"  {config.name:24s} seed {seed}: "
+                         f"val accuracy {row['val_accuracy']:.3f}{t} ({elapsed:.1f} s)")
     return pd.DataFrame(rows)
 
 

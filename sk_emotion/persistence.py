@@ -124,8 +124,6 @@ def _params(estimator) -> dict[str, Any]:
     defaults = type(estimator)().get_params(deep=False)
     out = {}
     for name, value in estimator.get_params(deep=False).items():
-        if name.startswith("_"):  # skorch's bookkeeping (_params_to_validate), not a parameter
-            continue
         encoded = _encode_param(owner, name, value, defaults.get(name))
         if not (isinstance(encoded, dict) and encoded.get("__default__")):
             out[name] = encoded

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline, make_pipeline
 
+from .config import cache_dir
 from .estimators.classifier import EmotionClassifier
 from .estimators.explanation import column_order
 from .estimators.extractor import ExtractionError, VideoFaceExtractor
-from .config import cache_dir
 
 __all__ = ["STATUSES", "make_emotion_pipeline", "predict_table", "default_face_cache"]
 

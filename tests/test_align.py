@@ -9,9 +9,9 @@ from sk_emotion.faces import (
     ARCFACE_TEMPLATE,
     align_face,
     canonical_template,
-    template_points,
     crop_box,
     estimate_similarity,
+    template_points,
 )
 
 

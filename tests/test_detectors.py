@@ -29,7 +29,6 @@ from sk_emotion.faces.detectors import (
 )
 from sk_emotion.faces.insightface import InsightFaceDetector, find_insightface_model
 from sk_emotion.faces.mtcnn_detector import MTCNNDetector
-from sk_emotion.faces.types import Detections, Detector, RefiningDetector
 from sk_emotion.faces.tracking import (
     associate,
     fill_missing,
@@ -38,6 +37,7 @@ from sk_emotion.faces.tracking import (
     select_main_face,
     track_main_face,
 )
+from sk_emotion.faces.types import Detections, Detector, RefiningDetector
 
 IMAGES = Path(importlib.util.find_spec("insightface").submodule_search_locations[0]) / "data" / "images"
 

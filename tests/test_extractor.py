@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import pickle
-import warnings
 from pathlib import Path
 
 import av

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import make_face_clips
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from conftest import make_face_clips
 from sk_emotion import EmotionClassifier
 from sk_emotion.viz import plot_confusion_matrix, plot_explanation, upsample_map
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from skimage import color, io, transform
 
+from sk_emotion.emotions import EMOTIONS
 from sk_emotion.nets import STAGE_SHAPES, MiniXception, load_mini_xception, preprocess_faces
 from sk_emotion.nets.mini_xception import TFSameMaxPool2d
-from sk_emotion.emotions import EMOTIONS
 from sk_emotion.weights import MiniXceptionWeights
 
 REFERENCE = Path(__file__).parent / "data" / "keras_mini_xception_reference.npz"

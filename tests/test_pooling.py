@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from sk_emotion import EmotionClassifier
+from sk_emotion.emotions import EMOTIONS
 from sk_emotion.nets.spatial import SPATIAL_POOLINGS
 from sk_emotion.nets.temporal import (
     TEMPORAL_POOLINGS,
@@ -15,7 +16,6 @@ from sk_emotion.nets.temporal import (
     resolve_temporal_pooling,
 )
 from sk_emotion.nets.video_emotion import VideoEmotionNet
-from sk_emotion.emotions import EMOTIONS
 
 NEUTRAL = EMOTIONS.index("neutral")
 

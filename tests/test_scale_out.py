@@ -3,11 +3,11 @@
 import joblib
 import numpy as np
 import pytest
-from dask import distributed
-from sklearn.model_selection import GridSearchCV, PredefinedSplit
-from skimage import data
-
 from conftest import make_face_clips
+from dask import distributed
+from skimage import data
+from sklearn.model_selection import GridSearchCV, PredefinedSplit
+
 from sk_emotion import EmotionClassifier, VideoFaceExtractor
 from sk_emotion.video import write_video
 

@@ -10,8 +10,8 @@ import joblib
 import numpy as np
 import pytest
 
-from sk_emotion.nets.mtcnn import PNet
 from sk_emotion.emotions import EMOTIONS
+from sk_emotion.nets.mtcnn import PNet
 from sk_emotion.weights import (
     ChecksumError,
     MiniXceptionWeights,

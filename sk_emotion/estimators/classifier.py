@@ -9,9 +9,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from skorch import NeuralNetClassifier
-from skorch.callbacks import EpochScoring
-from skorch.utils import to_numpy
 from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
@@ -21,6 +18,9 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_parameter_constraints,
 )
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EpochScoring
+from skorch.utils import to_numpy
 
 from ..nets.spatial import SPATIAL_POOLINGS
 from ..nets.temporal import TEMPORAL_POOLINGS
@@ -207,6 +207,11 @@ class EmotionClassifier(NeuralNetClassifier):
         self.weights = weights
         self.random_state = random_state
 
+    def _get_param_names(self) -> list[str]:
+        # skorch lists every attribute not ending in "_", its bookkeeping set
+        # _params_to_validate included; a parameter never starts with "_".
+        return [name for name in super()._get_param_names() if not name.startswith("_")]
+
     # ------------------------------------------------------------ validation
     @property
     def _parameter_constraints(self) -> dict:
@@ -328,7 +333,7 @@ class EmotionClassifier(NeuralNetClassifier):
         return self
 
     def get_default_callbacks(self):
-        """skorch's defaults, with validation accuracy on prepared inputs, early stopping and a plain log."""
+        """Skorch's defaults, with validation accuracy on prepared inputs, early stopping and a plain log."""
         callbacks = []
         for name, callback in super().get_default_callbacks():
             if name == "valid_acc":
@@ -341,7 +346,7 @@ class EmotionClassifier(NeuralNetClassifier):
         return callbacks
 
     def get_params_for_optimizer(self, prefix, named_parameters):
-        """skorch's optimiser arguments, with a slower backbone when it is fine-tuned."""
+        """Skorch's optimiser arguments, with a slower backbone when it is fine-tuned."""
         named = list(named_parameters)
         args, kwargs = super().get_params_for_optimizer(prefix, iter(named))
         if (prefix != "optimizer" or self.freeze_backbone
@@ -511,7 +516,7 @@ class EmotionClassifier(NeuralNetClassifier):
 
     # ----------------------------------------------------------- pretrained
     @classmethod
-    def from_pretrained(cls, weights=None, **kwargs: Any) -> "EmotionClassifier":
+    def from_pretrained(cls, weights=None, **kwargs: Any) -> EmotionClassifier:
         """A ready-to-predict zero-shot model: the pretrained CNN applied to every frame.
 
         Uses the backbone's own FER2013 head, average spatial pooling and

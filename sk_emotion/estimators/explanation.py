@@ -66,7 +66,7 @@ class Explanation:
         frame_probabilities: np.ndarray,
         class_temporal_weights: np.ndarray,
         attention_maps: np.ndarray,
-    ) -> "Explanation":
+    ) -> Explanation:
         """Build an explanation from a network's outputs (labels and frame weights derived)."""
         classes = np.asarray(classes)
         predicted = probabilities.argmax(axis=1)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 import os
 import sys
 import warnings
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np

@@ -32,13 +32,14 @@ import numbers
 import os
 import uuid
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from sklearn.exceptions import NotFittedError
+from torch import nn
 
 from .._version import __version__
 from ..estimators.classifier import EmotionClassifier

@@ -13,8 +13,9 @@ import copy
 import json
 import numbers
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -227,7 +228,7 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     # ---------------------------------------------------------------- fitting
-    def fit(self, X=None, y=None, **fit_params) -> "OnnxEmotionClassifier":
+    def fit(self, X=None, y=None, **fit_params) -> OnnxEmotionClassifier:
         """Load and check the model; no training (the predictor is inference-only).
 
         Present so that the predictor can end a ``Pipeline`` that is fitted

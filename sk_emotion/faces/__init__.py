@@ -36,8 +36,15 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .align import (ARCFACE_TEMPLATE, TEMPLATES, align_face, canonical_template, crop_box,
-                        estimate_similarity, template_points)
+    from .align import (
+        ARCFACE_TEMPLATE,
+        TEMPLATES,
+        align_face,
+        canonical_template,
+        crop_box,
+        estimate_similarity,
+        template_points,
+    )
     from .boxes import box_iou
     from .callable import CallableDetector
     from .detectors import DETECTORS, make_detector, register_detector

@@ -35,7 +35,7 @@ class Detections:
         return int(self.scores.shape[0])
 
     @classmethod
-    def empty(cls) -> "Detections":
+    def empty(cls) -> Detections:
         """No face."""
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
                    np.zeros((0, 5, 2), np.float32))

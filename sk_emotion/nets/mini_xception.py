@@ -165,12 +165,12 @@ class MiniXception(nn.Module):
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_arrays(cls, path: str | os.PathLike) -> "MiniXception":
+    def from_arrays(cls, path: str | os.PathLike) -> MiniXception:
         """Build the network in eval mode from an ``.npz`` of its ``state_dict`` (no pickle)."""
         return _load_state_arrays(cls(), path).eval()
 
     @classmethod
-    def from_keras_hdf5(cls, path: str | os.PathLike) -> "MiniXception":
+    def from_keras_hdf5(cls, path: str | os.PathLike) -> MiniXception:
         """Build the network and load the Keras weights of ``path`` into it."""
         model = cls()
         model.load_keras_hdf5(path)

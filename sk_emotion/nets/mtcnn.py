@@ -93,7 +93,7 @@ class _KerasLoadable(nn.Module):
     #: Names of the layers in the order of the Keras weight list.
     _keras_layers: tuple[str, ...] = ()
 
-    def load_keras_weights(self, arrays: Sequence[np.ndarray]) -> "_KerasLoadable":
+    def load_keras_weights(self, arrays: Sequence[np.ndarray]) -> _KerasLoadable:
         """Copy Keras arrays into this network's parameters.
 
         Parameters
@@ -131,12 +131,12 @@ class _KerasLoadable(nn.Module):
         return self
 
     @classmethod
-    def from_keras(cls, arrays: Sequence[np.ndarray]) -> "_KerasLoadable":
+    def from_keras(cls, arrays: Sequence[np.ndarray]) -> _KerasLoadable:
         """Build the network in eval mode from a Keras weight list."""
         return cls().load_keras_weights(arrays).eval()
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "_KerasLoadable":
+    def from_file(cls, path: str | os.PathLike) -> _KerasLoadable:
         """Build the network in eval mode from an ``.npz`` of its ``state_dict`` (no pickle)."""
         from .mini_xception import _load_state_arrays
 

@@ -30,10 +30,10 @@ __all__ = [
 ]
 
 #: Name -> spatial pooling class.
-SPATIAL_POOLINGS: dict[str, type["SpatialPooling"]] = {}
+SPATIAL_POOLINGS: dict[str, type[SpatialPooling]] = {}
 
 
-def register_spatial_pooling(cls: type["SpatialPooling"]) -> type["SpatialPooling"]:
+def register_spatial_pooling(cls: type[SpatialPooling]) -> type[SpatialPooling]:
     """Class decorator: make a :class:`SpatialPooling` available under ``cls.name``."""
     if not (isinstance(cls, type) and issubclass(cls, SpatialPooling)) or not getattr(cls, "name", ""):
         raise TypeError(f"{cls!r} must be a SpatialPooling subclass with a 'name'")

@@ -47,12 +47,12 @@ __all__ = [
 ]
 
 #: Name -> temporal pooling class.
-TEMPORAL_POOLINGS: dict[str, type["TemporalPooling"]] = {}
+TEMPORAL_POOLINGS: dict[str, type[TemporalPooling]] = {}
 
 _EPS = 1e-12  # floor of pooled probabilities before the log
 
 
-def register_temporal_pooling(cls: type["TemporalPooling"]) -> type["TemporalPooling"]:
+def register_temporal_pooling(cls: type[TemporalPooling]) -> type[TemporalPooling]:
     """Class decorator: make a :class:`TemporalPooling` available under ``cls.name``."""
     if not (isinstance(cls, type) and issubclass(cls, TemporalPooling)) or not getattr(cls, "name", ""):
         raise TypeError(f"{cls!r} must be a TemporalPooling subclass with a 'name'")
@@ -63,7 +63,8 @@ def register_temporal_pooling(cls: type["TemporalPooling"]) -> type["TemporalPoo
 def resolve_temporal_pooling(name: str, classes: Sequence[str]) -> str:
     """The pooling ``"auto"`` stands for: ``"expressive"`` when the classes include
     ``"neutral"`` (neutral is then the absence of expression, not a class to find a
-    peak of), ``"softmax"`` otherwise.  Other names are returned unchanged."""
+    peak of), ``"softmax"`` otherwise.  Other names are returned unchanged.
+    """
     if name != "auto":
         return name
     return "expressive" if "neutral" in [str(c) for c in classes] else "softmax"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -149,7 +149,7 @@ class VideoEmotionNet(nn.Module):
                     self.head.weight[row] = self.backbone.head.weight[source]
                     self.head.bias[row] = self.backbone.head.bias[source]
 
-    def train(self, mode: bool = True) -> "VideoEmotionNet":
+    def train(self, mode: bool = True) -> VideoEmotionNet:
         super().train(mode)
         if self.freeze_backbone:
             # Frozen batch-norm statistics must not drift with the training data.

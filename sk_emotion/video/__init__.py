@@ -25,5 +25,18 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .decode import IMAGE_EXTENSIONS, DecodedClip, VideoDecodeError, VideoInfo, VideoNotFoundError, apply_rotation, list_image_files, probe_video, read_frame_indices, read_frames, sample_array_frames, sample_frame_indices
+    from .decode import (
+        IMAGE_EXTENSIONS,
+        DecodedClip,
+        VideoDecodeError,
+        VideoInfo,
+        VideoNotFoundError,
+        apply_rotation,
+        list_image_files,
+        probe_video,
+        read_frame_indices,
+        read_frames,
+        sample_array_frames,
+        sample_frame_indices,
+    )
     from .writer import index_frames, read_frame_index, write_video

@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Iterator, Sequence, Union
+from typing import Union
 
 import av
 import numpy as np
@@ -481,7 +482,7 @@ def list_image_files(folder: PathLike) -> list[str]:
     return sorted(names, key=_natural_key)
 
 
-def _decode_image(folder: str, name: str) -> "av.VideoFrame":
+def _decode_image(folder: str, name: str) -> av.VideoFrame:
     # PyAV decodes single images (png/jpeg/bmp/tiff) itself, so image folders
     # need no extra dependency and get the same RGB conversion as videos.
     file = os.path.join(folder, name)

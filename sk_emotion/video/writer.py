@@ -9,8 +9,9 @@ can tell exactly which source frame a decoded frame came from.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
-from typing import Iterable, Sequence, Union
+from typing import Union
 
 import av
 import numpy as np

@@ -7,7 +7,7 @@ global state; save them with ``fig.savefig("figure.png")``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure

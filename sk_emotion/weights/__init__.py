@@ -43,11 +43,12 @@ import tempfile
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from ..config import CACHE_ENV_VAR, cache_dir
 from ..emotions import EMOTIONS
@@ -362,7 +363,7 @@ class _WeightsEnum(Enum):
         return self.value.get_path(*args, **kwargs)
 
     @classmethod
-    def verify(cls, obj: Any) -> "_WeightsEnum":
+    def verify(cls, obj: Any) -> _WeightsEnum:
         """Turn a member, its name (``"FER2013"``, ``"DEFAULT"``), a file path or None into a member.
 
         A path (``os.PathLike``, or a string naming an existing file) stands for
@@ -442,9 +443,18 @@ class MiniXceptionWeights(_WeightsEnum):
 
 
 _MTCNN_SHA = {
-    "pnet": ("4eecc1ccfe3215038fff73acf2901d84d16a1822e8fe5a79099358b95b4cf5e3", "ea6b0c3e685ebee3165326ad6484acc95f2ef78f1c94fbf40a55704fa989f7b5"),
-    "rnet": ("b25c738a1d00a0cb94c305ceaa7227698ecac2fe734af9d29cb5477b766c8ce5", "cb00e6460f3c98b0bfafaba3c0a0ded4bdf6e62cee7174d969e8670d7e757fee"),
-    "onet": ("aab4a80b7154bf0c52b7fc9a33f1b328f8835a2dc7c04f63067a1b7c85337e53", "94f6ea2f4cf985275ee958cdd762d17b6009348a4fb9d8c6be39ba73ffd22ca3"),
+    "pnet": (
+        "4eecc1ccfe3215038fff73acf2901d84d16a1822e8fe5a79099358b95b4cf5e3",
+        "ea6b0c3e685ebee3165326ad6484acc95f2ef78f1c94fbf40a55704fa989f7b5",
+    ),
+    "rnet": (
+        "b25c738a1d00a0cb94c305ceaa7227698ecac2fe734af9d29cb5477b766c8ce5",
+        "cb00e6460f3c98b0bfafaba3c0a0ded4bdf6e62cee7174d969e8670d7e757fee",
+    ),
+    "onet": (
+        "aab4a80b7154bf0c52b7fc9a33f1b328f8835a2dc7c04f63067a1b7c85337e53",
+        "94f6ea2f4cf985275ee958cdd762d17b6009348a4fb9d8c6be39ba73ffd22ca3",
+    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""Convert the upstream Keras weight files to the ``.npz`` files that ship in the package.
+r"""Convert the upstream Keras weight files to the ``.npz`` files that ship in the package.
 
 Run once by the maintainers (the result is committed under
 ``sk_emotion/weights/files``) and, at run time, only by the download fallback

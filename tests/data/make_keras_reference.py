@@ -152,8 +152,8 @@ def main() -> None:
     args = ap.parse_args()
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
     model = keras.models.load_model(str(model_path()), compile=False)
 

@@ -51,7 +51,7 @@ class FaceSource:
     landmarks: np.ndarray
     box: np.ndarray
 
-    def mirrored(self) -> "FaceSource":
+    def mirrored(self) -> FaceSource:
         """The same face flipped left-right (landmarks relabelled left/right)."""
         w = _CANVAS_W - 1.0
         lm = self.landmarks.copy()

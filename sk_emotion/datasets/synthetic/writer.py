@@ -11,9 +11,10 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from numbers import Integral
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
