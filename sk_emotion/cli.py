@@ -20,6 +20,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"sk-emotion: error: {message} (see --help)\n")
 
 
+class _RegistryHelp(argparse.HelpFormatter):
+    """Fills ``{spatial_poolings}`` and ``{temporal_poolings}`` in help texts from the registries.
+
+    Only when the help of ``train`` is shown: the registries import torch,
+    which other commands and ``--help`` do not need.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = super()._get_help_string(action) or ""
+        if "{spatial_poolings}" in text or "{temporal_poolings}" in text:
+            from .nets.spatial import SPATIAL_POOLINGS
+            from .nets.temporal import TEMPORAL_POOLINGS
+
+            text = text.replace("{spatial_poolings}", ", ".join(SPATIAL_POOLINGS))
+            text = text.replace("{temporal_poolings}", ", ".join(["auto", *TEMPORAL_POOLINGS]))
+        return text
+
+
 def _cmd_weights(args: argparse.Namespace) -> int:
     from .config import cache_dir
     from .weights import MiniXceptionWeights, MTCNNWeights, sha256sum
@@ -272,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(explain)
     explain.set_defaults(func=_cmd_explain)
 
-    train = sub.add_parser("train", help="train the method on a folder of labelled videos")
+    train = sub.add_parser("train", help="train the method on a folder of labelled videos",
+                           formatter_class=_RegistryHelp)
     train.add_argument("root", metavar="ROOT")
     train.add_argument("--layout", choices=("afew", "folders"), default="afew")
     train.add_argument("--out", required=True,
@@ -283,11 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="most training epochs (early stopping usually ends sooner)")
     train.add_argument("--n-frames", type=_positive_int, default=16)
     train.add_argument("--n-jobs", type=int, default=1)
-    # Choices are checked against the pooling registries when training starts
-    # (importing them here would import torch for every command, --help included).
-    train.add_argument("--spatial", default="attention", help="spatial pooling: attention (default), avg")
+    # Names come from the pooling registries, checked when training starts and
+    # listed by `train --help` (importing them here would import torch for every command).
+    train.add_argument("--spatial", default="attention",
+                       help="spatial pooling, one of: {spatial_poolings} (default: %(default)s)")
     train.add_argument("--temporal", default="auto",
-                       help="temporal pooling: auto (default), softmax, expressive, mean, max, lstm")
+                       help="temporal pooling, one of: {temporal_poolings} (default: %(default)s)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--train-only", action="store_true", help="AFEW: train on Train_AFEW only")
     train.add_argument("--fallback", action="store_true")

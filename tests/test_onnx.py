@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sk_emotion import EmotionClassifier, Explanation, __version__
 from sk_emotion.export import OnnxEmotionClassifier, export_onnx, read_onnx_metadata
-from sk_emotion.export.predictor import OUTPUT_NAMES
+from sk_emotion.export.format import FORMAT_VERSION, METADATA_PREFIX, OUTPUT_NAMES
 
 ATOL = 1e-4
 
@@ -208,6 +208,18 @@ def test_foreign_onnx_file_is_rejected(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="junk.onnx"):
         OnnxEmotionClassifier(tmp_path / "junk.onnx").fit()
+
+
+def test_a_file_from_a_newer_metadata_format_is_refused(default_export, tmp_path):
+    _, path = default_export
+    model = onnx.load(str(path))
+    for entry in model.metadata_props:
+        if entry.key == METADATA_PREFIX + "format_version":
+            entry.value = str(FORMAT_VERSION + 1)
+    newer = tmp_path / "newer.onnx"
+    onnx.save(model, str(newer))
+    with pytest.raises(ValueError, match=rf"newer.onnx' uses sk-emotion ONNX metadata format {FORMAT_VERSION + 1}"):
+        OnnxEmotionClassifier(newer).fit()
 
 
 def test_export_errors(default_export, tmp_path):

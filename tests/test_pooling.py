@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from sk_emotion import EmotionClassifier
+from sk_emotion.cli import build_parser
 from sk_emotion.emotions import EMOTIONS
 from sk_emotion.nets.spatial import SPATIAL_POOLINGS
 from sk_emotion.nets.temporal import (
@@ -148,6 +149,9 @@ def test_adding_a_temporal_pooling_is_one_class_and_one_registry_entry(real_face
                                 random_state=0).fit(X, y)
         assert isinstance(clf.module_.temporal, MedianPooling)
         assert clf.predict_proba(X).shape == (12, 2)
+        # The command line offers it too.
+        train_help = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+        assert "median_test" in train_help
     finally:
         del TEMPORAL_POOLINGS["median_test"]
     with pytest.raises(ValueError, match="median_test"):

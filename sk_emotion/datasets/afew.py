@@ -24,7 +24,7 @@ import pandas as pd
 from sklearn.model_selection import PredefinedSplit
 
 from ..emotions import EMOTIONS
-from .folders import VIDEO_EXTENSIONS, _is_hidden, canonical_emotion, list_clips
+from .folders import VIDEO_EXTENSIONS, is_hidden, canonical_emotion, list_clips
 
 __all__ = ["load_afew", "afew_predefined_split", "AFEW_EMOTION_FOLDERS"]
 
@@ -84,7 +84,7 @@ def load_afew(root: str | os.PathLike, *, subsets: tuple[str, ...] = ("train", "
         raise ValueError(f"unknown AFEW subset(s) {unknown}; expected 'train' and/or 'val'")
 
     found: dict[str, Path] = {}
-    for child in sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p)):
+    for child in sorted(p for p in root.iterdir() if p.is_dir() and not is_hidden(p)):
         subset = _subset_of(child.name)
         if subset is not None and subset not in found:
             found[subset] = child
@@ -100,7 +100,7 @@ def load_afew(root: str | os.PathLike, *, subsets: tuple[str, ...] = ("train", "
     for subset in subsets:
         folder = found[subset]
         n_before = len(rows)
-        for emotion_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not _is_hidden(p)):
+        for emotion_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not is_hidden(p)):
             emotion = canonical_emotion(emotion_dir.name)
             if emotion is None:
                 raise ValueError(

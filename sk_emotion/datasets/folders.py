@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS", "load_video_folders", "list_clips", "canonical_emotion"]
+__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "canonical_emotion", "is_hidden", "list_clips", "load_video_folders"]
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -31,7 +31,7 @@ def canonical_emotion(name: str) -> str | None:
     return _EMOTION_SYNONYMS.get(name.strip().lower().replace("-", "_"))
 
 
-def _is_hidden(path: Path) -> bool:
+def is_hidden(path: Path) -> bool:
     return path.name.startswith((".", "_"))
 
 
@@ -40,7 +40,7 @@ def list_clips(folder: Path, extensions: Iterable[str] = VIDEO_EXTENSIONS) -> li
     extensions = tuple(e.lower() for e in extensions)
     clips = []
     for entry in sorted(folder.iterdir()):
-        if _is_hidden(entry):
+        if is_hidden(entry):
             continue
         if entry.is_file() and entry.suffix.lower() in extensions:
             clips.append(entry)
@@ -103,7 +103,7 @@ def load_video_folders(
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder '{root}' does not exist")
     rows = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p)):
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not is_hidden(p)):
         label = (label_map or {}).get(folder.name, folder.name)
         if emotions_only:
             emotion = canonical_emotion(label)

@@ -25,8 +25,8 @@ from skorch.utils import to_numpy
 from ..nets.spatial import SPATIAL_POOLINGS
 from ..nets.temporal import TEMPORAL_POOLINGS
 from ..nets.video_emotion import FEATURE_STAGES, VideoEmotionNet
+from ..validation import check_clips, check_labels
 from ..weights import MiniXceptionWeights
-from ._validation import check_clips, check_labels
 from .explanation import Explanation
 from .training import HoldoutSplit, PrintLog, ValidationEarlyStopping, encoded_accuracy
 

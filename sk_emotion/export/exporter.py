@@ -34,19 +34,23 @@ import uuid
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from sklearn.base import is_classifier
 from sklearn.exceptions import NotFittedError
+from skorch import NeuralNet
 from torch import nn
 
 from .._version import __version__
-from ..estimators.classifier import EmotionClassifier
 from ..nets.video_emotion import VideoEmotionNet
 from ..preprocessing import LUMA
 from ..weights import MiniXceptionWeights
-from .predictor import _FORMAT_VERSION, _PREFIX, INPUT_NAME, OUTPUT_NAMES, _session_options
+from .format import FORMAT_VERSION, INPUT_NAME, METADATA_PREFIX, OUTPUT_NAMES, session_options
+
+if TYPE_CHECKING:  # the annotation only: export does not import the estimators package
+    from ..estimators.classifier import EmotionClassifier
 
 __all__ = ["export_onnx"]
 
@@ -142,7 +146,9 @@ def export_onnx(
     >>> export_onnx(EmotionClassifier.from_pretrained(), folder / "fer.onnx").name
     'fer.onnx'
     """
-    if not isinstance(estimator, EmotionClassifier):
+    # Checked by what export needs (a skorch classifier whose network is a
+    # VideoEmotionNet), so that export does not import the estimators package.
+    if not (isinstance(estimator, NeuralNet) and is_classifier(estimator)):
         raise TypeError(
             f"export_onnx takes a fitted EmotionClassifier, got {type(estimator).__name__}; "
             "for a Pipeline, export its last step and run the earlier steps before the ONNX predictor"
@@ -212,7 +218,7 @@ def export_onnx(
     del model.metadata_props[:]
     for key, value in metadata.items():
         entry = model.metadata_props.add()
-        entry.key = _PREFIX + key
+        entry.key = METADATA_PREFIX + key
         entry.value = json.dumps(value)
     model.doc_string = (
         f"sk-emotion {__version__} video emotion classifier "
@@ -259,7 +265,7 @@ def _metadata(
     structure = net.export_metadata()  # the pooling modules say what they are
     n_frames_in = getattr(estimator, "n_frames_in_", None)
     return {
-        "format_version": _FORMAT_VERSION,
+        "format_version": FORMAT_VERSION,
         "version": __version__,
         "classes": classes.tolist(),
         "classes_dtype": classes.dtype.str,
@@ -288,7 +294,7 @@ def _verify(data: bytes, graph: _ExportGraph, input_size: tuple[int, int], n_fra
     clips = torch.rand((3, n_frames + 1, 1, *input_size), generator=generator) * 255.0
     with torch.inference_mode():
         expected = [t.numpy() for t in graph(clips)]
-    session = ort.InferenceSession(data, _session_options(None), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(data, session_options(), providers=["CPUExecutionProvider"])
     got = session.run(list(OUTPUT_NAMES), {INPUT_NAME: clips.numpy()})
     for name, want, have in zip(OUTPUT_NAMES, expected, got):
         if want.shape != have.shape:

@@ -20,18 +20,11 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ..estimators._validation import check_clips
 from ..estimators.explanation import Explanation
+from ..validation import check_clips
+from .format import FORMAT_VERSION, METADATA_PREFIX, OUTPUT_NAMES, session_options
 
-__all__ = ["OnnxEmotionClassifier", "read_onnx_metadata", "INPUT_NAME", "OUTPUT_NAMES"]
-
-#: Name of the graph's input.
-INPUT_NAME = "clips"
-#: Names of the graph's outputs, in order.
-OUTPUT_NAMES = ("probabilities", "frame_probabilities", "temporal_weights", "attention_maps")
-
-_PREFIX = "sk_emotion."  # namespace of our keys in metadata_props
-_FORMAT_VERSION = 1
+__all__ = ["OnnxEmotionClassifier", "read_onnx_metadata"]
 
 
 # -------------------------------------------------------------------------- metadata
@@ -62,7 +55,7 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
     path = _existing(path)
     try:
-        session = ort.InferenceSession(str(path), _session_options(None),
+        session = ort.InferenceSession(str(path), session_options(),
                                        providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's own exception types are not public
         raise ValueError(f"'{path}' is not a readable ONNX model: {exc}") from exc
@@ -70,17 +63,23 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _decode_metadata(raw: Mapping[str, str], path: Path) -> dict[str, Any]:
-    values = {key[len(_PREFIX):]: value for key, value in raw.items() if key.startswith(_PREFIX)}
+    values = {key[len(METADATA_PREFIX):]: value for key, value in raw.items() if key.startswith(METADATA_PREFIX)}
     missing = [key for key in ("classes", "input_size", "rgb_to_gray", "input_name") if key not in values]
     if missing:
         raise ValueError(
             f"'{path}' was not written by sk_emotion.export_onnx: its metadata lacks "
-            f"{', '.join(_PREFIX + key for key in missing)}"
+            f"{', '.join(METADATA_PREFIX + key for key in missing)}"
         )
     try:
         meta = {key: json.loads(value) for key, value in values.items()}
     except json.JSONDecodeError as exc:
         raise ValueError(f"'{path}' has corrupt sk-emotion metadata: {exc}") from exc
+    version = meta.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"'{path}' uses sk-emotion ONNX metadata format {version!r}; this version reads up to "
+            f"{FORMAT_VERSION}: upgrade sk-emotion (the file was written by version {meta.get('version')!r})"
+        )
     dtype = meta.get("classes_dtype")
     meta["classes"] = np.asarray(meta["classes"], dtype=np.dtype(dtype) if dtype else None)
     meta["input_size"] = tuple(meta["input_size"])
@@ -95,17 +94,6 @@ def _existing(path: str | os.PathLike) -> Path:
             "path) or estimator.to_onnx(path)"
         )
     return path
-
-
-def _session_options(n_threads: int | None):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3  # errors only: the optimiser's notes are not the user's concern
-    if n_threads is not None:
-        options.intra_op_num_threads = int(n_threads)
-    return options
 
 
 # ------------------------------------------------------------------------- predictor
@@ -188,7 +176,7 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"n_threads must be None or a non-negative integer, got {self.n_threads!r}")
         path = _existing(self.path)
         try:
-            session = ort.InferenceSession(str(path), _session_options(self.n_threads), providers=providers)
+            session = ort.InferenceSession(str(path), session_options(self.n_threads), providers=providers)
         except Exception as exc:  # onnxruntime's own exception types are not public
             raise ValueError(f"onnxruntime could not load '{path}': {exc}") from exc
         metadata = _decode_metadata(session.get_modelmeta().custom_metadata_map, path)
