@@ -18,13 +18,16 @@ import os
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import PredefinedSplit
 
 from ..emotions import EMOTIONS
-from .folders import VIDEO_EXTENSIONS, is_hidden, canonical_emotion, list_clips
+from .folders import VIDEO_EXTENSIONS, canonical_emotion, is_hidden, list_clips
+
+if TYPE_CHECKING:
+    from sklearn.model_selection import PredefinedSplit
 
 __all__ = ["load_afew", "afew_predefined_split", "AFEW_EMOTION_FOLDERS"]
 
@@ -156,4 +159,6 @@ def afew_predefined_split(frame: pd.DataFrame) -> PredefinedSplit:
         raise ValueError(f"unknown subset value(s) {bad}; expected 'train' or 'val'")
     if not (subset == "train").any() or not (subset == "val").any():
         raise ValueError("the split needs both 'train' and 'val' rows")
+    from sklearn.model_selection import PredefinedSplit  # slow import: only when used
+
     return PredefinedSplit(np.where(subset == "val", 0, -1))
