@@ -1,12 +1,9 @@
 """Shared fixtures: seeded generators and small face clips built from real face crops."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-
-DATA = Path(__file__).parent / "data"
+from _helpers import load_real_faces
 
 
 @pytest.fixture(autouse=True)
@@ -27,23 +24,4 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def real_faces() -> np.ndarray:
     """64x64 gray face crops of real photos shipped by insightface and scikit-image."""
-    reference = np.load(DATA / "keras_mini_xception_reference.npz")
-    keep = [i for i, kind in enumerate(reference["kinds"]) if str(kind).startswith("face")]
-    return reference["images"][keep]
-
-
-def make_face_clips(faces, n, *, n_frames, n_classes, stamp, seed, noise=10.0):
-    """Clips of a real face with lighting and noise changes, stamped with class evidence.
-
-    ``stamp(frames, label, rng)`` edits the float frames of one clip in place.
-    """
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, n_classes, n)
-    clips = np.empty((n, n_frames, 64, 64), np.float32)
-    for i in range(n):
-        base = faces[rng.integers(len(faces))].astype(np.float32)
-        gains = rng.uniform(0.7, 1.1, n_frames)[:, None, None]
-        clips[i] = base * gains + rng.normal(0, noise, (n_frames, 64, 64))
-        stamp(clips[i], labels[i], rng)
-    names = np.array(["angry", "happy", "sad", "surprise"])[:n_classes]
-    return np.clip(clips, 0, 255).astype(np.uint8), names[labels]
+    return load_real_faces()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import make_face_clips
+from _helpers import bar_stamp, make_face_clips
 from scipy import sparse
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -20,15 +20,9 @@ from sk_emotion.nets import load_mini_xception, preprocess_faces
 from sk_emotion.nets.video_emotion import VideoEmotionNet
 
 
-def _bar_stamp(frames, label, rng):
-    """Class evidence: a bright horizontal bar whose height encodes the class, in every frame."""
-    row = 8 + 14 * label
-    frames[:, row:row + 5, 8:56] = 255
-
-
 @pytest.fixture(scope="module")
 def small_data(real_faces):
-    return make_face_clips(real_faces, 24, n_frames=4, n_classes=3, stamp=_bar_stamp, seed=0)
+    return make_face_clips(real_faces, 24, n_frames=4, n_classes=3, stamp=bar_stamp, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -311,14 +305,13 @@ _FINE_TUNING_SCRIPT = """
 import json, sys
 import numpy as np, torch
 sys.path.insert(0, sys.argv[1])
-from conftest import make_face_clips
-from test_classifier import _bar_stamp
+from _helpers import bar_stamp, make_face_clips
 from sk_emotion import EmotionClassifier
 from sk_emotion.nets import load_mini_xception
 from sk_emotion.nets.video_emotion import VideoEmotionNet
 
 faces = np.load(sys.argv[2])
-X, y = make_face_clips(faces, 24, n_frames=4, n_classes=3, stamp=_bar_stamp, seed=0)
+X, y = make_face_clips(faces, 24, n_frames=4, n_classes=3, stamp=bar_stamp, seed=0)
 frames_seen = []
 original = VideoEmotionNet.encode
 def counting_encode(self, clips):
@@ -437,7 +430,7 @@ def test_attention_concentrates_on_the_region_holding_the_evidence(real_faces, c
 # ----------------------------------------------------------------------------- training defaults
 @pytest.fixture(scope="module")
 def larger_data(real_faces):
-    return make_face_clips(real_faces, 60, n_frames=4, n_classes=3, stamp=_bar_stamp, seed=3)
+    return make_face_clips(real_faces, 60, n_frames=4, n_classes=3, stamp=bar_stamp, seed=3)
 
 
 def test_default_training_holds_out_a_stratified_fifth_and_restores_the_best_epoch(larger_data):

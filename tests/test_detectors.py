@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from _helpers import build_fake_scrfd
 
 from sk_emotion.faces.boxes import box_iou
 from sk_emotion.faces.callable import CallableDetector
@@ -48,52 +49,6 @@ def _single_thread(one_torch_thread):
 
 
 # ------------------------------------------------------------ fake SCRFD
-def build_fake_scrfd(path, box, kps, *, score=0.9, input_size=(640, 640), stride=16,
-                     with_kps=True) -> Path:
-    """Write an ONNX model laid out like SCRFD whose outputs encode one face.
-
-    ``box`` (x1, y1, x2, y2) and ``kps`` (5, 2) are in the network input's
-    pixels (insightface letterboxes the frame into ``input_size`` at the
-    top-left corner, scaled by ``det_scale``).
-    """
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    width, height = input_size
-    n_anchors = 2
-    box = np.asarray(box, np.float32)
-    centre = (box[:2] + box[2:]) / 2
-    arrays = {}
-    kinds = (("score", 1), ("bbox", 4)) + ((("kps", 10),) if with_kps else ())
-    for kind, size in kinds:
-        for s in (8, 16, 32):
-            arrays[f"{kind}_{s}"] = np.zeros(((height // s) * (width // s) * n_anchors, size), np.float32)
-    # The anchor whose centre is nearest the face centre: rows run over
-    # (y, x, anchor) with anchor centres at (x * stride, y * stride).
-    gx, gy = int(round(centre[0] / stride)), int(round(centre[1] / stride))
-    row = (gy * (width // stride) + gx) * n_anchors
-    anchor = np.array([gx * stride, gy * stride], np.float32)
-    arrays[f"score_{stride}"][row] = score
-    arrays[f"bbox_{stride}"][row] = np.r_[anchor - box[:2], box[2:] - anchor] / stride
-    if with_kps:
-        arrays[f"kps_{stride}"][row] = ((np.asarray(kps, np.float32) - anchor) / stride).ravel()
-    nodes, outputs = [], []
-    for kind, _ in kinds:  # insightface reads outputs by position: all scores, all boxes, all kps
-        for s in (8, 16, 32):
-            name = f"{kind}_{s}"
-            nodes.append(helper.make_node("Constant", [], [name],
-                                          value=numpy_helper.from_array(arrays[name], name + "_value")))
-            outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(arrays[name].shape)))
-    graph = helper.make_graph(
-        nodes, "fake_scrfd",
-        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, "?", "?"])], outputs)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return Path(path)
-
-
 FRAME_H, FRAME_W = 240, 320
 DET_SCALE = 2.0  # 320x240 letterboxed into 640x640 -> 640x480
 FACE_BOX = np.array([100.0, 60.0, 180.0, 160.0])

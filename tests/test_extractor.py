@@ -300,7 +300,7 @@ def test_detector_none_only_resizes_and_converts():
 
 
 def test_scrfd_model_through_the_extractor(tmp_path):
-    from test_detectors import build_fake_scrfd
+    from _helpers import build_fake_scrfd
 
     frames, placements = moving(hanks_head(), 10, x=(90, 90), y=(40, 40), scale=(1.0, 1.0))
     path = write_video(tmp_path / "static.avi", frames)

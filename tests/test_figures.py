@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import make_face_clips
+from _helpers import make_face_clips
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from sk_emotion import EmotionClassifier

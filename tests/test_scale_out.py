@@ -3,7 +3,7 @@
 import joblib
 import numpy as np
 import pytest
-from conftest import make_face_clips
+from _helpers import make_face_clips
 from dask import distributed
 from skimage import data
 from sklearn.model_selection import GridSearchCV, PredefinedSplit

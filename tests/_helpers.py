@@ -1,0 +1,89 @@
+"""Helpers the tests share (not fixtures): real face crops, clip builders, a fake SCRFD model.
+
+Kept out of ``conftest.py`` so that tests import them by name, and out of
+the package: users never need them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).parent / "data"
+
+
+def load_real_faces() -> np.ndarray:
+    """64x64 gray face crops of real photos shipped by insightface and scikit-image."""
+    reference = np.load(DATA / "keras_mini_xception_reference.npz")
+    keep = [i for i, kind in enumerate(reference["kinds"]) if str(kind).startswith("face")]
+    return reference["images"][keep]
+
+
+def make_face_clips(faces, n, *, n_frames, n_classes, stamp, seed, noise=10.0):
+    """Clips of a real face with lighting and noise changes, stamped with class evidence.
+
+    ``stamp(frames, label, rng)`` edits the float frames of one clip in place.
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_classes, n)
+    clips = np.empty((n, n_frames, 64, 64), np.float32)
+    for i in range(n):
+        base = faces[rng.integers(len(faces))].astype(np.float32)
+        gains = rng.uniform(0.7, 1.1, n_frames)[:, None, None]
+        clips[i] = base * gains + rng.normal(0, noise, (n_frames, 64, 64))
+        stamp(clips[i], labels[i], rng)
+    names = np.array(["angry", "happy", "sad", "surprise"])[:n_classes]
+    return np.clip(clips, 0, 255).astype(np.uint8), names[labels]
+
+
+def bar_stamp(frames, label, rng):
+    """Class evidence: a bright horizontal bar whose height encodes the class, in every frame."""
+    row = 8 + 14 * label
+    frames[:, row:row + 5, 8:56] = 255
+
+
+def build_fake_scrfd(path, box, kps, *, score=0.9, input_size=(640, 640), stride=16,
+                     with_kps=True) -> Path:
+    """Write an ONNX model laid out like SCRFD whose outputs encode one face.
+
+    ``box`` (x1, y1, x2, y2) and ``kps`` (5, 2) are in the network input's
+    pixels (insightface letterboxes the frame into ``input_size`` at the
+    top-left corner, scaled by ``det_scale``).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    width, height = input_size
+    n_anchors = 2
+    box = np.asarray(box, np.float32)
+    centre = (box[:2] + box[2:]) / 2
+    arrays = {}
+    kinds = (("score", 1), ("bbox", 4)) + ((("kps", 10),) if with_kps else ())
+    for kind, size in kinds:
+        for s in (8, 16, 32):
+            arrays[f"{kind}_{s}"] = np.zeros(((height // s) * (width // s) * n_anchors, size), np.float32)
+    # The anchor whose centre is nearest the face centre: rows run over
+    # (y, x, anchor) with anchor centres at (x * stride, y * stride).
+    gx, gy = int(round(centre[0] / stride)), int(round(centre[1] / stride))
+    row = (gy * (width // stride) + gx) * n_anchors
+    anchor = np.array([gx * stride, gy * stride], np.float32)
+    arrays[f"score_{stride}"][row] = score
+    arrays[f"bbox_{stride}"][row] = np.r_[anchor - box[:2], box[2:] - anchor] / stride
+    if with_kps:
+        arrays[f"kps_{stride}"][row] = ((np.asarray(kps, np.float32) - anchor) / stride).ravel()
+    nodes, outputs = [], []
+    for kind, _ in kinds:  # insightface reads outputs by position: all scores, all boxes, all kps
+        for s in (8, 16, 32):
+            name = f"{kind}_{s}"
+            nodes.append(helper.make_node("Constant", [], [name],
+                                          value=numpy_helper.from_array(arrays[name], name + "_value")))
+            outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(arrays[name].shape)))
+    graph = helper.make_graph(
+        nodes, "fake_scrfd",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, "?", "?"])], outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return Path(path)
