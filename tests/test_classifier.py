@@ -136,29 +136,54 @@ def test_pipeline_set_params_grid_search_and_cross_validation(small_data):
     assert scores.shape == (1,) and scores[0] == pytest.approx(expected)
 
 
-# Checks that feed 2-D tabular data (n_samples, n_features): the estimator takes face clips
-# (n_videos, n_frames, [channels,] 64, 64) and rejects anything else with a shape error.
-_TABULAR_REASON = "feeds 2-D tabular data; the estimator takes (n_videos, n_frames, [C,] 64, 64) face clips"
-_TABULAR_CHECKS = [
-    "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
-    "check_estimators_fit_returns_self", "check_readonly_memmap_input",
-    "check_n_features_in_after_fitting", "check_positive_only_tag_during_fit",
-    "check_estimators_dtypes", "check_dtype_object", "check_estimators_empty_data_messages",
-    "check_pipeline_consistency", "check_estimators_nan_inf", "check_estimators_pickle",
-    "check_f_contiguous_array_estimator", "check_classifier_data_not_an_array",
-    "check_classifiers_one_label_sample_weights", "check_classifiers_classes",
-    "check_estimators_partial_fit_n_features", "check_classifiers_train", "check_supervised_y_2d",
-    "check_methods_sample_order_invariance", "check_methods_subset_invariance",
-    "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged", "check_fit_idempotent",
-    "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d",
-    "check_classifiers_one_label",
-]
+# scikit-learn's checks feed 2-D tabular data (n_samples, n_features); the estimator takes
+# face clips (n_videos, n_frames, [channels,] 64, 64) and rejects anything else with a shape
+# error.  Each such check names the clip check of tests/_clip_checks.py that covers its
+# contract on valid clips, or why the contract does not apply to videos.
+_ON_CLIPS = "feeds 2-D tabular data; on face clips: _clip_checks.{}"
+_NO_FEATURES = "about n_features_in_, which face clips do not have (the input size is the backbone's)"
+_TABULAR = {
+    "check_fit_score_takes_y": "check_classifier_outputs",
+    "check_estimators_overwrite_params": "check_params_round_trip_and_clone",
+    "check_dont_overwrite_parameters": "check_params_round_trip_and_clone",
+    "check_estimators_fit_returns_self": "check_fit_returns_self",
+    "check_readonly_memmap_input": "check_input_containers_and_dtypes",
+    "check_estimators_dtypes": "check_input_containers_and_dtypes",
+    "check_dtype_object": "check_input_containers_and_dtypes",
+    "check_f_contiguous_array_estimator": "check_input_containers_and_dtypes",
+    "check_classifier_data_not_an_array": "check_input_containers_and_dtypes",
+    "check_estimators_empty_data_messages": "check_bad_batches_raise_value_error",
+    "check_estimators_nan_inf": "check_bad_batches_raise_value_error",
+    "check_pipeline_consistency": "check_fit_is_reproducible",
+    "check_fit_idempotent": "check_refit_forgets_the_previous_fit",
+    "check_estimators_pickle": "check_pickle_round_trip",
+    "check_dict_unchanged": "check_prediction_has_no_side_effects",
+    "check_methods_sample_order_invariance": "check_batch_order_and_size_invariance",
+    "check_methods_subset_invariance": "check_batch_order_and_size_invariance",
+    "check_fit_check_is_fitted": "check_not_fitted_raises",
+    "check_classifiers_train": "check_classifier_outputs",
+    "check_classifiers_classes": "check_classifier_label_types",
+    "check_supervised_y_2d": "check_classifier_label_types",
+    "check_classifiers_one_label": "check_classifier_label_types",
+    "check_classifiers_one_label_sample_weights": "check_classifier_label_types",
+    "check_positive_only_tag_during_fit": "check_input_containers_and_dtypes",
+    "check_fit2d_predict1d": "check_bad_batches_raise_value_error",
+}
 EXPECTED_FAILED_CHECKS = {
-    **{name: _TABULAR_REASON for name in _TABULAR_CHECKS},
+    **{name: _ON_CLIPS.format(covered) for name, covered in _TABULAR.items()},
+    **{name: _NO_FEATURES for name in ("check_n_features_in_after_fitting", "check_n_features_in",
+                                       "check_estimators_partial_fit_n_features", "check_fit2d_1sample",
+                                       "check_fit2d_1feature")},
     "check_no_attributes_set_in_init": (
         "skorch's NeuralNet.__init__ creates history_, initialized_ and virtual_params_"
     ),
 }
+
+
+def test_each_tabular_check_names_an_existing_clip_check():
+    import _clip_checks
+
+    assert set(_TABULAR.values()) <= {check.__name__ for check in _clip_checks.clip_checks(EmotionClassifier())}
 
 
 @pytest.mark.slow

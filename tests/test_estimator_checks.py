@@ -1,0 +1,97 @@
+"""The scikit-learn contract on valid video inputs, for every estimator of the package.
+
+The checks live in ``_clip_checks.py``; scikit-learn's own ``check_estimator``
+(tabular data) still runs on the classifier in ``test_classifier.py``, with a
+reason for each expected failure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _clip_checks import CheckData, clip_checks
+from _helpers import bar_stamp, load_real_faces, make_face_clips
+
+from sk_emotion import EmotionClassifier, VideoFaceExtractor
+from sk_emotion.export import OnnxEmotionClassifier, export_onnx
+
+
+def _clips() -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_face_clips(load_real_faces(), 18, n_frames=3, n_classes=3, stamp=bar_stamp, seed=0)
+    return X[:, :, None], y  # (n_videos, n_frames, 1, 64, 64): the 5-D form
+
+
+def _frame_arrays() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    # Clips of different lengths and sizes, as videos come.
+    return [rng.integers(0, 256, (t, h, w, 3), dtype=np.uint8)
+            for t, h, w in [(5, 48, 64), (3, 64, 64), (8, 40, 56), (4, 64, 80), (6, 32, 32)]]
+
+
+def _onnx_predictor(tmp_path_factory) -> OnnxEmotionClassifier:
+    path = tmp_path_factory.mktemp("onnx") / "pretrained.onnx"
+    return OnnxEmotionClassifier(export_onnx(EmotionClassifier.from_pretrained(), path))
+
+
+CASES = {
+    "EmotionClassifier": lambda _: (
+        EmotionClassifier(max_epochs=3, random_state=0, train_split=None),
+        CheckData(*_clips(), separable=True)),
+    "EmotionClassifier-lstm-fine-tuned": lambda _: (
+        EmotionClassifier(temporal_pooling="lstm", spatial_pooling="avg", feature_stage=3,
+                          freeze_backbone=False, max_epochs=1, random_state=0, train_split=None),
+        CheckData(*_clips())),
+    "VideoFaceExtractor": lambda _: (
+        VideoFaceExtractor(detector=None, n_frames=4, face_size=32),
+        CheckData(_frame_arrays(), learns=False)),
+    "VideoFaceExtractor-rgb": lambda _: (
+        VideoFaceExtractor(detector=None, n_frames=2, color="rgb"),
+        CheckData(_frame_arrays(), learns=False)),
+    "OnnxEmotionClassifier": lambda factory: (
+        _onnx_predictor(factory),
+        CheckData(_clips()[0], learns=False)),
+}
+
+
+@pytest.fixture(scope="module")
+def case(request, tmp_path_factory):
+    return CASES[request.param](tmp_path_factory)
+
+
+def _ids():
+    for name in CASES:
+        kind = EmotionClassifier() if "Classifier" in name else VideoFaceExtractor()
+        for check in clip_checks(kind):
+            yield pytest.param(name, check, id=f"{name}-{check.__name__}")
+
+
+@pytest.mark.parametrize("case, check", list(_ids()), indirect=["case"])
+def test_clip_check(case, check, one_torch_thread):
+    estimator, data = case
+    name = type(estimator).__name__
+    check(name, estimator, data)
+
+
+# ------------------------------------------------------------- the checks can fail
+class _SideEffectExtractor(VideoFaceExtractor):
+    def transform(self, X):
+        faces, self.report_ = self.transform_with_report(X)  # the defect issue 13 removed
+        return faces
+
+
+class _BatchDependentClassifier(EmotionClassifier):
+    def predict_proba(self, X):
+        proba = super().predict_proba(X)
+        return proba / proba.mean(axis=0)[None] / (proba / proba.mean(axis=0)[None]).sum(1, keepdims=True)
+
+
+@pytest.mark.parametrize("broken, data, check", [
+    (_SideEffectExtractor(detector=None, n_frames=2), CheckData(_frame_arrays(), learns=False),
+     "check_prediction_has_no_side_effects"),
+    (_BatchDependentClassifier(max_epochs=1, random_state=0, train_split=None), CheckData(*_clips()),
+     "check_batch_order_and_size_invariance"),
+])
+def test_the_checks_catch_a_broken_estimator(broken, data, check):
+    (found,) = [c for c in clip_checks(broken) if c.__name__ == check]
+    with pytest.raises(AssertionError):
+        found(type(broken).__name__, broken, data)
