@@ -316,7 +316,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``sk-emotion`` console script; returns the exit status."""
+    """Entry point of the ``sk-emotion`` console script.
+
+    Errors are reported as one line on standard error (the full traceback
+    with ``--debug``); usage errors exit with status 2.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The command-line arguments, without the program name; None reads
+        ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 1 on an error (or a video without a
+        prediction, unless ``--fallback``), 130 when interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -16,6 +16,11 @@ def cache_dir() -> Path:
 
     ``$SK_EMOTION_HOME`` when set, else ``~/.cache/sk_emotion``.  The folder
     is not created here.
+
+    Returns
+    -------
+    pathlib.Path
+        The cache folder, with ``~`` expanded.
     """
     env = os.environ.get(CACHE_ENV_VAR)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "sk_emotion"

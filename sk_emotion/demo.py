@@ -12,6 +12,7 @@ of photos that ship inside installed packages (insightface's group photo
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,16 @@ __all__ = ["sample_photos", "faces_in_photos", "run_photo_demo", "run_demo"]
 
 
 def sample_photos() -> dict[str, np.ndarray]:
-    """RGB photos of real faces shipped by installed packages, by name."""
+    """Return RGB photos of real faces shipped by installed packages, by name.
+
+    scikit-image's astronaut always; insightface's ``t1.jpg`` and
+    ``Tom_Hanks_54745.png`` when insightface is installed with its images.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``"<file or name> (<package>)"`` to an RGB ``uint8`` image ``(H, W, 3)``.
+    """
     from skimage import data, io
 
     photos = {"astronaut (scikit-image)": data.astronaut()}
@@ -36,8 +46,28 @@ def sample_photos() -> dict[str, np.ndarray]:
     return photos
 
 
-def faces_in_photos(photos: dict[str, np.ndarray], face_size: int = 64):
-    """Detect and align every face; returns gray faces ``(n, 64, 64)`` and a table of where they are."""
+def faces_in_photos(photos: dict[str, np.ndarray], face_size: int = 64) -> tuple[np.ndarray, pd.DataFrame]:
+    """Detect and align every face of the photos, in gray.
+
+    Faces are found by MTCNN (offline weights) and aligned on their
+    landmarks, left to right within each photo.
+
+    Parameters
+    ----------
+    photos : dict of str to numpy.ndarray
+        RGB ``uint8`` images ``(H, W, 3)`` by name, as :func:`sample_photos` returns.
+    face_size : int, default=64
+        Side in pixels of the aligned square faces.
+
+    Returns
+    -------
+    faces : numpy.ndarray
+        Gray ``uint8`` faces ``(n_faces, face_size, face_size)``.
+    table : pandas.DataFrame
+        One row per face, in the order of ``faces``: ``photo`` (its name),
+        ``face`` (1-based rank from the left) and ``box`` (the detection box
+        as ``"(x1,y1)-(x2,y2)"``).
+    """
     from .faces.align import align_face
     from .faces.mtcnn_detector import MTCNNDetector
     from .preprocessing import to_color
@@ -57,7 +87,23 @@ def faces_in_photos(photos: dict[str, np.ndarray], face_size: int = 64):
 
 
 def run_photo_demo(verbose: bool = True) -> pd.DataFrame:
-    """Run the photo demo and print its table; returns the table."""
+    """Run the pretrained model on the faces of :func:`sample_photos` and print the table.
+
+    Each face is classified as a one-frame clip by
+    :meth:`EmotionClassifier.from_pretrained <sk_emotion.EmotionClassifier.from_pretrained>`.
+
+    Parameters
+    ----------
+    verbose : bool, default=True
+        Also print a header and a count of the predicted emotions; the table
+        is printed either way.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table of :func:`faces_in_photos` with the predicted ``emotion``
+        and one column of probabilities (rounded to 2 decimals) per class.
+    """
     from .estimators.classifier import EmotionClassifier
 
     if verbose:
@@ -92,7 +138,7 @@ DEMO_CONFIGS = (
 )
 
 
-def run_demo(root=None, *, quick: bool = False, verbose: bool = True) -> pd.DataFrame:
+def run_demo(root: str | os.PathLike | None = None, *, quick: bool = False, verbose: bool = True) -> pd.DataFrame:
     """Generate (or reuse) the embedded data, train and compare; print and return the table.
 
     Parameters
@@ -102,7 +148,15 @@ def run_demo(root=None, *, quick: bool = False, verbose: bool = True) -> pd.Data
     quick : bool, default=False
         Fewer videos and epochs, for tests.
     verbose : bool, default=True
-        Print progress.
+        Print progress; the result table is printed either way.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model (the zero-shot pretrained network, then each
+        configuration of ``DEMO_CONFIGS``): ``model``, ``temperature`` (as
+        text, ``"-"`` when the pooling has none) and ``val_accuracy`` (in
+        percent, rounded to 1 decimal).
     """
     import time
 

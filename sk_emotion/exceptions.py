@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,14 +64,29 @@ class VideoDecodeError(ValueError):
         self.reason = reason
         super().__init__(f"cannot decode '{self.path}': {reason}")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[VideoDecodeError], tuple[str, str]]:
         # Default exception pickling replays ``args`` (the message) into
         # ``__init__``; joblib workers need the real (path, reason) pair.
         return (type(self), (self.path, self.reason))
 
 
 class VideoNotFoundError(VideoDecodeError, FileNotFoundError):
-    """The video file or image folder does not exist."""
+    """The video file or image folder does not exist.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The missing file or folder.
+    reason : str
+        Human-readable cause.
+
+    Attributes
+    ----------
+    path : str
+        The missing file or folder.
+    reason : str
+        Human-readable cause.
+    """
 
 
 # ------------------------------------------------------------------ extraction
@@ -117,7 +133,7 @@ class ExtractionError(ValueError):
             f"see .results and .report, or pass on_error='fallback'):\n{lines}"
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[ExtractionError], tuple[Any, ...]]:
         return (type(self), (self.failures, self.results, self.report))
 
 

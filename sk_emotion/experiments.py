@@ -22,6 +22,17 @@ class Config:
 
     ``temperatures``, when given, are searched by cross-validation on the
     training split (the method's protocol); otherwise ``params`` is used as is.
+
+    Parameters
+    ----------
+    name : str
+        The configuration's name in result tables.
+    params : dict, default={}
+        :class:`~sk_emotion.EmotionClassifier` parameters, e.g.
+        ``{"spatial_pooling": "attention", "temporal_pooling": "softmax"}``.
+    temperatures : tuple of float, default=()
+        Candidate ``temperature`` values searched by :func:`evaluate_configs`;
+        empty for no search.
     """
 
     name: str
@@ -62,6 +73,31 @@ def evaluate_configs(
 ) -> pd.DataFrame:
     """Fit every configuration with every seed and score it on the validation clips.
 
+    Parameters
+    ----------
+    X_train : numpy.ndarray
+        Training face clips, as :class:`~sk_emotion.EmotionClassifier` takes them.
+    y_train : numpy.ndarray
+        Training labels, one per clip.
+    X_val : numpy.ndarray
+        Validation face clips.
+    y_val : numpy.ndarray
+        Validation labels, one per clip.
+    configs : iterable of Config
+        The configurations to compare, in output order.
+    seeds : sequence of int, default=(0,)
+        Seeds, each passed as the classifier's ``random_state`` (and the
+        inner split's); every configuration is fitted once per seed.
+    base_params : dict, optional
+        Classifier parameters common to every configuration (e.g.
+        ``max_epochs``); a configuration's ``params`` override them.
+    inner_cv : int, default=3
+        Number of stratified folds of the temperature search on the
+        training clips, for configurations with ``temperatures``.
+    progress : callable, optional
+        Called with one line of text per fitted (config, seed); it also
+        turns on the grid search's own progress output.
+
     Returns
     -------
     pandas.DataFrame
@@ -101,7 +137,22 @@ def evaluate_configs(
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation of validation accuracy per configuration, in input order."""
+    """Mean and standard deviation of validation accuracy per configuration, in input order.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        The output of :func:`evaluate_configs`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per configuration, in order of first appearance: ``config``,
+        ``val_accuracy_mean``, ``val_accuracy_std`` (population standard
+        deviation over seeds), ``n_seeds``, ``temperature`` (the distinct
+        temperatures chosen, comma-separated; empty when unused) and
+        ``fit_s_mean``.
+    """
     order = list(dict.fromkeys(results["config"]))
     grouped = results.groupby("config", sort=False)
     table = pd.DataFrame({
@@ -115,7 +166,20 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_markdown(summary: pd.DataFrame) -> str:
-    """A Markdown table of :func:`summarise`'s output."""
+    """Format :func:`summarise`'s output as a Markdown table.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The output of :func:`summarise`.
+
+    Returns
+    -------
+    str
+        The table, one line per configuration: accuracy as mean ± standard
+        deviation in percent, seeds, temperatures (``-`` when none) and mean
+        fit time in seconds.
+    """
     lines = ["| configuration | validation accuracy | seeds | temperature | fit time (s) |",
              "|---|---|---|---|---|"]
     for row in summary.itertuples(index=False):

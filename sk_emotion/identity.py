@@ -11,7 +11,7 @@ _CHUNK = 1 << 20
 
 
 def file_identity(path: str | os.PathLike, mode: str = "stat") -> str:
-    """Identity of a file or an image folder.
+    """Return the identity of a file or an image folder.
 
     Parameters
     ----------
@@ -22,6 +22,12 @@ def file_identity(path: str | os.PathLike, mode: str = "stat") -> str:
         folder's own modification time changes when files are added, removed
         or renamed).  ``"content"``: the SHA-256 of the bytes (of every file,
         with its name, for a folder), which survives copies and moves.
+
+    Returns
+    -------
+    str
+        ``"stat:<absolute path>:<size>:<mtime in ns>"`` or
+        ``"content:<sha256 hex digest>"``; it changes when the file does.
 
     Raises
     ------

@@ -256,7 +256,8 @@ def load_model(path: str | os.PathLike, *, trusted: bool = False) -> Any:
 
     Returns
     -------
-    The pipeline or estimator, ready to predict.
+    Pipeline, EmotionClassifier or VideoFaceExtractor
+        The pipeline or estimator, ready to predict.
 
     Raises
     ------

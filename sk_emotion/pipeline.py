@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,14 @@ __all__ = ["STATUSES", "make_emotion_pipeline", "predict_table", "default_face_c
 
 
 def default_face_cache() -> str:
-    """Folder of the extractor's per-video cache: ``<sk-emotion cache>/faces``."""
+    """Return the folder of the extractor's per-video cache: ``<sk-emotion cache>/faces``.
+
+    Returns
+    -------
+    str
+        The ``faces`` folder inside :func:`~sk_emotion.config.cache_dir`
+        (not created here).
+    """
     return str(cache_dir() / "faces")
 
 
@@ -48,6 +56,7 @@ def make_emotion_pipeline(
     Returns
     -------
     sklearn.pipeline.Pipeline
+        The unfitted two-step pipeline, taking video paths.
 
     Examples
     --------
@@ -72,7 +81,12 @@ def make_emotion_pipeline(
 STATUSES = ("ok", "fallback", "failed")
 
 
-def predict_table(model: Pipeline, videos, *, return_frames: bool = False):
+def predict_table(
+    model: Pipeline,
+    videos: Sequence[str | os.PathLike] | pd.Series | pd.DataFrame,
+    *,
+    return_frames: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Per-video predictions as a table; every input gets a row, failed ones included.
 
     One decode and one forward pass serve both tables.  A video that could
@@ -108,6 +122,11 @@ def predict_table(model: Pipeline, videos, *, return_frames: bool = False):
         expected position rather than found by a whole-frame search), then
         the columns of :meth:`Explanation.to_frame
         <sk_emotion.Explanation.to_frame>`.
+
+    Raises
+    ------
+    TypeError
+        If the pipeline's first step is not a :class:`VideoFaceExtractor`.
     """
     extractor = model.steps[0][1]
     if not isinstance(extractor, VideoFaceExtractor):

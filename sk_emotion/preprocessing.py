@@ -20,7 +20,26 @@ LUMA: tuple[float, float, float] = (0.299, 0.587, 0.114)
 
 
 def to_color(frames: np.ndarray, color: str) -> np.ndarray:
-    """RGB uint8 images ``(..., H, W, 3)`` to ``(..., H, W, C)``: unchanged for "rgb", BT.601 luma for "gray"."""
+    """Convert RGB images ``(..., H, W, 3)`` to ``(..., H, W, C)``: unchanged for "rgb", BT.601 luma for "gray".
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        RGB ``uint8`` images ``(..., H, W, 3)``, any number of leading axes.
+    color : {"gray", "rgb"}
+        The target: "rgb" returns the frames unchanged (``C = 3``), "gray"
+        their :data:`LUMA`-weighted gray as computed by OpenCV (``C = 1``).
+
+    Returns
+    -------
+    numpy.ndarray
+        The images ``(..., H, W, C)``, of the input's dtype.
+
+    Raises
+    ------
+    ValueError
+        For a ``color`` other than "gray" or "rgb".
+    """
     import cv2
 
     frames = np.asarray(frames)
@@ -38,5 +57,18 @@ def normalize(pixels: Any, transforms: Mapping[str, Any]) -> Any:
 
     Works on numpy arrays and torch tensors alike (0-255 values in, the
     network's input range out, e.g. [-1, 1] for the FER2013 backbone).
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray or torch.Tensor
+        Pixel values in 0-255.
+    transforms : mapping
+        The weights set's declared transforms, with numeric ``scale`` and
+        ``offset`` entries.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        The scaled pixels, of the same kind as ``pixels``.
     """
     return pixels * float(transforms["scale"]) + float(transforms["offset"])

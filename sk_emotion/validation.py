@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["check_clips", "check_labels"]
 
 
-def check_clips(X, *, input_size: tuple[int, int] = (64, 64), name: str = "X") -> np.ndarray:
+def check_clips(X: ArrayLike, *, input_size: tuple[int, int] = (64, 64), name: str = "X") -> np.ndarray:
     """Return face clips as an array shaped ``(n_videos, n_frames, channels, height, width)``.
 
     Parameters
@@ -98,8 +102,24 @@ def check_clips(X, *, input_size: tuple[int, int] = (64, 64), name: str = "X") -
     return array
 
 
-def check_labels(y, n_samples: int | None = None) -> np.ndarray:
+def check_labels(y: ArrayLike, n_samples: int | None = None) -> np.ndarray:
     """Return class labels as a 1-d array of strings or integers.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        One class label per clip: strings, or integers (integral floats are
+        accepted).  A ``(n_samples, 1)`` column is squeezed.
+    n_samples : int, optional
+        The expected number of labels (the number of clips); None accepts
+        any length.
+
+    Returns
+    -------
+    numpy.ndarray
+        The labels as a 1-d array: ``str`` for string labels, the input's
+        integer (or boolean) dtype for integers, ``int64`` for integral
+        floats and Python integers.
 
     Raises
     ------
