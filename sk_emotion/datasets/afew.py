@@ -75,6 +75,22 @@ def load_afew(root: str | os.PathLike, *, subsets: tuple[str, ...] = ("train", "
 
     Examples
     --------
+    The generated demo data has AFEW's layout, so it reads the same way (a
+    small tree here, written to a temporary folder):
+
+    >>> import tempfile
+    >>> from sk_emotion.datasets import make_expression_videos
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> _ = make_expression_videos(tmp.name, n_train_per_class=1, n_val_per_class=1, n_frames=4,
+    ...                            frame_size=(96, 96), face_size=(40, 60), emotions=["happy", "sad"])
+    >>> frame = load_afew(tmp.name)
+    >>> frame[["emotion", "subset"]].values.tolist()
+    [['happy', 'train'], ['sad', 'train'], ['happy', 'val'], ['sad', 'val']]
+    >>> tmp.cleanup()
+
+    AFEW itself is licence-restricted and not distributed, so this part only
+    runs where you have a copy (hence skipped here):
+
     >>> frame = load_afew("/data/AFEW")                        # doctest: +SKIP
     >>> frame.groupby("subset").size().to_dict()               # doctest: +SKIP
     {'train': 773, 'val': 383}
@@ -129,7 +145,7 @@ def load_afew(root: str | os.PathLike, *, subsets: tuple[str, ...] = ("train", "
 
 
 def afew_predefined_split(frame: pd.DataFrame) -> PredefinedSplit:
-    """scikit-learn's ``PredefinedSplit`` for AFEW's own train/validation protocol.
+    """Build scikit-learn's ``PredefinedSplit`` for AFEW's own train/validation protocol.
 
     Parameters
     ----------

@@ -27,16 +27,62 @@ _EMOTION_SYNONYMS = {
 
 
 def canonical_emotion(name: str) -> str | None:
-    """The FER2013 emotion a folder name stands for (case-insensitive), or None."""
+    """The FER2013 emotion a folder name stands for (case-insensitive), or None.
+
+    Parameters
+    ----------
+    name : str
+        A folder name such as ``"Happy"``, ``"Happiness"`` or ``"HA"``;
+        surrounding spaces are ignored.
+
+    Returns
+    -------
+    str or None
+        One of the seven lower-case FER2013 names (``"angry"``,
+        ``"disgust"``, ``"fear"``, ``"happy"``, ``"sad"``, ``"surprise"``,
+        ``"neutral"``), or None when ``name`` is not a known synonym.
+
+    Examples
+    --------
+    >>> canonical_emotion("Happiness"), canonical_emotion("Anger"), canonical_emotion("Other")
+    ('happy', 'angry', None)
+    """
     return _EMOTION_SYNONYMS.get(name.strip().lower().replace("-", "_"))
 
 
 def is_hidden(path: Path) -> bool:
+    """Whether a file or folder is skipped when datasets are read.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file or folder.
+
+    Returns
+    -------
+    bool
+        True when its name starts with ``"."`` or ``"_"``.
+    """
     return path.name.startswith((".", "_"))
 
 
 def list_clips(folder: Path, extensions: Iterable[str] = VIDEO_EXTENSIONS) -> list[Path]:
-    """Video files and image-sequence folders directly inside ``folder``, sorted by name."""
+    """Video files and image-sequence folders directly inside ``folder``, sorted by name.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The folder to list (not recursively).
+    extensions : iterable of str, default=VIDEO_EXTENSIONS
+        Video file extensions, with the dot (case-insensitive).
+
+    Returns
+    -------
+    list of pathlib.Path
+        Files with one of ``extensions`` and sub-folders holding at least
+        one image of :data:`IMAGE_EXTENSIONS`; hidden entries (see
+        :func:`is_hidden`) are skipped.
+    """
     extensions = tuple(e.lower() for e in extensions)
     clips = []
     for entry in sorted(folder.iterdir()):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from numbers import Integral, Real
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,6 +31,9 @@ from ..validation import check_clips, check_labels
 from ..weights import MiniXceptionWeights
 from .explanation import Explanation
 from .training import HoldoutSplit, PrintLog, ValidationEarlyStopping, encoded_accuracy
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["EmotionClassifier"]
 
@@ -64,6 +69,10 @@ class EmotionClassifier(NeuralNetClassifier):
 
     Parameters
     ----------
+    module : type, default=VideoEmotionNet
+        The network class; its extra arguments go through ``module__*``
+        (an own parameter of this class passed there is refused: set it
+        here).
     spatial_pooling : str, default="attention"
         Stage 3, a name of :data:`sk_emotion.nets.spatial.SPATIAL_POOLINGS`:
         attention over the 4x4 positions of the last residual block (the
@@ -107,15 +116,17 @@ class EmotionClassifier(NeuralNetClassifier):
     random_state : int, RandomState or None, default=None
         Seed of weight initialisation and batch shuffling; an int makes two
         fits identical.
-    module : type, default=VideoEmotionNet
-        The network class; its extra arguments go through ``module__*``.
     criterion : type, default=torch.nn.CrossEntropyLoss
+        Loss on the video logits; its arguments go through ``criterion__*``.
     optimizer : type, default=torch.optim.Adam
+        Optimiser class; its arguments go through ``optimizer__*``.
     lr : float, default=3e-3
+        Learning rate of the trained layers (pooling and classifier).
     max_epochs : int, default=40
         Upper bound; with the default ``train_split`` and callbacks, training
         stops earlier when the validation loss stops improving.
     batch_size : int, default=32
+        Clips per training and prediction batch.
     train_split : callable or None, default=HoldoutSplit()
         skorch's internal validation split.  By default 20% of the training
         clips, stratified, are held out; the ``early_stopping`` callback
@@ -124,8 +135,10 @@ class EmotionClassifier(NeuralNetClassifier):
         best epoch's parameters.  ``None`` trains on all clips for
         ``max_epochs`` epochs.
     verbose : int, default=0
+        1 prints one line per epoch (losses, validation accuracy, time).
     classes : sequence or None, default=None
-        Fixed label set; ``None`` takes the labels found in ``y``.
+        Fixed label set, kept in the order given (the columns of
+        ``predict_proba``); ``None`` takes the labels found in ``y``, sorted.
     **kwargs
         Any other skorch parameter (``device``, ``callbacks``,
         ``callbacks__early_stopping__patience``, ``module__attention_hidden``,
@@ -160,7 +173,7 @@ class EmotionClassifier(NeuralNetClassifier):
 
     def __init__(
         self,
-        module=VideoEmotionNet,
+        module: type[torch.nn.Module] | torch.nn.Module = VideoEmotionNet,
         *,
         spatial_pooling: str = "attention",
         temporal_pooling: str = "auto",
@@ -171,16 +184,16 @@ class EmotionClassifier(NeuralNetClassifier):
         feature_stage: int = 4,
         freeze_backbone: bool = True,
         backbone_lr_scale: float = 0.1,
-        weights=None,
-        random_state=None,
-        criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
+        weights: MiniXceptionWeights | str | os.PathLike | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        criterion: type[torch.nn.Module] = torch.nn.CrossEntropyLoss,
+        optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
         lr: float = 3e-3,
         max_epochs: int = 40,
         batch_size: int = 32,
-        train_split=_DEFAULT_SPLIT,
+        train_split: Callable | None = _DEFAULT_SPLIT,
         verbose: int = 0,
-        classes=None,
+        classes: ArrayLike | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -462,7 +475,7 @@ class EmotionClassifier(NeuralNetClassifier):
         indices = self.predict_proba(X).argmax(axis=1)
         return self.classes_[indices]
 
-    def explain(self, X, batch_size: int | None = None) -> Explanation:
+    def explain(self, X: ArrayLike, batch_size: int | None = None) -> Explanation:
         """Attention maps, temporal weights and per-frame probabilities of each clip.
 
         Parameters
@@ -497,7 +510,8 @@ class EmotionClassifier(NeuralNetClassifier):
             attention_maps=out["attention_maps"],
         )
 
-    def to_onnx(self, path, *, opset: int = 17, n_frames: int = 16, verify: bool = True):
+    def to_onnx(self, path: str | os.PathLike, *, opset: int = 17, n_frames: int = 16,
+                verify: bool = True) -> Path:
         """Export the network to ONNX; see :func:`sk_emotion.export.export_onnx`.
 
         The graph takes gray clips ``(batch, frames, 1, 64, 64)`` (both
@@ -506,17 +520,30 @@ class EmotionClassifier(NeuralNetClassifier):
         the preprocessing are stored in its metadata.  Use
         :class:`sk_emotion.OnnxEmotionClassifier` to predict with it.
 
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write the model.
+        opset : int, default=17
+            ONNX opset (12 to what the installed torch supports).
+        n_frames : int, default=16
+            Frames of the tracing input; the graph accepts any number.
+        verify : bool, default=True
+            Compare the written graph with the torch network on other shapes.
+
         Returns
         -------
         pathlib.Path
+            The path written.
         """
-        from ..export.exporter import export_onnx  # lazy: the exporter imports this module
+        from ..export.exporter import export_onnx  # lazy: export is optional (onnx extra)
 
         return export_onnx(self, path, opset=opset, n_frames=n_frames, verify=verify)
 
     # ----------------------------------------------------------- pretrained
     @classmethod
-    def from_pretrained(cls, weights=None, **kwargs: Any) -> EmotionClassifier:
+    def from_pretrained(cls, weights: MiniXceptionWeights | str | os.PathLike | None = None,
+                        **kwargs: Any) -> EmotionClassifier:
         """A ready-to-predict zero-shot model: the pretrained CNN applied to every frame.
 
         Uses the backbone's own FER2013 head, average spatial pooling and

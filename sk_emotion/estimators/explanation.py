@@ -10,13 +10,23 @@ import pandas as pd
 __all__ = ["Explanation", "column_order"]
 
 
-def column_order(classes) -> np.ndarray:
+def column_order(classes: np.ndarray | list) -> np.ndarray:
     """Positions of ``classes`` in the documented order of ``p_<class>`` columns in tables.
 
     The seven FER2013 emotions come first, in the pretrained network's order
     (angry, disgust, fear, happy, sad, surprise, neutral), then any other
     class in the model's own order: zero-shot and trained models (whose
     ``classes_`` are sorted) print their probabilities in the same order.
+
+    Parameters
+    ----------
+    classes : array-like of shape (n_classes,)
+        A model's ``classes_``.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_classes,), int
+        Indices into ``classes``, in table order.
     """
     from ..emotions import EMOTIONS
 
@@ -29,7 +39,7 @@ def column_order(classes) -> np.ndarray:
 class Explanation:
     """Explanation of a batch of clip predictions, as plain NumPy arrays.
 
-    Attributes
+    Parameters
     ----------
     classes : numpy.ndarray of shape (n_classes,)
         Class labels, in the column order of every probability array.
@@ -67,7 +77,27 @@ class Explanation:
         class_temporal_weights: np.ndarray,
         attention_maps: np.ndarray,
     ) -> Explanation:
-        """Build an explanation from a network's outputs (labels and frame weights derived)."""
+        """Build an explanation from a network's outputs (labels and frame weights derived).
+
+        Parameters
+        ----------
+        classes : numpy.ndarray of shape (n_classes,)
+            Class labels, in the column order of the outputs.
+        probabilities : numpy.ndarray of shape (n_videos, n_classes)
+            Video-level class probabilities.
+        frame_probabilities : numpy.ndarray of shape (n_videos, n_frames, n_classes)
+            Softmax of each frame's class scores.
+        class_temporal_weights : numpy.ndarray of shape (n_videos, n_frames, n_classes)
+            Temporal weights of every class.
+        attention_maps : numpy.ndarray of shape (n_videos, n_frames, n_heads, h, w)
+            Spatial attention of each frame.
+
+        Returns
+        -------
+        Explanation
+            With ``labels`` the most probable classes and ``temporal_weights``
+            the weights of each video's predicted class.
+        """
         classes = np.asarray(classes)
         predicted = probabilities.argmax(axis=1)
         frame_weights = np.take_along_axis(class_temporal_weights, predicted[:, None, None], axis=2)[..., 0]
@@ -83,10 +113,12 @@ class Explanation:
 
     @property
     def n_videos(self) -> int:
+        """Number of clips explained."""
         return int(self.probabilities.shape[0])
 
     @property
     def n_frames(self) -> int:
+        """Number of frames per clip."""
         return int(self.frame_probabilities.shape[1])
 
     def to_frame(self) -> pd.DataFrame:

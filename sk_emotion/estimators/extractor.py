@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 from numbers import Integral, Real
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,10 @@ from ._extraction import (
     warm_worker,
 )
 from ._inputs import Item, items_from
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 
 __all__ = ["ExtractionError", "ExtractionWarning", "REPORT_COLUMNS", "VideoFaceExtractor"]
 
@@ -227,17 +231,20 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         return tags
 
-    def fit(self, X=None, y=None):
+    def fit(self, X: object = None, y: object = None) -> VideoFaceExtractor:
         """Validate the parameters (the transformer learns nothing).
 
         Parameters
         ----------
         X : ignored
+            Not used, present for the scikit-learn API.
         y : ignored
+            Not used, present for the scikit-learn API.
 
         Returns
         -------
-        self
+        VideoFaceExtractor
+            This estimator.
         """
         self._check_params()
         return self
@@ -275,7 +282,9 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         return settings, detector
 
     # ----------------------------------------------------------- transform
-    def transform(self, X) -> np.ndarray:
+    def transform(
+        self, X: Sequence[str | os.PathLike | np.ndarray] | pd.Series | pd.DataFrame | np.ndarray
+    ) -> np.ndarray:
         """Extract the face clip of each video.
 
         Parameters
@@ -301,11 +310,18 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         faces, report = self._extract(X)
         return faces
 
-    def transform_with_report(self, X) -> tuple[np.ndarray, pd.DataFrame]:
+    def transform_with_report(
+        self, X: Sequence[str | os.PathLike | np.ndarray] | pd.Series | pd.DataFrame | np.ndarray
+    ) -> tuple[np.ndarray, pd.DataFrame]:
         """:meth:`transform` that also returns the per-video report.
 
         With ``on_error="raise"`` failures still raise :class:`ExtractionError`
         (whose ``.report`` holds the report).
+
+        Parameters
+        ----------
+        X : list, tuple, array or Series of paths or frame arrays, DataFrame, or ndarray
+            As for :meth:`transform`.
 
         Returns
         -------

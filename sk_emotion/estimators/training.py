@@ -16,11 +16,17 @@ from __future__ import annotations
 import re
 import sys
 import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from skorch.callbacks import EarlyStopping
 from skorch.callbacks import PrintLog as _SkorchPrintLog
 from skorch.dataset import ValidSplit
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from skorch import NeuralNetClassifier
 
 __all__ = ["HoldoutSplit", "PrintLog", "ValidationEarlyStopping", "encoded_accuracy"]
 
@@ -28,7 +34,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class HoldoutSplit(ValidSplit):
-    """skorch's ``train_split``: hold out a stratified fraction of the clips for validation.
+    """A skorch ``train_split`` that holds out a stratified fraction of the clips for validation.
 
     When the smallest class has fewer than ``min_per_class`` clips, the
     held-out part would hold one clip of it, too few for the validation loss
@@ -70,7 +76,7 @@ class HoldoutSplit(ValidSplit):
 
 
 class ValidationEarlyStopping(EarlyStopping):
-    """skorch's ``EarlyStopping`` on the validation loss, restoring the best epoch.
+    """Early stopping on the validation loss (skorch's ``EarlyStopping``), restoring the best epoch.
 
     A no-op in epochs without validation scores (``train_split=None``, or a
     set too small to hold clips out).
@@ -79,9 +85,13 @@ class ValidationEarlyStopping(EarlyStopping):
     ----------
     patience : int, default=5
         Epochs without improvement before training stops.
+    monitor : str, default="valid_loss"
+        History key watched (lower is better).
+    load_best : bool, default=True
+        Restore the parameters of the best epoch when training stops.
     **kwargs
         Other parameters of :class:`skorch.callbacks.EarlyStopping`
-        (``monitor``, ``threshold``, ``load_best``...).
+        (``threshold``, ``threshold_mode``, ``sink``...).
     """
 
     def __init__(self, patience: int = 5, monitor: str = "valid_loss", load_best: bool = True,
@@ -94,13 +104,27 @@ class ValidationEarlyStopping(EarlyStopping):
         super().on_epoch_end(net, **kwargs)
 
 
-def encoded_accuracy(net, X, y) -> float:
+def encoded_accuracy(net: NeuralNetClassifier, X: object, y: ArrayLike) -> float:
     """Validation accuracy on skorch's internal data (encoded labels, prepared inputs).
 
     skorch's default ``valid_acc`` calls the estimator's ``predict``, which
     takes face clips and returns string labels; during training the
     validation set holds prepared inputs (possibly cached backbone features)
     and encoded targets.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNetClassifier
+        The network being trained.
+    X : skorch.dataset.Dataset or array-like
+        The validation inputs as skorch holds them.
+    y : array-like of shape (n_clips,)
+        Encoded validation targets.
+
+    Returns
+    -------
+    float
+        Share of clips whose most probable class is the target.
     """
     from skorch import NeuralNetClassifier
 
@@ -109,11 +133,29 @@ def encoded_accuracy(net, X, y) -> float:
 
 
 class PrintLog(_SkorchPrintLog):
-    """skorch's per-epoch table, without ANSI colour codes when standard output is not a terminal.
+    """The per-epoch table of skorch, without ANSI colour codes when standard output is not a terminal.
 
     skorch colours each column's best value; in a log file or a pipe those
     codes are noise (``[36m0.9693[0m``).
+
+    Parameters
+    ----------
+    keys_ignored : str or list of str, optional
+        History keys not printed.
+    sink : callable, default=print
+        Where each line goes.
+    tablefmt : str, default="simple"
+        ``tabulate`` table format.
+    floatfmt : str, default=".4f"
+        Format of float cells.
+    stralign : str, default="right"
+        Alignment of text cells.
     """
+
+    def __init__(self, keys_ignored: str | Sequence[str] | None = None, sink: Callable = print,
+                 tablefmt: str = "simple", floatfmt: str = ".4f", stralign: str = "right") -> None:
+        super().__init__(keys_ignored=keys_ignored, sink=sink, tablefmt=tablefmt, floatfmt=floatfmt,
+                         stralign=stralign)
 
     def format_row(self, row, key, color):
         text = super().format_row(row, key, color)

@@ -7,6 +7,11 @@ here.  No torch import: the predictor runs without it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - the annotation only: onnxruntime is imported where used
+    import onnxruntime as ort
+
 __all__ = ["FORMAT_VERSION", "INPUT_NAME", "METADATA_PREFIX", "OUTPUT_NAMES", "session_options"]
 
 #: Name of the graph's input.
@@ -19,7 +24,7 @@ METADATA_PREFIX = "sk_emotion."
 FORMAT_VERSION = 1
 
 
-def session_options(n_threads: int | None = None):
+def session_options(n_threads: int | None = None) -> ort.SessionOptions:
     """Session options for onnxruntime: full graph optimisation, errors-only logging.
 
     Parameters
@@ -30,6 +35,7 @@ def session_options(n_threads: int | None = None):
     Returns
     -------
     onnxruntime.SessionOptions
+        A new options object for ``onnxruntime.InferenceSession``.
     """
     import onnxruntime as ort
 

@@ -15,7 +15,7 @@ import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -23,6 +23,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from ..estimators.explanation import Explanation
 from ..validation import check_clips
 from .format import FORMAT_VERSION, METADATA_PREFIX, OUTPUT_NAMES, session_options
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only: onnxruntime is imported where used
+    import onnxruntime as ort
+    from numpy.typing import ArrayLike
+    from sklearn.utils import Tags
 
 __all__ = ["OnnxEmotionClassifier", "read_onnx_metadata"]
 
@@ -34,6 +39,7 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
     Parameters
     ----------
     path : str or path-like
+        The ``.onnx`` file.
 
     Returns
     -------
@@ -161,7 +167,7 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
         self.n_threads = n_threads
 
     # ---------------------------------------------------------------- session
-    def _session(self):
+    def _session(self) -> tuple[ort.InferenceSession, dict[str, Any]]:
         """The onnxruntime session and decoded metadata, opened once per parameter set."""
         providers = ["CPUExecutionProvider"] if self.providers is None else list(self.providers)
         key = (os.fspath(self.path), tuple(providers), self.n_threads)
@@ -198,17 +204,19 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
 
     @property
     def classes_(self) -> np.ndarray:
+        """Labels, in the column order of :meth:`predict_proba` (a copy, read from the file)."""
         return self._session()[1]["classes"].copy()
 
     @property
     def metadata_(self) -> dict[str, Any]:
+        """All sk-emotion metadata of the file (a copy; see :func:`read_onnx_metadata`)."""
         return copy.deepcopy(self._session()[1])
 
     def __sklearn_is_fitted__(self) -> bool:
         # The model was trained before export; loading happens on first use.
         return True
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         tags.requires_fit = False
@@ -216,16 +224,26 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     # ---------------------------------------------------------------- fitting
-    def fit(self, X=None, y=None, **fit_params) -> OnnxEmotionClassifier:
+    def fit(self, X: ArrayLike | None = None, y: ArrayLike | None = None,
+            **fit_params: Any) -> OnnxEmotionClassifier:
         """Load and check the model; no training (the predictor is inference-only).
 
         Present so that the predictor can end a ``Pipeline`` that is fitted
-        (the earlier steps are fitted as usual).  ``X``, ``y`` and
-        ``fit_params`` are ignored.
+        (the earlier steps are fitted as usual).
+
+        Parameters
+        ----------
+        X : array-like, optional
+            Ignored.
+        y : array-like, optional
+            Ignored.
+        **fit_params : dict
+            Ignored.
 
         Returns
         -------
-        self
+        OnnxEmotionClassifier
+            ``self``.
 
         Raises
         ------
@@ -236,7 +254,7 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------- prediction
-    def _run(self, X, outputs: Sequence[str], batch_size: int | None) -> dict[str, np.ndarray]:
+    def _run(self, X: ArrayLike, outputs: Sequence[str], batch_size: int | None) -> dict[str, np.ndarray]:
         session, meta = self._session()
         clips = check_clips(X, input_size=meta["input_size"], name="X")
         step = self.batch_size if batch_size is None else batch_size
@@ -257,7 +275,7 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
                 parts[name].append(value)
         return {name: np.concatenate(value) for name, value in parts.items()}
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities of each clip, columns in the order of ``classes_``.
 
         Parameters
@@ -269,14 +287,27 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         numpy.ndarray of shape (n_videos, n_classes), float32
+            Each row sums to one.
         """
         return self._run(X, ["probabilities"], None)["probabilities"]
 
-    def predict(self, X) -> np.ndarray:
-        """Predicted label of each clip (labels as the exported estimator was fitted with)."""
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Predicted label of each clip (labels as the exported estimator was fitted with).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_videos, n_frames, [channels,] 64, 64)
+            Face clips, 0-255, gray (1 channel or none) or RGB (3 channels);
+            any number of frames.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_videos,)
+            The class of ``classes_`` with the highest probability.
+        """
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
-    def explain(self, X, batch_size: int | None = None) -> Explanation:
+    def explain(self, X: ArrayLike, batch_size: int | None = None) -> Explanation:
         """Attention maps, temporal weights and per-frame probabilities of each clip.
 
         The same :class:`~sk_emotion.Explanation` as
@@ -292,6 +323,8 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         Explanation
+            Predicted labels, probabilities, per-frame probabilities,
+            temporal weights and attention maps of every clip.
         """
         out = self._run(X, OUTPUT_NAMES, batch_size)
         return Explanation.from_outputs(

@@ -97,6 +97,13 @@ def template_points(template: str | Sequence[Sequence[float]] = "fer2013") -> np
     Returns
     -------
     numpy.ndarray of shape (5, 2), float64
+        ``(x, y)`` of the five points as fractions of the crop's side.
+
+    Raises
+    ------
+    ValueError
+        On an unknown template name, or points that are not five finite
+        ``(x, y)`` pairs with the left eye left of the right eye.
     """
     if isinstance(template, str):
         if template == "arcface":
@@ -255,6 +262,7 @@ def align_face(
     Returns
     -------
     numpy.ndarray of shape (face_size, face_size[, C]), uint8
+        The aligned face, with the channels of ``image``.
     """
     image = _check_image(image)
     points = np.asarray(landmarks, dtype=np.float64)
@@ -282,9 +290,11 @@ def crop_box(
     Parameters
     ----------
     image : numpy.ndarray of shape (H, W[, C]), uint8
+        The image (any channel order; it is not changed).
     box : array-like of 4 floats or None
         ``x1, y1, x2, y2`` in pixels (e.g. ``Detections.boxes[i]``).
     face_size : int, default=64
+        Side of the output.
     margin : float, default=0.0
         Must be > -0.5.
     border : {"replicate", "constant", "reflect"}, default="replicate"
@@ -293,6 +303,7 @@ def crop_box(
     Returns
     -------
     numpy.ndarray of shape (face_size, face_size[, C]), uint8
+        The square crop, with the channels of ``image``.
     """
     image = _check_image(image)
     face_size = _check_face_size(face_size)

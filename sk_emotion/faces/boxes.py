@@ -11,7 +11,20 @@ __all__ = ["box_iou", "overlap_with", "overlap_matrix", "paired_iou", "square"]
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every box of ``a`` (N, 4) with every box of ``b`` (M, 4)."""
+    """Intersection over union of every box of ``a`` with every box of ``b``.
+
+    Parameters
+    ----------
+    a : array-like of shape (N, 4)
+        Boxes ``x1, y1, x2, y2``; a single box of shape (4,) is accepted.
+    b : array-like of shape (M, 4)
+        Boxes ``x1, y1, x2, y2``; a single box of shape (4,) is accepted.
+
+    Returns
+    -------
+    numpy.ndarray of shape (N, M), float64
+        ``[i, j]`` is the IoU of ``a[i]`` and ``b[j]``, in [0, 1].
+    """
     a = np.asarray(a, np.float64).reshape(-1, 4)
     b = np.asarray(b, np.float64).reshape(-1, 4)
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
@@ -23,7 +36,23 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def overlap_with(box: np.ndarray, boxes: np.ndarray, mode: str) -> np.ndarray:
-    """Overlap of one ``box`` (4,) with ``boxes`` (m, 4): IoU ("union") or over the smaller ("min")."""
+    """Overlap of one box with each of several boxes.
+
+    Parameters
+    ----------
+    box : numpy.ndarray of shape (4,)
+        ``x1, y1, x2, y2``.
+    boxes : numpy.ndarray of shape (m, 4)
+        ``x1, y1, x2, y2`` each.
+    mode : {"union", "min"}
+        ``"union"``: intersection over union; any other value: intersection
+        over the smaller box's area.
+
+    Returns
+    -------
+    numpy.ndarray of shape (m,)
+        The overlap of ``box`` with each of ``boxes``.
+    """
     area_a = (box[2] - box[0]) * (box[3] - box[1])
     area_b = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
@@ -34,7 +63,20 @@ def overlap_with(box: np.ndarray, boxes: np.ndarray, mode: str) -> np.ndarray:
 
 
 def paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of ``a[i]`` with ``b[i]`` for box arrays of equal length (n, 4)."""
+    """Intersection over union of ``a[i]`` with ``b[i]``, pair by pair.
+
+    Parameters
+    ----------
+    a : numpy.ndarray of shape (n, 4)
+        Boxes ``x1, y1, x2, y2``.
+    b : numpy.ndarray of shape (n, 4)
+        Boxes ``x1, y1, x2, y2``, as many as ``a``.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n,)
+        The IoU of each pair, in [0, 1].
+    """
     w = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
     h = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
     inter = w * h
@@ -43,7 +85,21 @@ def paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def overlap_matrix(boxes: np.ndarray, mode: str) -> np.ndarray:
-    """(n, n) overlap matrix, built with few n x n temporaries (this is NMS's hot spot)."""
+    """Overlap of every box with every other, built with few n x n temporaries (NMS's hot spot).
+
+    Parameters
+    ----------
+    boxes : numpy.ndarray of shape (n, 4), float
+        ``x1, y1, x2, y2`` each.
+    mode : {"union", "min"}
+        ``"union"``: intersection over union; any other value: intersection
+        over the smaller box's area.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n, n)
+        Symmetric matrix of overlaps (the diagonal is 1 for non-empty boxes).
+    """
     x1, y1, x2, y2 = boxes.T
     area = (x2 - x1) * (y2 - y1)
     inter = np.minimum.outer(x2, x2)
@@ -64,7 +120,18 @@ def overlap_matrix(boxes: np.ndarray, mode: str) -> np.ndarray:
 
 
 def square(boxes: np.ndarray) -> np.ndarray:
-    """Grow boxes to squares around the same centre (side = the larger side)."""
+    """Grow boxes to squares around the same centre (side = the larger side).
+
+    Parameters
+    ----------
+    boxes : numpy.ndarray of shape (n, 4)
+        ``x1, y1, x2, y2`` each.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n, 4)
+        The square boxes, ``x1, y1, x2, y2``.
+    """
     w = boxes[:, 2] - boxes[:, 0]
     h = boxes[:, 3] - boxes[:, 1]
     side = np.maximum(w, h)

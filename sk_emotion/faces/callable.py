@@ -84,9 +84,35 @@ class CallableDetector(BaseEstimator):
 
     @property
     def identity(self) -> str:
+        """A string that changes when the function's code or captured values change (for caches).
+
+        Functions are identified by their qualified name, bytecode,
+        constants, defaults and closure values; other callables by their
+        pickled state.  Global state the function reads is not seen.
+        """
         return _callable_identity(self.func)
 
     def detect(self, image: np.ndarray) -> Detections:
+        """Run the function on one image and validate its output.
+
+        Parameters
+        ----------
+        image : numpy.ndarray of shape (H, W, 3), uint8
+            RGB image.
+
+        Returns
+        -------
+        Detections
+            The function's faces, sorted by decreasing score; faces with a
+            non-finite or empty box are dropped.
+
+        Raises
+        ------
+        ValueError
+            If ``image`` is not an (H, W, 3) uint8 array, or the function
+            returns something other than ``(boxes, landmarks)`` or a
+            :class:`Detections`, or arrays of the wrong shapes.
+        """
         image = check_rgb(image, "image")
         out = self.func(image)
         name = getattr(self.func, "__qualname__", repr(self.func))
@@ -97,6 +123,22 @@ class CallableDetector(BaseEstimator):
         return as_detections(out[0], out[1], where=f"detector {name}")
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect the faces of several images.
+
+        When the function has a ``detect_batch`` attribute of its own, that
+        is called once on the list of images; otherwise :meth:`detect` runs
+        on each image.
+
+        Parameters
+        ----------
+        images : sequence of numpy.ndarray of shape (H, W, 3), uint8
+            RGB images.
+
+        Returns
+        -------
+        list of Detections
+            One per image, in order.
+        """
         batch = getattr(self.func, "detect_batch", None)
         if callable(batch):
             return [as_detections(d.boxes, d.landmarks, d.scores, where="detect_batch")

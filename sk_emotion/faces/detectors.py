@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -39,10 +39,27 @@ __all__ = [
     "register_detector",
 ]
 
+_Factory = TypeVar("_Factory", bound=Callable[..., Any])
+
 
 def filter_detections(dets: Detections, *, min_face_size: float = 0.0,
                       min_confidence: float | None = None) -> Detections:
-    """Drop faces whose box's larger side is below ``min_face_size`` or whose score is too low."""
+    """Drop faces whose box's larger side is below ``min_face_size`` or whose score is too low.
+
+    Parameters
+    ----------
+    dets : Detections
+        Faces of one image.
+    min_face_size : float, default=0.0
+        Faces whose box's larger side (pixels) is smaller are dropped.
+    min_confidence : float, optional
+        Faces scored lower are dropped; None keeps every score.
+
+    Returns
+    -------
+    Detections
+        The faces kept, in their order; ``dets`` itself when none is dropped.
+    """
     if len(dets) == 0:
         return dets
     side = np.maximum(dets.boxes[:, 2] - dets.boxes[:, 0], dets.boxes[:, 3] - dets.boxes[:, 1])
@@ -58,13 +75,24 @@ def filter_detections(dets: Detections, *, min_face_size: float = 0.0,
 DETECTORS: dict[str, Callable[[float, float | None], Any]] = {}
 
 
-def register_detector(name: str):
+def register_detector(name: str) -> Callable[[_Factory], _Factory]:
     """Decorator: make a detector factory available as ``VideoFaceExtractor(detector=name)``.
 
     The factory takes ``(min_face_size, min_confidence)`` (the extractor's
     parameters; ``min_confidence`` may be None for the detector's default)
     and returns an object with ``detect_batch``; a class whose ``__init__``
     takes those two keywords is a factory.
+
+    Parameters
+    ----------
+    name : str
+        The detector's name, stored lower-case in :data:`DETECTORS` (names
+        are matched case-insensitively); an existing entry is replaced.
+
+    Returns
+    -------
+    callable
+        The decorator: it registers the factory and returns it unchanged.
 
     Examples
     --------
@@ -80,7 +108,7 @@ def register_detector(name: str):
     True
     >>> del DETECTORS["everything"]
     """
-    def decorate(factory):
+    def decorate(factory: _Factory) -> _Factory:
         DETECTORS[str(name).lower()] = factory
         return factory
 
@@ -133,7 +161,24 @@ class FrameDetector:
                                   min_confidence=self.min_confidence) for d in dets]
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Detect faces in whole frames (one call over the batch)."""
+        """Detect faces in whole frames (one call over the batch), then filter them.
+
+        Parameters
+        ----------
+        images : sequence of numpy.ndarray of shape (H, W, 3), uint8
+            RGB frames.
+
+        Returns
+        -------
+        list of Detections
+            One per frame, in order, without the faces smaller than
+            ``min_face_size`` or scored below ``min_confidence``.
+
+        Raises
+        ------
+        ValueError
+            If the detector returns a different number of results than images.
+        """
         images = list(images)
         if not images:
             return []
@@ -143,7 +188,25 @@ class FrameDetector:
         return self._filter(dets)
 
     def refine_batch(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> list[Detections]:
-        """The face near each candidate box (at most one per image), filtered like :meth:`detect_batch`."""
+        """Find the face near each candidate box (at most one per image), filtered like :meth:`detect_batch`.
+
+        Parameters
+        ----------
+        images : sequence of numpy.ndarray of shape (H, W, 3), uint8
+            RGB frames.
+        boxes : array-like of shape (n_images, 4)
+            One candidate box ``x1, y1, x2, y2`` (pixels) per frame.
+
+        Returns
+        -------
+        list of Detections
+            One per frame, in order, each holding zero or one face.
+
+        Raises
+        ------
+        RuntimeError
+            If the detector has no ``refine_batch`` (see :attr:`supports_refine`).
+        """
         if not self.supports_refine:
             raise RuntimeError("this detector cannot re-detect a face near a known box")
         images = list(images)
@@ -185,6 +248,13 @@ def make_detector(spec: Any, *, min_face_size: float = 20.0,
     Returns
     -------
     FrameDetector or None
+        The detector with its identity (cache key) and filters; None when
+        ``spec`` is None.
+
+    Raises
+    ------
+    TypeError
+        If ``spec`` is none of the accepted kinds.
     """
     if spec is None:
         return None

@@ -165,7 +165,18 @@ class InsightFaceDetector(BaseEstimator):
         return state
 
     def model_path(self) -> Path:
-        """Absolute path of the ONNX model file (see :func:`find_insightface_model`)."""
+        """Locate the ONNX model file (see :func:`find_insightface_model`).
+
+        Returns
+        -------
+        pathlib.Path
+            Absolute path of the ONNX detection model.
+
+        Raises
+        ------
+        FileNotFoundError
+            When the model is not found.
+        """
         return find_insightface_model(self.model, self.root)
 
     @property
@@ -205,7 +216,30 @@ class InsightFaceDetector(BaseEstimator):
         return self._model
 
     def detect(self, image: np.ndarray) -> Detections:
-        """Detect the faces of one (H, W, 3) uint8 RGB image."""
+        """Detect the faces of one RGB image.
+
+        The model is loaded on first use (once per process and settings).
+
+        Parameters
+        ----------
+        image : numpy.ndarray of shape (H, W, 3), uint8
+            RGB image (flip OpenCV's BGR images first: ``image[..., ::-1]``).
+
+        Returns
+        -------
+        Detections
+            Faces scored at least ``det_thresh``, by decreasing score, with
+            insightface's five keypoints as landmarks (NaN for models
+            without keypoints).
+
+        Raises
+        ------
+        ValueError
+            If ``image`` is not an (H, W, 3) uint8 array, a parameter is
+            invalid, or the model is not an insightface detection model.
+        FileNotFoundError
+            When the model is not found.
+        """
         image = check_rgb(image, "image")
         model = self._get_model()
         bgr = np.ascontiguousarray(image[..., ::-1])
@@ -214,7 +248,18 @@ class InsightFaceDetector(BaseEstimator):
         return as_detections(det[:, :4], kpss, det[:, 4], where=f"insightface model {self.model!r}")
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Detect faces in each image (insightface models take one image at a time)."""
+        """Detect faces in each image (insightface models take one image at a time).
+
+        Parameters
+        ----------
+        images : sequence of numpy.ndarray of shape (H, W, 3), uint8
+            RGB images; sizes may differ.
+
+        Returns
+        -------
+        list of Detections
+            One per image, in order (see :meth:`detect`).
+        """
         return [self.detect(image) for image in images]
 
 

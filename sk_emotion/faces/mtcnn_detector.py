@@ -85,6 +85,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float,
     boxes : numpy.ndarray of shape (n, 4)
         ``x1, y1, x2, y2``; areas are ``(x2 - x1) * (y2 - y1)``.
     scores : numpy.ndarray of shape (n,)
+        Score of each box; higher-scored boxes are kept first.
     threshold : float
         A box is dropped when it overlaps a kept, higher-scored box by more
         than this.
@@ -144,9 +145,26 @@ def _nms_sequential(b: np.ndarray, threshold: float, mode: str) -> np.ndarray:
 
 def batched_nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray,
                 threshold: float, mode: str = "union") -> np.ndarray:
-    """:func:`nms` applied independently within each group (e.g. image).
+    """Apply :func:`nms` independently within each group (e.g. image).
 
-    Returns the kept indices by decreasing score (groups interleaved).
+    Parameters
+    ----------
+    boxes : numpy.ndarray of shape (n, 4)
+        ``x1, y1, x2, y2``.
+    scores : numpy.ndarray of shape (n,)
+        Score of each box.
+    groups : numpy.ndarray of shape (n,), int
+        Group of each box; boxes of different groups never suppress each other.
+    threshold : float
+        A box is dropped when it overlaps a kept, higher-scored box of its
+        group by more than this.
+    mode : {"union", "min"}, default="union"
+        Overlap = intersection over union, or over the smaller box's area.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        Indices of the kept boxes, by decreasing score (groups interleaved).
     """
     if boxes.shape[0] == 0:
         return np.zeros((0,), dtype=np.int64)
@@ -264,18 +282,18 @@ class MTCNNDetector(BaseEstimator):
         threshold of 0.9 removes most remaining false positives.
     scale_factor : float, default=0.709
         Ratio between consecutive pyramid levels (about 1/sqrt(2)).
-    pyramid : {"fast", "exact"}, default="fast"
-        How P-Net's image pyramid is built: ``"exact"`` resizes every level
-        from the original in float32, as the TensorFlow ``mtcnn`` does (the
-        golden tests compare it); ``"fast"`` resizes each level from the
-        previous one in uint8, 4-5x cheaper, with the same detections up to
-        rounding (see ``benchmarks/extraction_speed.py``).
     max_image_size : int or None, default=None
         If set, P-Net searches images whose long side exceeds it as if they
         were downscaled to that long side (R-Net and O-Net still use the full
         image).  Bounds the time per image for large images, at the cost of
         missing faces smaller than ``min_face_size * long_side /
         max_image_size``.
+    pyramid : {"fast", "exact"}, default="fast"
+        How P-Net's image pyramid is built: ``"exact"`` resizes every level
+        from the original in float32, as the TensorFlow ``mtcnn`` does (the
+        golden tests compare it); ``"fast"`` resizes each level from the
+        previous one in uint8, 4-5x cheaper, with the same detections up to
+        rounding (see ``benchmarks/extraction_speed.py``).
     device : str, default="cpu"
         Torch device of the networks.
     weights_paths : mapping of str to path, optional
@@ -291,9 +309,20 @@ class MTCNNDetector(BaseEstimator):
 
     Examples
     --------
+    The astronaut photo that scikit-image ships shows one face:
+
+    >>> from skimage import data
+    >>> image = data.astronaut()                # (512, 512, 3) uint8 RGB
     >>> detector = MTCNNDetector(min_face_size=40)
-    >>> faces = detector.detect(rgb_uint8_image)          # doctest: +SKIP
-    >>> faces.boxes, faces.scores, faces.landmarks         # doctest: +SKIP
+    >>> faces = detector.detect(image)
+    >>> len(faces), faces.boxes.shape, faces.landmarks.shape
+    (1, (1, 4), (1, 5, 2))
+    >>> bool(faces.scores[0] > 0.99)
+    True
+    >>> x1, y1, x2, y2 = faces.boxes[0]
+    >>> nose_x, nose_y = faces.landmarks[0, 2]
+    >>> bool(x1 < nose_x < x2 and y1 < nose_y < y2)
+    True
     """
 
     def __init__(
@@ -369,6 +398,8 @@ class MTCNNDetector(BaseEstimator):
         Returns
         -------
         Detections
+            The faces found, by decreasing O-Net score: boxes clipped to the
+            image, scores, and the five landmarks (not clipped).
         """
         return self.detect_batch([image])[0]
 

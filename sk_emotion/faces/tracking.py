@@ -28,11 +28,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .boxes import box_iou
 from .types import Detections
+
+if TYPE_CHECKING:
+    from .detectors import FrameDetector
 
 __all__ = [
     "Track",
@@ -105,7 +109,7 @@ def _weight(dets: Detections) -> np.ndarray:
     return dets.scores.astype(np.float64) * (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
 
 
-def associate(previous: np.ndarray, dets: Detections, *, min_iou: float = MIN_IOU,
+def associate(previous: np.ndarray, dets: Detections | None, *, min_iou: float = MIN_IOU,
               max_shift: float = MAX_SHIFT, max_scale: float = MAX_SCALE) -> int:
     """Index of the face of ``dets`` that continues the track box ``previous``, or -1.
 
@@ -113,6 +117,25 @@ def associate(previous: np.ndarray, dets: Detections, *, min_iou: float = MIN_IO
     ``min_iou``, or when its centre moved by at most ``max_shift`` times the
     previous box's side and its side changed by at most a factor
     ``max_scale``.  Among those, the highest IoU wins (then the nearest).
+
+    Parameters
+    ----------
+    previous : array-like of shape (4,)
+        The track's box ``x1, y1, x2, y2`` in the previous frame (or where it
+        is expected).
+    dets : Detections or None
+        Faces of the current frame; None (frame not searched) matches nothing.
+    min_iou : float, default=0.3
+        IoU with ``previous`` that suffices.
+    max_shift : float, default=0.5
+        Largest centre move (along x or y), in sides of ``previous``.
+    max_scale : float, default=1.6
+        Largest factor between the box sides.
+
+    Returns
+    -------
+    int
+        Index of the matching face in ``dets``, or -1 when none matches.
     """
     if dets is None or len(dets) == 0:
         return -1
@@ -135,7 +158,9 @@ def associate(previous: np.ndarray, dets: Detections, *, min_iou: float = MIN_IO
 class Track:
     """The main face in every sampled frame.
 
-    Attributes
+    The parameters are stored as attributes of the same names.
+
+    Parameters
     ----------
     boxes : ndarray of shape (n_frames, 4), float32
         Face box per frame (borrowed from the nearest detected frame when
@@ -148,12 +173,13 @@ class Track:
         Whether the face was found in that very frame.
     source : ndarray of shape (n_frames,), int64
         The frame whose detection is used (-1 when none).
-    tracked : ndarray of shape (n_frames,), bool
+    tracked : ndarray of shape (n_frames,), bool, optional
         Whether the face of that frame was found by re-detection near its
-        expected position rather than by a whole-frame search.
-    n_full_searched : int
+        expected position rather than by a whole-frame search; None (the
+        default) is stored as all False.
+    n_full_searched : int, default=0
         Frames searched whole.
-    n_tracked : int
+    n_tracked : int, default=0
         Frames where a re-detection near the expected box was tried.
     """
 
@@ -192,6 +218,15 @@ def select_main_face(detections: Sequence[Detections | None], *, window: int = S
     brief false detection or a small, more confident face in the background
     does not; what happens later in the clip (another face growing bigger)
     does not matter.
+
+    Parameters
+    ----------
+    detections : sequence of Detections or None
+        Faces of each sampled frame, in time order (None = frame not searched).
+    window : int, default=3
+        Number of sampled frames, from the first with faces, that weigh in.
+    min_iou, max_shift, max_scale : float, default=0.3, 0.5, 1.6
+        How a face is followed across those frames, see :func:`associate`.
 
     Returns
     -------
@@ -254,6 +289,27 @@ def follow(detections: Sequence[Detections | None], seed: tuple[int, int], *,
     is the only one there, so fast motion is followed but another person
     is never mistaken for the subject.  Frames without a match keep the
     last box, so the track survives missed detections.
+
+    Parameters
+    ----------
+    detections : sequence of Detections or None
+        Faces of each sampled frame, in time order (None = frame not searched).
+    seed : (int, int)
+        ``(frame, index)`` of the face to follow, e.g. from
+        :func:`select_main_face`.
+    min_iou, max_shift, max_scale : float, default=0.3, 0.5, 1.6
+        Association limits, see :func:`associate`.
+    loose_shift : float, default=1.5
+        Largest centre move, in box sides, of a lone face that continues the
+        track.
+    loose_scale : float, default=2.0
+        Largest size factor of a lone face that continues the track.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_frames,), int64
+        Index of the subject's face in ``detections[t]`` for each frame
+        ``t``; -1 where it was not found.
     """
     n = len(detections)
     chosen = np.full(n, -1, np.int64)
@@ -286,6 +342,20 @@ def fill_missing(detections: Sequence[Detections | None], chosen: np.ndarray) ->
 
     Ties (equally near before and after) take the earlier frame.  Boxes and
     landmarks are borrowed unchanged.
+
+    Parameters
+    ----------
+    detections : sequence of Detections or None
+        Faces of each sampled frame, in time order.
+    chosen : numpy.ndarray of shape (n_frames,), int
+        Index of the subject's face in each frame, -1 where it was not found
+        (as :func:`follow` returns).
+
+    Returns
+    -------
+    Track
+        The subject's box, landmarks and score in every frame (NaN boxes
+        and landmarks, zero scores, when no frame has it).
     """
     n = len(chosen)
     boxes = np.full((n, 4), np.nan, np.float32)
@@ -316,6 +386,8 @@ def track_main_face(detections: Sequence[Detections | None], *,
     Returns
     -------
     Track
+        The main face in every frame, borrowed from the nearest frame where
+        it was not found (see :func:`fill_missing`).
     """
     detections = list(detections)
     if seed is None:
@@ -327,7 +399,19 @@ def track_main_face(detections: Sequence[Detections | None], *,
 
 # ------------------------------------------------------------------ search
 def landmark_box(landmarks: np.ndarray) -> np.ndarray | None:
-    """The square box MTCNN would put around a face with these five landmarks (None if unknown)."""
+    """The square box MTCNN would put around a face with these five landmarks.
+
+    Parameters
+    ----------
+    landmarks : array-like of shape (5, 2)
+        ``(x, y)`` of left eye, right eye, nose, left and right mouth corners.
+
+    Returns
+    -------
+    numpy.ndarray of shape (4,), float64, or None
+        ``x1, y1, x2, y2`` of the square box; None when a landmark is not
+        finite or the box would be empty.
+    """
     points = np.asarray(landmarks, np.float64).reshape(5, 2)
     if not np.isfinite(points).all():
         return None
@@ -356,7 +440,7 @@ def _first_faces(frames: list[np.ndarray], detector, dets: list, full: np.ndarra
     return None
 
 
-def search_and_track(frames: Sequence[np.ndarray], detector, *, search: str = "track",
+def search_and_track(frames: Sequence[np.ndarray], detector: FrameDetector, *, search: str = "track",
                      anchor_every: int = ANCHOR_EVERY) -> Track:
     """Detect the main face in the sampled frames of one clip and follow it.
 
@@ -380,6 +464,14 @@ def search_and_track(frames: Sequence[np.ndarray], detector, *, search: str = "t
     Returns
     -------
     Track
+        The main face in every frame, with the ``tracked`` flags and the
+        counts of frames searched whole (``n_full_searched``) and of
+        re-detections tried (``n_tracked``).
+
+    Raises
+    ------
+    ValueError
+        If ``search`` is not ``"track"`` or ``"full"``.
     """
     frames = list(frames)
     n = len(frames)

@@ -15,12 +15,14 @@ __all__ = ["Detections", "Detector", "RefiningDetector", "as_detections", "check
 class Detections:
     """Faces found in one image, sorted by decreasing score.
 
-    Attributes
+    The parameters are stored as attributes of the same names.
+
+    Parameters
     ----------
     boxes : numpy.ndarray of shape (n_faces, 4), float32
         ``x1, y1, x2, y2`` in pixels, clipped to the image.
     scores : numpy.ndarray of shape (n_faces,), float32
-        O-Net face probabilities.
+        Face scores of the detector (for MTCNN, O-Net face probabilities).
     landmarks : numpy.ndarray of shape (n_faces, 5, 2), float32
         ``(x, y)`` of the left eye, right eye, nose, left mouth corner and
         right mouth corner, in image pixels ("left" = smaller x in the image,
@@ -36,7 +38,13 @@ class Detections:
 
     @classmethod
     def empty(cls) -> Detections:
-        """No face."""
+        """No face.
+
+        Returns
+        -------
+        Detections
+            Zero faces: arrays of shapes (0, 4), (0,) and (0, 5, 2), float32.
+        """
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
                    np.zeros((0, 5, 2), np.float32))
 
@@ -49,25 +57,85 @@ class Detector(Protocol):
     kind available by name to ``VideoFaceExtractor(detector=name)``.  An
     ``identity`` string attribute, when present, names the detector's
     behaviour in the extractor's cache key (otherwise its parameters do).
+
+    Parameters
+    ----------
+    *args, **kwargs : Any
+        Not accepted: a protocol cannot be instantiated.  Implement
+        ``detect_batch`` in a class of your own (subclassing this protocol is
+        optional); ``isinstance(obj, Detector)`` checks for the method.
     """
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Faces of each (H, W, 3) uint8 RGB image, one :class:`Detections` per image."""
+        """Find the faces of each image.
+
+        Parameters
+        ----------
+        images : sequence of numpy.ndarray of shape (H, W, 3), uint8
+            RGB images; sizes may differ.
+
+        Returns
+        -------
+        list of Detections
+            One per image, in order.
+        """
 
 
 @runtime_checkable
 class RefiningDetector(Detector, Protocol):
-    """A detector that can also find a face near a known box (used for tracking, e.g. MTCNN)."""
+    """A detector that can also find a face near a known box (used for tracking, e.g. MTCNN).
+
+    Parameters
+    ----------
+    *args, **kwargs : Any
+        Not accepted: a protocol cannot be instantiated.  Implement
+        ``detect_batch`` and ``refine_batch`` in a class of your own.
+    """
 
     def refine_batch(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> list[Detections]:
-        """The face near each candidate box ``(x1, y1, x2, y2)``, at most one per image."""
+        """Find the face near each candidate box, at most one per image.
+
+        Parameters
+        ----------
+        images : sequence of numpy.ndarray of shape (H, W, 3), uint8
+            RGB images.
+        boxes : numpy.ndarray of shape (n_images, 4)
+            One candidate box ``x1, y1, x2, y2`` (pixels) per image.
+
+        Returns
+        -------
+        list of Detections
+            One per image, in order, each holding zero or one face.
+        """
 
 
 def as_detections(boxes: Any, landmarks: Any, scores: Any = None, *, where: str) -> Detections:
     """Validate raw detector output and pack it into :class:`Detections`.
 
-    ``boxes`` is (N, 4) or (N, 5) (last column = score); missing landmarks
-    are NaN (the extractor then crops the box instead of aligning).
+    Parameters
+    ----------
+    boxes : array-like of shape (N, 4) or (N, 5), or None
+        ``x1, y1, x2, y2`` in pixels, optionally followed by a score column;
+        None or empty means no face.
+    landmarks : array-like of shape (N, 5, 2) or (N, 10), or None
+        The five ``(x, y)`` landmarks of each face; None gives NaN landmarks
+        (the extractor then crops the box instead of aligning).
+    scores : array-like of shape (N,), optional
+        Face scores; default the fifth column of ``boxes``, else 1.
+    where : str
+        Name of the source, used in error messages.
+
+    Returns
+    -------
+    Detections
+        The faces as float32 arrays, sorted by decreasing score (stable);
+        faces whose box is not finite or has zero or negative width or
+        height are dropped.
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``boxes``, ``scores`` and ``landmarks`` do not match.
     """
     boxes = np.asarray(boxes if boxes is not None else np.zeros((0, 4)), dtype=np.float32)
     if boxes.size == 0:
@@ -100,6 +168,25 @@ def as_detections(boxes: Any, landmarks: Any, scores: Any = None, *, where: str)
 
 
 def check_rgb(image: Any, name: str) -> np.ndarray:
+    """Check that ``image`` is an (H, W, 3) uint8 array, as detectors take.
+
+    Parameters
+    ----------
+    image : Any
+        The value to check.
+    name : str
+        Its name in the error message.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``image`` itself, unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not a numpy array of shape (H, W, 3) and dtype uint8.
+    """
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 \
             or image.dtype != np.uint8:
         shape = getattr(image, "shape", None)

@@ -33,11 +33,15 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only; the weights are imported where used
+    from ..weights import MiniXceptionWeights
 
 __all__ = ["MiniXception", "STAGE_SHAPES", "fold_batchnorm", "load_mini_xception", "preprocess_faces"]
 
@@ -138,11 +142,44 @@ class MiniXception(nn.Module):
         self.head = nn.Conv2d(128, n_classes, 3, padding=1, bias=True)
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The two 3x3 convolutions before the residual blocks.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 1, 64, 64)
+            Preprocessed faces (see :func:`preprocess_faces`).
+
+        Returns
+        -------
+        torch.Tensor of shape (N, 8, 60, 60)
+            After both convolutions, batch normalisations and ReLUs (each
+            unpadded convolution removes two rows and columns).
+        """
         x = F.relu(self.bn1(self.conv1(x)))
         return F.relu(self.bn2(self.conv2(x)))
 
     def features(self, x: torch.Tensor, stage: int = 4) -> list[torch.Tensor]:
-        """Outputs of residual blocks 1..``stage``, in order (last one is ``stage``'s)."""
+        """Outputs of residual blocks 1..``stage``, in order (last one is ``stage``'s).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 1, 64, 64)
+            Preprocessed faces (see :func:`preprocess_faces`).
+        stage : {1, 2, 3, 4}, default=4
+            Last residual block to run.
+
+        Returns
+        -------
+        list of torch.Tensor
+            ``stage`` tensors, block ``i``'s of shape ``(N, *STAGE_SHAPES[i])``
+            for 64x64 inputs: ``(N, 16, 30, 30)``, ``(N, 32, 15, 15)``,
+            ``(N, 64, 8, 8)``, ``(N, 128, 4, 4)``.
+
+        Raises
+        ------
+        ValueError
+            If ``stage`` is not a key of :data:`STAGE_SHAPES`.
+        """
         if stage not in STAGE_SHAPES:
             raise ValueError(f"stage must be one of {sorted(STAGE_SHAPES)}, got {stage!r}")
         outputs = []
@@ -153,31 +190,118 @@ class MiniXception(nn.Module):
         return outputs
 
     def forward_stage(self, x: torch.Tensor, stage: int = 4) -> torch.Tensor:
-        """Output of residual block ``stage`` only."""
+        """Output of residual block ``stage`` only.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 1, 64, 64)
+            Preprocessed faces (see :func:`preprocess_faces`).
+        stage : {1, 2, 3, 4}, default=4
+            The residual block whose output is returned.
+
+        Returns
+        -------
+        torch.Tensor of shape (N, C, h, w)
+            ``(C, h, w)`` is ``STAGE_SHAPES[stage]`` for 64x64 inputs.
+
+        Raises
+        ------
+        ValueError
+            If ``stage`` is not a key of :data:`STAGE_SHAPES`.
+        """
         return self.features(x, stage)[-1]
 
     def class_map(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-position class scores ``(N, n_classes, 4, 4)`` (head before pooling)."""
+        """Per-position class scores ``(N, n_classes, 4, 4)`` (head before pooling).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 1, 64, 64)
+            Preprocessed faces (see :func:`preprocess_faces`).
+
+        Returns
+        -------
+        torch.Tensor of shape (N, n_classes, 4, 4)
+            The head's 3x3 convolution of block 4's output; their mean over
+            positions is :meth:`forward`'s logits.
+        """
         return self.head(self.forward_stage(x, 4))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of preprocessed faces.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 1, 64, 64)
+            Preprocessed faces (see :func:`preprocess_faces`).
+
+        Returns
+        -------
+        torch.Tensor of shape (N, n_classes)
+            Logits: the mean of :meth:`class_map` over positions.
+        """
         return self.class_map(x).mean(dim=(-2, -1))
 
     # ------------------------------------------------------------------ loading
     @classmethod
     def from_arrays(cls, path: str | os.PathLike) -> MiniXception:
-        """Build the network in eval mode from an ``.npz`` of its ``state_dict`` (no pickle)."""
+        """Build the network in eval mode from an ``.npz`` of its ``state_dict`` (no pickle).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The ``.npz`` file, e.g. from :meth:`MiniXceptionWeights.get_path
+            <sk_emotion.weights.Weights.get_path>`; its checksum is not
+            checked here.
+
+        Returns
+        -------
+        MiniXception
+            With 7 classes, in evaluation mode.
+
+        Raises
+        ------
+        ValueError
+            If the file is not an ``.npz`` of exactly this network's
+            ``state_dict`` (every key, same shapes).
+        """
         return _load_state_arrays(cls(), path).eval()
 
     @classmethod
     def from_keras_hdf5(cls, path: str | os.PathLike) -> MiniXception:
-        """Build the network and load the Keras weights of ``path`` into it."""
+        """Build the network and load the Keras weights of ``path`` into it.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The Keras mini-Xception HDF5 file (see :meth:`load_keras_hdf5`).
+
+        Returns
+        -------
+        MiniXception
+            With 7 classes, in evaluation mode.
+        """
         model = cls()
         model.load_keras_hdf5(path)
         return model.eval()
 
     def load_keras_hdf5(self, path: str | os.PathLike) -> None:
-        """Copy the weights of a Keras mini-Xception HDF5 file into this module (needs ``h5py``)."""
+        """Copy the weights of a Keras mini-Xception HDF5 file into this module (needs ``h5py``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The Keras HDF5 file (``model_config`` and ``model_weights``), as
+            written by Keras 2 for the FER2013 model.
+
+        Raises
+        ------
+        ImportError
+            If ``h5py`` is not installed.
+        ValueError
+            If the file does not have the mini-Xception layout (7 ``Conv2D``
+            and 8 ``SeparableConv2D`` layers) or a weight has the wrong shape.
+        """
         try:
             import h5py
         except ImportError as exc:
@@ -265,6 +389,17 @@ def fold_batchnorm(net: MiniXception) -> MiniXception:
     convolutions).  The copy computes the same maps (within 1e-5) about 1.15x
     faster on CPU (``benchmarks/classifier_speed.py``); it is for inference
     only: it has no statistics to update and must not be trained.
+
+    Parameters
+    ----------
+    net : MiniXception
+        The network to fold; it is not modified.
+
+    Returns
+    -------
+    MiniXception
+        A deep copy in evaluation mode, with gradients disabled, whose batch
+        normalisations are :class:`torch.nn.Identity`.
     """
     import copy
 
@@ -284,7 +419,7 @@ def _as_str(value: object) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def _dataset_names(group) -> list[str]:
+def _dataset_names(group: Any) -> list[str]:
     names: list[str] = []
     group.visit(lambda name: names.append(name) if hasattr(group[name], "shape") else None)
     return names
@@ -322,7 +457,10 @@ def preprocess_faces(faces: np.ndarray | torch.Tensor) -> torch.Tensor:
     return normalize(x.float(), MiniXceptionWeights.DEFAULT.transforms)
 
 
-def load_mini_xception(weights=None, path: str | os.PathLike | None = None) -> MiniXception:
+def load_mini_xception(
+    weights: MiniXceptionWeights | str | os.PathLike | None = None,
+    path: str | os.PathLike | None = None,
+) -> MiniXception:
     """Build the mini-Xception with pretrained weights, in evaluation mode.
 
     Parameters
@@ -336,6 +474,8 @@ def load_mini_xception(weights=None, path: str | os.PathLike | None = None) -> M
     Returns
     -------
     MiniXception
+        The network, in evaluation mode, with the weights of the verified
+        file.
 
     Examples
     --------

@@ -66,6 +66,17 @@ def normalize_images(images: torch.Tensor) -> torch.Tensor:
     """Scale RGB pixel values from ``[0, 255]`` to about ``[-1, 1]``: ``(x - 127.5) / 128``.
 
     The scaling is the one :class:`~sk_emotion.weights.MTCNNWeights` declares.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        RGB pixel values in [0, 255], e.g. ``(N, 3, H, W)``; any shape and
+        dtype (the scaling is elementwise).
+
+    Returns
+    -------
+    torch.Tensor
+        The scaled values, float32, of the same shape, in [-0.996, 0.996].
     """
     from ..preprocessing import normalize
     from ..weights import MTCNNWeights
@@ -78,6 +89,22 @@ def read_keras_arrays(path: str | os.PathLike) -> list[np.ndarray]:
 
     The file is a pickle: only read files whose checksum was verified, as
     :func:`sk_emotion.weights.convert.convert_file` does.  Needs ``lz4``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A P-Net, R-Net or O-Net file of ``mtcnn`` 1.0.0 (``pnet.lz4``...).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        The network's Keras ``get_weights()`` list, in Keras order and
+        layout (see :meth:`PNet.load_keras_weights`).
+
+    Raises
+    ------
+    ValueError
+        If the file does not hold a list of numpy arrays.
     """
     import joblib  # imported here: only needed when loading weights
 
@@ -203,6 +230,20 @@ class PNet(_KerasLoadable):
         self.conv4_2 = nn.Conv2d(32, 2, 1)  # (not face, face) logits
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Score every 12x12 window of normalised images.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, H, W)
+            Images scaled by :func:`normalize_images`, ``H, W >= 12``.
+
+        Returns
+        -------
+        box_regression : torch.Tensor of shape (N, 4, h, w)
+            Corner offsets of each window, in units of the window's size.
+        face_probability : torch.Tensor of shape (N, h, w)
+            Probability that each window is a face.
+        """
         x = _max_pool_2x2_ceil(self.prelu1(self.conv1(x)))
         x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
         # Both 1x1 heads in one pass over the 32-channel map.
@@ -237,6 +278,20 @@ class RNet(_KerasLoadable):
         self.fc5_2 = nn.Linear(128, 2)  # (not face, face) logits
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Refine candidate face crops.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, 24, 24)
+            Crops scaled by :func:`normalize_images`.
+
+        Returns
+        -------
+        box_regression : torch.Tensor of shape (N, 4)
+            Corner offsets, in units of the crop's size.
+        face_probability : torch.Tensor of shape (N,)
+            Probability that each crop is a face.
+        """
         x = self.pool1(self.prelu1(self.conv1(x)))
         x = self.pool2(self.prelu2(self.conv2(x)))
         x = self.prelu3(self.conv3(x))
@@ -274,6 +329,23 @@ class ONet(_KerasLoadable):
         self.fc6_3 = nn.Linear(256, 2)   # (not face, face) logits
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Score face crops and locate their landmarks.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (N, 3, 48, 48)
+            Crops scaled by :func:`normalize_images`.
+
+        Returns
+        -------
+        box_regression : torch.Tensor of shape (N, 4)
+            Corner offsets, in units of the crop's size.
+        face_probability : torch.Tensor of shape (N,)
+            Probability that each crop is a face.
+        landmarks : torch.Tensor of shape (N, 5, 2)
+            ``(x, y)`` of the left eye, right eye, nose, left and right
+            mouth corners, relative to the crop (0 to 1 across it).
+        """
         x = self.pool1(self.prelu1(self.conv1(x)))
         x = self.pool2(self.prelu2(self.conv2(x)))
         x = self.pool3(self.prelu3(self.conv3(x)))

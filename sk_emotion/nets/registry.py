@@ -25,6 +25,12 @@ def build(registry: Mapping[str, type[nn.Module]], name: str, kind: str, **avail
     **available
         Every option the caller can offer; each class takes what it needs.
 
+    Returns
+    -------
+    torch.nn.Module
+        An instance of ``registry[name]``, built with the options of
+        ``available`` that are parameters of its ``__init__``.
+
     Raises
     ------
     ValueError

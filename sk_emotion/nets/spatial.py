@@ -34,7 +34,21 @@ SPATIAL_POOLINGS: dict[str, type[SpatialPooling]] = {}
 
 
 def register_spatial_pooling(cls: type[SpatialPooling]) -> type[SpatialPooling]:
-    """Class decorator: make a :class:`SpatialPooling` available under ``cls.name``."""
+    """Class decorator: make a :class:`SpatialPooling` available under ``cls.name``.
+
+    ``cls`` must be a subclass of :class:`SpatialPooling` with a non-empty
+    ``name``; it replaces any class registered under that name.
+
+    Returns
+    -------
+    type
+        ``cls``, unchanged.
+
+    Raises
+    ------
+    TypeError
+        If ``cls`` is not a :class:`SpatialPooling` subclass with a ``name``.
+    """
     if not (isinstance(cls, type) and issubclass(cls, SpatialPooling)) or not getattr(cls, "name", ""):
         raise TypeError(f"{cls!r} must be a SpatialPooling subclass with a 'name'")
     SPATIAL_POOLINGS[cls.name] = cls
@@ -49,21 +63,54 @@ class SpatialPooling(nn.Module):
 
     name: ClassVar[str] = ""
 
+    def __init__(self) -> None:
+        super().__init__()
+
     @property
     def n_heads(self) -> int:
         """Number of maps per frame."""
         return 1
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        """Maps ``(N, n_heads, h, w)`` summing to one over ``h x w``, for features ``(N, C, h, w)``."""
+        """Maps ``(N, n_heads, h, w)`` summing to one over ``h x w``, for features ``(N, C, h, w)``.
+
+        Parameters
+        ----------
+        features : torch.Tensor of shape (N, C, h, w)
+            Backbone feature map of each frame.
+
+        Returns
+        -------
+        torch.Tensor of shape (N, n_heads, h, w)
+            Non-negative weights of the positions, summing to one over
+            ``h x w`` for every head.
+        """
         raise NotImplementedError
 
     def penalty(self, maps: torch.Tensor) -> torch.Tensor:
-        """Regularisation of the maps ``(N, n_heads, h, w)``, per sample ``(N,)``; none by default."""
+        """Regularisation of the maps ``(N, n_heads, h, w)``, per sample ``(N,)``; none by default.
+
+        Parameters
+        ----------
+        maps : torch.Tensor of shape (N, n_heads, h, w)
+            Maps returned by :meth:`forward`.
+
+        Returns
+        -------
+        torch.Tensor of shape (N,)
+            The penalty of each sample, added to the loss; zeros here.
+        """
         return maps.new_zeros(maps.shape[0])
 
     def export_metadata(self) -> dict[str, Any]:
-        """What an exported model records about this pooling."""
+        """What an exported model records about this pooling.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable ``spatial_pooling`` (the registered name) and
+            ``n_heads``.
+        """
         return {"spatial_pooling": self.name, "n_heads": self.n_heads}
 
 
@@ -74,6 +121,18 @@ class AveragePooling(SpatialPooling):
     name = "avg"
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Uniform maps.
+
+        Parameters
+        ----------
+        features : torch.Tensor of shape (N, C, h, w)
+            Backbone feature map of each frame (only its shape is used).
+
+        Returns
+        -------
+        torch.Tensor of shape (N, 1, h, w)
+            ``1 / (h w)`` everywhere, of the dtype and device of ``features``.
+        """
         n, _, h, w = features.shape
         return features.new_full((n, 1, h, w), 1.0 / (h * w))
 
@@ -111,11 +170,35 @@ class AttentionPooling(SpatialPooling):
         return self.score.out_channels
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Attention maps of the heads.
+
+        Parameters
+        ----------
+        features : torch.Tensor of shape (N, in_channels, h, w)
+            Backbone feature map of each frame.
+
+        Returns
+        -------
+        torch.Tensor of shape (N, n_heads, h, w)
+            Softmax over the ``h x w`` positions of each head's scores.
+        """
         scores = self.score(torch.tanh(self.key(features)))
         n, heads, height, width = scores.shape
         return torch.softmax(scores.flatten(2), dim=-1).view(n, heads, height, width)
 
     def penalty(self, maps: torch.Tensor) -> torch.Tensor:
+        """:func:`attention_penalty` of the maps.
+
+        Parameters
+        ----------
+        maps : torch.Tensor of shape (N, n_heads, h, w)
+            Maps returned by :meth:`forward`.
+
+        Returns
+        -------
+        torch.Tensor of shape (N,)
+            ``||A A^T - I||_F^2`` of each sample.
+        """
         return attention_penalty(maps)
 
 
@@ -125,10 +208,14 @@ def attention_penalty(maps: torch.Tensor) -> torch.Tensor:
     Parameters
     ----------
     maps : torch.Tensor of shape (N, n_heads, H, W)
+        Attention maps; row ``h`` of ``A`` is head ``h``'s map flattened
+        over the ``H x W`` positions.
 
     Returns
     -------
     torch.Tensor of shape (N,)
+        The squared Frobenius norm of ``A A^T - I`` of each sample, of the
+        dtype of ``maps``.
     """
     a = maps.flatten(2)
     gram = a @ a.transpose(1, 2)

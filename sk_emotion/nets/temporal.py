@@ -53,7 +53,21 @@ _EPS = 1e-12  # floor of pooled probabilities before the log
 
 
 def register_temporal_pooling(cls: type[TemporalPooling]) -> type[TemporalPooling]:
-    """Class decorator: make a :class:`TemporalPooling` available under ``cls.name``."""
+    """Class decorator: make a :class:`TemporalPooling` available under ``cls.name``.
+
+    ``cls`` must be a subclass of :class:`TemporalPooling` with a non-empty
+    ``name``; it replaces any class registered under that name.
+
+    Returns
+    -------
+    type
+        ``cls``, unchanged.
+
+    Raises
+    ------
+    TypeError
+        If ``cls`` is not a :class:`TemporalPooling` subclass with a ``name``.
+    """
     if not (isinstance(cls, type) and issubclass(cls, TemporalPooling)) or not getattr(cls, "name", ""):
         raise TypeError(f"{cls!r} must be a TemporalPooling subclass with a 'name'")
     TEMPORAL_POOLINGS[cls.name] = cls
@@ -61,9 +75,24 @@ def register_temporal_pooling(cls: type[TemporalPooling]) -> type[TemporalPoolin
 
 
 def resolve_temporal_pooling(name: str, classes: Sequence[str]) -> str:
-    """The pooling ``"auto"`` stands for: ``"expressive"`` when the classes include
-    ``"neutral"`` (neutral is then the absence of expression, not a class to find a
-    peak of), ``"softmax"`` otherwise.  Other names are returned unchanged.
+    """The registered pooling a name stands for.
+
+    ``"auto"`` stands for ``"expressive"`` when the classes include
+    ``"neutral"`` (neutral is then the absence of expression, not a class to
+    find a peak of), ``"softmax"`` otherwise.  Other names are returned
+    unchanged (and not checked).
+
+    Parameters
+    ----------
+    name : str
+        A pooling name, or ``"auto"``.
+    classes : sequence
+        The output classes, compared as strings.
+
+    Returns
+    -------
+    str
+        ``name``, or the pooling ``"auto"`` resolves to.
     """
     if name != "auto":
         return name
@@ -88,13 +117,42 @@ class TemporalPooling(nn.Module):
 
     name: ClassVar[str] = ""
 
+    def __init__(self) -> None:
+        super().__init__()
+
     def forward(self, frame_logits: torch.Tensor, frame_features: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # pragma: no cover - abstract
-        """Video logits ``(N, K)``, frame logits ``(N, T, K)``, frame weights ``(N, T, K)``."""
+        """Video logits ``(N, K)``, frame logits ``(N, T, K)``, frame weights ``(N, T, K)``.
+
+        Parameters
+        ----------
+        frame_logits : torch.Tensor of shape (N, T, K)
+            Class scores of every frame.
+        frame_features : torch.Tensor of shape (N, T, C)
+            Spatially pooled features of every frame.
+
+        Returns
+        -------
+        video_logits : torch.Tensor of shape (N, K)
+            Video scores; the network applies a softmax to them.
+        frame_logits : torch.Tensor of shape (N, T, K)
+            The frame scores the pooling used (its own for the LSTM).
+        weights : torch.Tensor of shape (N, T, K)
+            Weight of every frame in every class's video score, summing to
+            one over frames.
+        """
         raise NotImplementedError
 
     def export_metadata(self) -> dict[str, Any]:
-        """What an exported model records about this pooling."""
+        """What an exported model records about this pooling.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable ``temporal_pooling`` (the registered name),
+            ``temperature`` (None for poolings without one) and
+            ``learn_temperature``.
+        """
         return {"temporal_pooling": self.name, "temperature": None, "learn_temperature": False}
 
 
@@ -114,6 +172,7 @@ class _TemperatureMixin:
 
     @property
     def temperature(self) -> float:
+        """The current temperature, in units of probability."""
         return float(self.log_temperature.detach().exp())
 
     def set_temperature(self, temperature: float | None) -> None:
@@ -124,6 +183,7 @@ class _TemperatureMixin:
             self.log_temperature.fill_(math.log(_check_temperature(temperature)))
 
     def export_metadata(self) -> dict[str, Any]:
+        """The pooling's name, current temperature and whether it is learned."""
         return {"temporal_pooling": self.name, "temperature": self.temperature,
                 "learn_temperature": isinstance(self.log_temperature, nn.Parameter)}
 
@@ -165,7 +225,27 @@ class SoftmaxPooling(_TemperatureMixin, TemporalPooling):
         super().__init__()
         self._init_temperature(temperature, learn_temperature)
 
-    def forward(self, frame_logits, frame_features):
+    def forward(self, frame_logits: torch.Tensor, frame_features: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pool the frame logits with weights from the frame probabilities.
+
+        Parameters
+        ----------
+        frame_logits : torch.Tensor of shape (N, T, K)
+            Class scores of every frame.
+        frame_features : torch.Tensor of shape (N, T, C)
+            Spatially pooled features of every frame (unused).
+
+        Returns
+        -------
+        video_logits : torch.Tensor of shape (N, K)
+            ``sum_t w[t, c] frame_logits[t, c]``.
+        frame_logits : torch.Tensor of shape (N, T, K)
+            The input ``frame_logits``.
+        weights : torch.Tensor of shape (N, T, K)
+            ``w[t, c] = softmax_t(p[t, c] / temperature)``, with ``p`` the
+            softmax of ``frame_logits`` over classes.
+        """
         p = torch.softmax(frame_logits, dim=-1)
         weights = torch.softmax(p / self.log_temperature.exp(), dim=1)
         return (weights * frame_logits).sum(dim=1), frame_logits, weights
@@ -173,25 +253,63 @@ class SoftmaxPooling(_TemperatureMixin, TemporalPooling):
 
 @register_temporal_pooling
 class MeanPooling(TemporalPooling):
-    """Mean of the frame probabilities (baseline); every frame weighs ``1 / T``."""
+    """Mean of the frame logits (baseline); every frame weighs ``1 / T``."""
 
     name = "mean"
 
-    def forward(self, frame_logits, frame_features):
+    def forward(self, frame_logits: torch.Tensor, frame_features: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Average the frame logits over time.
+
+        Parameters
+        ----------
+        frame_logits : torch.Tensor of shape (N, T, K)
+            Class scores of every frame.
+        frame_features : torch.Tensor of shape (N, T, C)
+            Spatially pooled features of every frame (unused).
+
+        Returns
+        -------
+        video_logits : torch.Tensor of shape (N, K)
+            Mean of ``frame_logits`` over frames.
+        frame_logits : torch.Tensor of shape (N, T, K)
+            The input ``frame_logits``.
+        weights : torch.Tensor of shape (N, T, K)
+            ``1 / T`` everywhere.
+        """
         weights = torch.full_like(frame_logits, 1.0 / frame_logits.shape[1])
         return frame_logits.mean(dim=1), frame_logits, weights
 
 
 @register_temporal_pooling
 class MaxPooling(TemporalPooling):
-    """Max over time of each class's frame probability, renormalised (baseline).
+    """Max over time of each class's frame logit (baseline); the softmax renormalises them.
 
     The weight of each class is one at its arg-max frame.
     """
 
     name = "max"
 
-    def forward(self, frame_logits, frame_features):
+    def forward(self, frame_logits: torch.Tensor, frame_features: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Take each class's largest frame logit.
+
+        Parameters
+        ----------
+        frame_logits : torch.Tensor of shape (N, T, K)
+            Class scores of every frame.
+        frame_features : torch.Tensor of shape (N, T, C)
+            Spatially pooled features of every frame (unused).
+
+        Returns
+        -------
+        video_logits : torch.Tensor of shape (N, K)
+            Maximum of ``frame_logits`` over frames, class by class.
+        frame_logits : torch.Tensor of shape (N, T, K)
+            The input ``frame_logits``.
+        weights : torch.Tensor of shape (N, T, K)
+            One at each class's arg-max frame, zero elsewhere.
+        """
         pooled, index = frame_logits.max(dim=1)
         weights = F.one_hot(index, frame_logits.shape[1]).transpose(1, 2).to(frame_logits.dtype)
         return pooled, frame_logits, weights
@@ -218,7 +336,26 @@ class LSTMPooling(TemporalPooling):
         self.lstm = nn.LSTM(n_features, lstm_hidden, batch_first=True)
         self.classifier = nn.Linear(lstm_hidden, len(classes))
 
-    def forward(self, frame_logits, frame_features):
+    def forward(self, frame_logits: torch.Tensor, frame_features: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run the LSTM over the frame features.
+
+        Parameters
+        ----------
+        frame_logits : torch.Tensor of shape (N, T, K)
+            Class scores of every frame (unused: the LSTM scores frames itself).
+        frame_features : torch.Tensor of shape (N, T, n_features)
+            Spatially pooled features of every frame.
+
+        Returns
+        -------
+        video_logits : torch.Tensor of shape (N, K)
+            The classifier's output after the last frame.
+        frame_logits : torch.Tensor of shape (N, T, K)
+            The classifier's output after each frame.
+        weights : torch.Tensor of shape (N, T, K)
+            ``1 / T`` everywhere (the LSTM has no per-frame weights).
+        """
         hidden, _ = self.lstm(frame_features)
         scores = self.classifier(hidden)  # prediction after each frame
         weights = torch.full_like(scores, 1.0 / scores.shape[1])
@@ -276,7 +413,28 @@ class ExpressivePooling(_TemperatureMixin, TemporalPooling):
         self.neutral = classes.index("neutral")
         self._init_temperature(temperature, learn_temperature)
 
-    def forward(self, frame_logits, frame_features):
+    def forward(self, frame_logits: torch.Tensor, frame_features: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Average the frame distributions, weighted by how expressive each frame is.
+
+        Parameters
+        ----------
+        frame_logits : torch.Tensor of shape (N, T, K)
+            Class scores of every frame.
+        frame_features : torch.Tensor of shape (N, T, C)
+            Spatially pooled features of every frame (unused).
+
+        Returns
+        -------
+        video_logits : torch.Tensor of shape (N, K)
+            ``log(sum_t w[t] p[t])``, log-probabilities (floored at 1e-12
+            before the log).
+        frame_logits : torch.Tensor of shape (N, T, K)
+            The input ``frame_logits``.
+        weights : torch.Tensor of shape (N, T, K)
+            ``w[t] = softmax_t((1 - p[t, neutral]) / temperature)``, the
+            same for every class.
+        """
         p = torch.softmax(frame_logits, dim=-1)
         expressiveness = 1.0 - p[..., self.neutral]  # (N, T)
         w = torch.softmax(expressiveness / self.log_temperature.exp(), dim=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -12,6 +13,9 @@ from .mini_xception import STAGE_SHAPES, MiniXception, fold_batchnorm, load_mini
 from .registry import build
 from .spatial import SPATIAL_POOLINGS
 from .temporal import TEMPORAL_POOLINGS, resolve_temporal_pooling
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only; the weights are imported where used
+    from ..weights import MiniXceptionWeights
 
 __all__ = ["VideoEmotionNet"]
 
@@ -109,7 +113,7 @@ class VideoEmotionNet(nn.Module):
         attention_hidden: int = 64,
         feature_stage: int = 4,
         freeze_backbone: bool = True,
-        weights=None,
+        weights: MiniXceptionWeights | str | None = None,
         pretrained: bool = True,
         lstm_hidden: int = 128,
     ) -> None:
@@ -138,7 +142,7 @@ class VideoEmotionNet(nn.Module):
                               classes=self.classes, n_features=channels, temperature=temperature,
                               learn_temperature=learn_temperature, lstm_hidden=lstm_hidden)
 
-    def _init_head_from_backbone(self, weights) -> None:
+    def _init_head_from_backbone(self, weights: MiniXceptionWeights | str | None) -> None:
         from ..weights import MiniXceptionWeights
 
         categories = list(MiniXceptionWeights.verify(weights).meta["categories"])
@@ -150,6 +154,18 @@ class VideoEmotionNet(nn.Module):
                     self.head.bias[row] = self.backbone.head.bias[source]
 
     def train(self, mode: bool = True) -> VideoEmotionNet:
+        """Set training mode, keeping a frozen backbone in evaluation mode.
+
+        Parameters
+        ----------
+        mode : bool, default=True
+            Training (True) or evaluation (False) mode.
+
+        Returns
+        -------
+        VideoEmotionNet
+            ``self``.
+        """
         super().train(mode)
         if self.freeze_backbone:
             # Frozen batch-norm statistics must not drift with the training data.
@@ -158,7 +174,21 @@ class VideoEmotionNet(nn.Module):
 
     # ------------------------------------------------------------------ stages
     def encode(self, clips: torch.Tensor) -> torch.Tensor:
-        """Backbone feature maps ``(N, T, C', h, w)`` of clips ``(N, T, C, 64, 64)`` in 0-255."""
+        """Backbone feature maps ``(N, T, C', h, w)`` of clips ``(N, T, C, 64, 64)`` in 0-255.
+
+        Parameters
+        ----------
+        clips : torch.Tensor of shape (N, T, C, 64, 64)
+            Face clips, pixel values in [0, 255], gray (``C = 1``) or RGB
+            (``C = 3``, converted to gray with the luma weights); any dtype.
+
+        Returns
+        -------
+        torch.Tensor of shape (N, T, C', h, w)
+            Output of the backbone's residual block ``feature_stage``,
+            float32: ``C', h, w`` are 128, 4, 4 for stage 4 and 64, 8, 8 for
+            stage 3.
+        """
         n, t = clips.shape[:2]
         x = clips.float()
         if x.shape[2] == 3:
@@ -196,7 +226,7 @@ class VideoEmotionNet(nn.Module):
             self.__dict__["_folded"] = cached = (key, folded)
         return cached[1]
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())
         state.pop("_folded", None)  # derived; rebuilt on first use
         return state
@@ -204,8 +234,18 @@ class VideoEmotionNet(nn.Module):
     def frames(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """Spatial pooling and frame classification of features ``(N, T, C', h, w)``.
 
-        Returns ``scores`` (N, T, K), pooled ``features`` (N, T, C') and
-        spatial ``maps`` (N, T, heads, h, w).
+        Parameters
+        ----------
+        features : torch.Tensor of shape (N, T, C', h, w)
+            Backbone feature maps, from :meth:`encode`.
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            ``"scores"`` ``(N, T, K)``, the frame logits: the head's
+            per-position class scores pooled with the spatial maps (averaged
+            over heads); ``"features"`` ``(N, T, C')``, the features pooled
+            likewise; ``"maps"`` ``(N, T, n_heads, h, w)``, the spatial maps.
         """
         n, t, c, h, w = features.shape
         flat = features.reshape(n * t, c, h, w)
@@ -221,7 +261,21 @@ class VideoEmotionNet(nn.Module):
         }
 
     def pool_time(self, frame_out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Video logits (N, K), frame logits (N, T, K) and temporal weights (N, T, K)."""
+        """Video logits (N, K), frame logits (N, T, K) and temporal weights (N, T, K).
+
+        Parameters
+        ----------
+        frame_out : dict of str to torch.Tensor
+            The output of :meth:`frames` (its ``"scores"`` and ``"features"``).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            ``"logits"`` ``(N, K)``, the video logits; ``"frame_logits"``
+            ``(N, T, K)``, the frame scores the temporal pooling used;
+            ``"temporal_weights"`` ``(N, T, K)``, the weight of every frame
+            in every class's video score, summing to one over frames.
+        """
         video, scores, weights = self.temporal(frame_out["scores"], frame_out["features"])
         return {"logits": video, "frame_logits": scores, "temporal_weights": weights}
 
@@ -232,6 +286,25 @@ class VideoEmotionNet(nn.Module):
 
         Exactly one of ``clips`` (raw faces, 0-255) and ``features`` (from
         :meth:`encode`) is given.
+
+        Parameters
+        ----------
+        clips : torch.Tensor of shape (N, T, C, 64, 64), optional
+            Face clips, pixel values in [0, 255] (see :meth:`encode`).
+        features : torch.Tensor of shape (N, T, C', h, w), optional
+            Backbone feature maps from :meth:`encode`.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (N, K)
+            Video logits (see :meth:`pool_time`).
+        penalty : torch.Tensor of shape (N,)
+            The spatial pooling's penalty of each clip, averaged over frames.
+
+        Raises
+        ------
+        ValueError
+            Unless exactly one of ``clips`` and ``features`` is given.
         """
         if (clips is None) == (features is None):
             raise ValueError("pass exactly one of clips and features")
@@ -244,12 +317,34 @@ class VideoEmotionNet(nn.Module):
         return video["logits"], penalty
 
     def explain(self, clips: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every intermediate a user may want to see, for clips ``(N, T, C, 64, 64)``."""
+        """Every intermediate a user may want to see, for clips ``(N, T, C, 64, 64)``.
+
+        Parameters
+        ----------
+        clips : torch.Tensor of shape (N, T, C, 64, 64)
+            Face clips, pixel values in [0, 255] (see :meth:`encode`).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            The entries of :meth:`pool_time` (``"logits"``, ``"frame_logits"``,
+            ``"temporal_weights"``) and ``"attention_maps"`` ``(N, T,
+            n_heads, h, w)``, the spatial maps.
+        """
         frame_out = self.frames(self.encode(clips))
         video = self.pool_time(frame_out)
         return {**video, "attention_maps": frame_out["maps"]}
 
-    def export_metadata(self) -> dict:
-        """What an exported model records about the network's structure."""
+    def export_metadata(self) -> dict[str, Any]:
+        """What an exported model records about the network's structure.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable: the spatial and temporal poolings'
+            :meth:`export_metadata
+            <sk_emotion.nets.spatial.SpatialPooling.export_metadata>` entries
+            and ``feature_stage``.
+        """
         return {**self.spatial.export_metadata(), **self.temporal.export_metadata(),
                 "feature_stage": int(self.feature_stage)}

@@ -75,7 +75,9 @@ _MIN_FRAMES_SKIPPED_BY_SEEK = 12
 class VideoInfo:
     """Metadata of a video file or image folder.
 
-    Attributes
+    The parameters are stored as attributes of the same names.
+
+    Parameters
     ----------
     path : str
         The file or folder.
@@ -95,7 +97,7 @@ class VideoInfo:
         Decoder name (e.g. ``'mpeg4'``, ``'h264'``, ``'png'``).
     is_image_folder : bool
         True for a folder of frame images.
-    n_frames_exact : bool
+    n_frames_exact : bool, default=False
         Whether ``n_frames`` was counted rather than taken from metadata.
     """
 
@@ -115,7 +117,9 @@ class VideoInfo:
 class DecodedClip:
     """Frames sampled from a clip.
 
-    Attributes
+    The parameters are stored as attributes of the same names.
+
+    Parameters
     ----------
     frames : ndarray of shape (n_frames, H, W, 3), dtype uint8
         RGB frames, upright.
@@ -285,6 +289,8 @@ def probe_video(
     Returns
     -------
     info : VideoInfo
+        Size (as displayed), frame count, frame rate, duration, rotation and
+        codec of the source.
 
     Raises
     ------
@@ -422,6 +428,8 @@ def read_frame_indices(
     Returns
     -------
     clip : DecodedClip
+        ``frames`` has shape (len(indices), H, W, 3), uint8 RGB, upright, in
+        the order of ``indices``.
 
     Raises
     ------

@@ -190,6 +190,7 @@ def index_frames(
     Returns
     -------
     frames : ndarray of shape (n, height, width, 3), dtype uint8
+        RGB frames showing the indices ``start`` ... ``start + n - 1``.
     """
     frames = np.zeros((n, height, width, 3), dtype=np.uint8)
     bw = width // n_bits
@@ -220,6 +221,7 @@ def read_frame_index(frame: np.ndarray, *, n_bits: int = 8) -> int:
     Returns
     -------
     index : int
+        The index drawn in the frame (modulo ``2**n_bits``).
     """
     height, width = frame.shape[:2]
     bw = width // n_bits

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
 from ..estimators.explanation import Explanation
 
@@ -18,7 +19,26 @@ __all__ = ["plot_explanation", "plot_confusion_matrix", "upsample_map"]
 
 
 def upsample_map(attention: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling of an attention map ``(h, w)`` to ``size``, values unchanged in scale."""
+    """Bilinear upsampling of an attention map to ``size``, values unchanged in scale.
+
+    Parameters
+    ----------
+    attention : array-like of shape (h, w)
+        The attention map (one weight per cell).
+    size : (int, int)
+        Output ``(height, width)`` in pixels, e.g. the face's ``shape[:2]``.
+
+    Returns
+    -------
+    numpy.ndarray of shape (height, width), float64
+        The map interpolated bilinearly (edges replicated, no anti-aliasing),
+        so that each cell covers an equal part of the output.
+
+    Examples
+    --------
+    >>> upsample_map(np.array([[0.0, 1.0]]), (1, 4)).round(2).tolist()
+    [[0.0, 0.25, 0.75, 1.0]]
+    """
     from skimage.transform import resize
 
     attention = np.asarray(attention, dtype=np.float64)
@@ -182,8 +202,8 @@ def plot_explanation(
 
 
 def plot_confusion_matrix(
-    y_true,
-    y_pred,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
     *,
     labels: Sequence | None = None,
     normalize: str | None = "true",

@@ -37,6 +37,7 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import shutil
 import tempfile
@@ -70,7 +71,20 @@ __all__ = [
 
 
 def sha256sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """Return the hexadecimal SHA-256 digest of a file."""
+    """Return the hexadecimal SHA-256 digest of a file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to hash.
+    chunk_size : int, default=1048576
+        Bytes read at a time (the file is never held in memory whole).
+
+    Returns
+    -------
+    str
+        The 64-character lowercase hexadecimal digest.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(chunk_size), b""):
@@ -101,7 +115,25 @@ class UpstreamFile:
     url: str
 
     def verify(self, path: str | os.PathLike) -> Path:
-        """Check a copy of the original file against its SHA-256; see :meth:`WeightsFile.verify`."""
+        """Check a copy of the original file against its SHA-256; see :meth:`WeightsFile.verify`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The copy of the upstream file to check.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``, once its digest matches.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the file does not exist.
+        ChecksumError
+            If its digest differs.
+        """
         return _verify(Path(path), self.sha256, self.filename)
 
 
@@ -159,15 +191,39 @@ class WeightsFile:
         return self.upstream.url
 
     def shipped_path(self) -> Path:
-        """Location of the copy installed with the package."""
+        """Location of the copy installed with the package.
+
+        Returns
+        -------
+        pathlib.Path
+            ``filename`` in the package's ``weights/files`` folder (the
+            file is not checked).
+        """
         return Path(__file__).parent / "files" / self.filename
 
     def cached_path(self) -> Path:
-        """Location in the package cache directory (which may not exist yet)."""
+        """Location in the package cache directory (which may not exist yet).
+
+        Returns
+        -------
+        pathlib.Path
+            ``filename`` in ``$SK_EMOTION_HOME`` (default
+            ``~/.cache/sk_emotion``); the file is not checked.
+        """
         return cache_dir() / self.filename
 
     def verify(self, path: str | os.PathLike) -> Path:
         """Check ``path`` against the declared SHA-256.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The ``.npz`` file to check.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``, once its digest matches.
 
         Raises
         ------
@@ -179,7 +235,28 @@ class WeightsFile:
         return _verify(Path(path), self.sha256, self.filename)
 
     def download(self, destination: Path, timeout: float = 30.0) -> Path:
-        """Download the upstream file, verify it, convert it and write the result to ``destination``."""
+        """Download the upstream file, verify it, convert it and write the result to ``destination``.
+
+        Parameters
+        ----------
+        destination : pathlib.Path
+            Where to write the converted ``.npz`` (parent folders are
+            created; the download goes to a temporary file next to it).
+        timeout : float, default=30.0
+            Timeout of the connection, in seconds.
+
+        Returns
+        -------
+        pathlib.Path
+            ``destination``, whose SHA-256 matches ``sha256``.
+
+        Raises
+        ------
+        urllib.error.URLError, OSError, TimeoutError
+            If the download fails.
+        ChecksumError
+            If the downloaded file or its conversion has the wrong digest.
+        """
         from .convert import convert_file
 
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -315,6 +392,18 @@ class Weights:
             Explicit paths by role, overriding the search for those roles.
         download : bool, default=True
             Whether downloading from the upstream URL may be tried.
+
+        Returns
+        -------
+        dict of str to pathlib.Path
+            A verified file for every role of :attr:`files`.
+
+        Raises
+        ------
+        ValueError
+            If ``paths`` names a role the set does not have.
+        WeightsNotFoundError
+            If a file has no valid copy (see :meth:`WeightsFile.resolve`).
         """
         paths = dict(paths or {})
         unknown = set(paths) - set(self.files)
@@ -328,7 +417,30 @@ class Weights:
         }
 
     def get_path(self, path: str | os.PathLike | None = None, *, download: bool = True) -> Path:
-        """Resolve and verify the single file of a one-file weights set."""
+        """Resolve and verify the single file of a one-file weights set.
+
+        Parameters
+        ----------
+        path : str, path-like or None, default=None
+            Explicit location of the file, or of its upstream original (see
+            :meth:`WeightsFile.resolve`).
+        download : bool, default=True
+            Whether downloading from the upstream URL may be tried.
+
+        Returns
+        -------
+        pathlib.Path
+            A file whose SHA-256 matches.
+
+        Raises
+        ------
+        ValueError
+            If the set has more than one file (use :meth:`get_paths`).
+        ChecksumError
+            If the explicit ``path`` matches neither checksum.
+        WeightsNotFoundError
+            If the file has no valid copy.
+        """
         if len(self.files) != 1:
             raise ValueError(
                 f"this weights set has {len(self.files)} files ({sorted(self.files)}); use get_paths()"
@@ -344,22 +456,33 @@ def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
 class _WeightsEnum(Enum):
     """Base of the weights enums: members expose their :class:`Weights` directly."""
 
+    # Calling a weights enum only looks a member up by its value: Enum's functional
+    # API (names=, module=...) is closed to enums that have members.  Say so to
+    # ``inspect`` and the documentation tools, which would otherwise show the
+    # metaclass's signature (Python < 3.12) or ``(*values)`` (3.12+).
+    __signature__ = inspect.Signature([inspect.Parameter("value", inspect.Parameter.POSITIONAL_ONLY)])
+
     @property
     def files(self) -> Mapping[str, WeightsFile]:
+        """The files of the set, by role; see :class:`Weights`."""
         return self.value.files
 
     @property
     def transforms(self) -> Mapping[str, Any]:
+        """The preprocessing the network expects; see :class:`Weights`."""
         return self.value.transforms
 
     @property
     def meta(self) -> Mapping[str, Any]:
+        """Categories, metrics, licence and the like; see :class:`Weights`."""
         return self.value.meta
 
     def get_paths(self, *args: Any, **kwargs: Any) -> dict[str, Path]:
+        """Resolve and verify every file of the set; see :meth:`Weights.get_paths`."""
         return self.value.get_paths(*args, **kwargs)
 
     def get_path(self, *args: Any, **kwargs: Any) -> Path:
+        """Resolve and verify the single file of the set; see :meth:`Weights.get_path`."""
         return self.value.get_path(*args, **kwargs)
 
     @classmethod
@@ -393,13 +516,24 @@ class _WeightsEnum(Enum):
     def __repr__(self) -> str:
         return f"{type(self).__name__}.{self.name}"
 
-    def __reduce_ex__(self, protocol: int):
+    def __reduce_ex__(self, protocol: int) -> tuple[Any, tuple[type[_WeightsEnum], str]]:
         # By name: Enum's default pickles the value, whose mappings are read-only proxies.
         return getattr, (type(self), self.name)
 
 
 class MiniXceptionWeights(_WeightsEnum):
-    """Weights of the FER2013 mini-Xception emotion CNN (Arriaga et al., 2017)."""
+    """Weights of the FER2013 mini-Xception emotion CNN (Arriaga et al., 2017).
+
+    Members are reached by attribute (``MiniXceptionWeights.DEFAULT``), by
+    name (``MiniXceptionWeights["FER2013"]``) or with :meth:`verify`, which
+    also takes a name, a file path or None.
+
+    Parameters
+    ----------
+    value : Weights
+        Calling the enum looks a member up by its :class:`Weights`, as for
+        any :class:`enum.Enum`; it creates nothing.
+    """
 
     FER2013 = Weights(
         files=_frozen({
@@ -459,7 +593,18 @@ _MTCNN_SHA = {
 
 
 class MTCNNWeights(_WeightsEnum):
-    """Weights of the MTCNN face detector (Zhang et al., 2016) as shipped by ``mtcnn`` 1.0.0."""
+    """Weights of the MTCNN face detector (Zhang et al., 2016) as shipped by ``mtcnn`` 1.0.0.
+
+    Members are reached by attribute (``MTCNNWeights.DEFAULT``), by name
+    (``MTCNNWeights["MTCNN"]``) or with :meth:`verify`, which also takes a
+    name, a file path or None.
+
+    Parameters
+    ----------
+    value : Weights
+        Calling the enum looks a member up by its :class:`Weights`, as for
+        any :class:`enum.Enum`; it creates nothing.
+    """
 
     MTCNN = Weights(
         files=_frozen({

@@ -69,6 +69,17 @@ def _write_archive(handle: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
 def read_arrays(path: str | os.PathLike | BinaryIO) -> dict[str, np.ndarray]:
     """Read every array of an ``.npz`` file without ever unpickling.
 
+    Parameters
+    ----------
+    path : path-like or binary file object
+        The ``.npz`` archive.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Every member of the archive, by name (without ``.npy``), loaded into
+        memory.
+
     Raises
     ------
     ValueError

@@ -22,15 +22,22 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .arrays import write_arrays
 
+if TYPE_CHECKING:  # pragma: no cover - annotations only; converting needs torch, importing this module does not
+    from torch import nn
+
+    from . import WeightsFile
+
 __all__ = ["CONVERTERS", "convert_file", "main"]
 
 
-def _require(module: str, what: str):
+def _require(module: str, what: str) -> ModuleType:
     try:
         return __import__(module)
     except ImportError as exc:
@@ -39,7 +46,7 @@ def _require(module: str, what: str):
         ) from exc
 
 
-def _state_arrays(module) -> dict[str, np.ndarray]:
+def _state_arrays(module: nn.Module) -> dict[str, np.ndarray]:
     return {name: tensor.detach().cpu().numpy().copy() for name, tensor in module.state_dict().items()}
 
 
@@ -70,7 +77,7 @@ CONVERTERS: dict[str, Callable[[Path], dict[str, np.ndarray]]] = {
 }
 
 
-def convert_file(spec, source: str | os.PathLike, destination: str | os.PathLike) -> Path:
+def convert_file(spec: WeightsFile, source: str | os.PathLike, destination: str | os.PathLike) -> Path:
     """Convert one verified upstream file into the shipped format, and verify the result.
 
     Parameters
@@ -99,7 +106,20 @@ def convert_file(spec, source: str | os.PathLike, destination: str | os.PathLike
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: convert the upstream files given with ``--source CONVERTER=PATH``."""
+    """Command line: convert the upstream files given with ``--source CONVERTER=PATH``.
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        The arguments (``--out FOLDER`` and any number of ``--source
+        CONVERTER=PATH``); None reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        The exit status, 0 (errors in the arguments exit through
+        :mod:`argparse`; failed conversions raise).
+    """
     from . import MiniXceptionWeights, MTCNNWeights
 
     parser = argparse.ArgumentParser(prog="python -m sk_emotion.weights.convert",

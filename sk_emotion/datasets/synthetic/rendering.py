@@ -33,7 +33,9 @@ _NOISE_PAD = 32
 class ExpressionClip:
     """An in-memory synthetic clip (see :func:`make_expression_clip`).
 
-    Attributes
+    The parameters are stored as attributes of the same names.
+
+    Parameters
     ----------
     frames : numpy.ndarray of shape (n_frames, H, W, 3), uint8
         RGB frames.
@@ -275,6 +277,9 @@ def make_expression_clip(
     Returns
     -------
     ExpressionClip
+        The frames, with the emotion, per-frame intensity, ground-truth
+        landmarks and the random choices made (identity, mirroring, face
+        size, background).
     """
     _check_emotion(emotion)
     n_frames = _check_int(n_frames, "n_frames", 1)

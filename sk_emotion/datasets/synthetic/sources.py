@@ -25,7 +25,9 @@ _MASK_CENTRE_DY, _MASK_AX, _MASK_AY, _MASK_FEATHER = 0.45, 1.45, 2.0, 0.15
 class FaceSource:
     """One real face, normalised to the actor canvas.
 
-    Attributes
+    The parameters are stored as attributes of the same names.
+
+    Parameters
     ----------
     identity : str
         Name of the face (``"t1_0"`` ... ``"t1_5"`` left to right in
@@ -52,7 +54,14 @@ class FaceSource:
     box: np.ndarray
 
     def mirrored(self) -> FaceSource:
-        """The same face flipped left-right (landmarks relabelled left/right)."""
+        """The same face flipped left-right (landmarks relabelled left/right).
+
+        Returns
+        -------
+        FaceSource
+            A new source with the canvas, mask, landmarks and box mirrored;
+            the same identity and photo.
+        """
         w = _CANVAS_W - 1.0
         lm = self.landmarks.copy()
         lm[:, 0] = w - lm[:, 0]

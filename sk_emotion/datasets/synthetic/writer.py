@@ -44,6 +44,11 @@ def default_data_dir() -> Path:
     ``$SK_EMOTION_HOME/expression_videos``, or
     ``~/.cache/sk_emotion/expression_videos`` when the variable is unset (see
     :func:`sk_emotion.config.cache_dir`).  Not created here.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (it may not exist yet).
     """
     return cache_dir() / "expression_videos"
 
@@ -245,7 +250,32 @@ def make_expression_videos(
 
     Examples
     --------
-    >>> from sk_emotion.datasets import make_expression_videos   # doctest: +SKIP
+    A small tree (two emotions, short clips) in a temporary folder:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from sk_emotion.datasets import make_expression_videos
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> settings = dict(n_train_per_class=2, n_val_per_class=1, n_frames=8, frame_size=(128, 96),
+    ...                 face_size=(40, 60), emotions=["happy", "surprise"], random_state=0)
+    >>> clips = make_expression_videos(tmp.name, **settings)
+    >>> clips.groupby(["subset", "emotion"]).size().to_dict()
+    {('train', 'happy'): 2, ('train', 'surprise'): 2, ('val', 'happy'): 1, ('val', 'surprise'): 1}
+    >>> sorted(p.name for p in Path(tmp.name).iterdir())
+    ['Train_AFEW', 'Val_AFEW', 'sk_emotion_landmarks.npz', 'sk_emotion_manifest.json']
+    >>> landmarks = load_expression_landmarks(tmp.name)   # per clip: 5 points per frame
+    >>> len(landmarks), {a.shape for a in landmarks.values()}
+    (6, {(8, 5, 2)})
+
+    The same parameters again return the cached tree without writing anything:
+
+    >>> make_expression_videos(tmp.name, **settings).equals(clips)
+    True
+    >>> tmp.cleanup()
+
+    The default tree (7 emotions, 84 clips of 32 frames of 320x240) takes
+    longer to write than an example should, so it is not run here:
+
     >>> clips = make_expression_videos("/tmp/demo_videos")       # doctest: +SKIP
     >>> clips.groupby("subset").size().to_dict()                 # doctest: +SKIP
     {'train': 56, 'val': 28}
