@@ -157,13 +157,25 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
 
     Examples
     --------
-    >>> from sk_emotion import VideoFaceExtractor                # doctest: +SKIP
-    >>> extractor = VideoFaceExtractor(n_frames=16, cache_dir="~/.cache/faces")  # doctest: +SKIP
-    >>> X = extractor.fit_transform(["clip1.avi", "clip2.avi"])  # doctest: +SKIP
-    >>> X.shape, X.dtype                                         # doctest: +SKIP
-    ((2, 16, 1, 64, 64), dtype('uint8'))
-    >>> faces, report = extractor.transform_with_report(["clip1.avi"])  # doctest: +SKIP
-    >>> report[["path", "face_coverage", "error"]]               # doctest: +SKIP
+    A short video of a real face (scikit-image's astronaut photo, drifting
+    to the right) and a path that does not exist:
+
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from skimage import data
+    >>> from sk_emotion import VideoFaceExtractor
+    >>> from sk_emotion.video import write_video
+    >>> photo = data.astronaut()[:384, :384]
+    >>> frames = np.stack([np.roll(photo, 4 * t, axis=1) for t in range(12)])
+    >>> clip = write_video(tempfile.mkdtemp() + "/astronaut.avi", frames, fps=25)
+    >>> extractor = VideoFaceExtractor(n_frames=4, on_error="fallback")
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:  # an ExtractionWarning names the file
+    ...     faces, report = extractor.transform_with_report([clip, "missing.avi"])
+    >>> faces.shape, faces.dtype
+    ((2, 4, 1, 64, 64), dtype('uint8'))
+    >>> float(report.loc[0, "face_coverage"]), report["fallback_used"].tolist(), report["error"].tolist()
+    (1.0, [False, True], [None, 'no such file or directory'])
     """
 
     _parameter_constraints: dict = {
