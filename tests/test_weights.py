@@ -236,3 +236,19 @@ def test_a_damaged_cached_copy_is_reported_once_even_when_the_shipped_one_is_use
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert spec.resolve(download=False) == spec.shipped_path()
+
+
+def test_every_shipped_weight_file_has_a_notice_and_a_licence_entry():
+    from pathlib import Path
+
+    import sk_emotion.weights
+
+    files = Path(sk_emotion.weights.__file__).parent / "files"
+    notices = "".join(p.read_text(encoding="utf-8") for p in files.glob("NOTICE*"))
+    licence = (Path(__file__).resolve().parents[1] / "LICENSE").read_text(encoding="utf-8")
+    shipped = sorted(p.name for p in files.glob("*.npz"))
+    assert len(shipped) == 4
+    for name in shipped:
+        assert name in notices, f"{name} has no NOTICE"
+        assert name in licence, f"{name} is not listed in LICENSE"
+    assert "MIT License" in notices
