@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import Any
 
-__all__ = ["file_identity"]
+__all__ = ["file_identity", "sha256sum"]
 
 _CHUNK = 1 << 20
 
@@ -54,7 +55,27 @@ def file_identity(path: str | os.PathLike, mode: str = "stat") -> str:
     raise ValueError(f"identity mode must be 'stat' or 'content', got {mode!r}")
 
 
-def _hash_file(path: str, digest) -> None:
+def _hash_file(path: str | os.PathLike, digest: Any, chunk_size: int = _CHUNK) -> None:
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
             digest.update(chunk)
+
+
+def sha256sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Return the hexadecimal SHA-256 digest of a file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to hash.
+    chunk_size : int, default=1048576
+        Bytes read at a time (the file is never held in memory whole).
+
+    Returns
+    -------
+    str
+        The 64-character lowercase hexadecimal digest.
+    """
+    digest = hashlib.sha256()
+    _hash_file(path, digest, chunk_size)
+    return digest.hexdigest()

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..video.formats import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+
 __all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "canonical_emotion", "is_hidden", "list_clips", "load_video_folders"]
 
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 # Folder names seen in emotion datasets, mapped to the FER2013 names.
 _EMOTION_SYNONYMS = {

@@ -5,7 +5,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "IMAGE_EXTENSIONS": ".decode",
+    "IMAGE_EXTENSIONS": ".formats",
+    "VIDEO_EXTENSIONS": ".formats",
     "DecodedClip": ".decode",
     "VideoDecodeError": ".decode",
     "VideoInfo": ".decode",
@@ -26,7 +27,6 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .decode import (
-        IMAGE_EXTENSIONS,
         DecodedClip,
         VideoDecodeError,
         VideoInfo,
@@ -39,4 +39,5 @@ if TYPE_CHECKING:  # pragma: no cover
         sample_array_frames,
         sample_frame_indices,
     )
+    from .formats import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
     from .writer import index_frames, read_frame_index, write_video

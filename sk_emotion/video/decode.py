@@ -39,9 +39,9 @@ import av
 import numpy as np
 
 from ..exceptions import VideoDecodeError, VideoNotFoundError
+from .formats import IMAGE_EXTENSIONS
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
     "DecodedClip",
     "VideoDecodeError",
     "VideoInfo",
@@ -57,8 +57,6 @@ __all__ = [
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: File extensions (lower case) recognised as frames in an image folder.
-IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 #: Frame rate assumed for image folders (CK+ was recorded at 30 fps).
 DEFAULT_FOLDER_FPS = 30.0

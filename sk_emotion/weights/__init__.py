@@ -54,6 +54,7 @@ from typing import Any
 from ..config import CACHE_ENV_VAR, cache_dir
 from ..emotions import EMOTIONS
 from ..exceptions import ChecksumError, WeightsNotFoundError, WeightsWarning
+from ..identity import sha256sum
 
 __all__ = [
     "UpstreamFile",
@@ -68,28 +69,6 @@ __all__ = [
 ]
 
 
-
-
-def sha256sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """Return the hexadecimal SHA-256 digest of a file.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The file to hash.
-    chunk_size : int, default=1048576
-        Bytes read at a time (the file is never held in memory whole).
-
-    Returns
-    -------
-    str
-        The 64-character lowercase hexadecimal digest.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _repair_hint() -> str:
