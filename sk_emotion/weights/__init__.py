@@ -36,7 +36,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import os
 import shutil
@@ -51,7 +50,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ..config import CACHE_ENV_VAR, cache_dir
+from ..config import cache_dir
 from ..emotions import EMOTIONS
 from ..exceptions import ChecksumError, WeightsNotFoundError, WeightsWarning
 from ..identity import sha256sum
