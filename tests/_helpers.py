@@ -87,3 +87,75 @@ def build_fake_scrfd(path, box, kps, *, score=0.9, input_size=(640, 640), stride
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return Path(path)
+
+
+# ------------------------------------------------- frames that carry their index
+# The index is drawn as a row of black/white blocks (one per bit) that survives
+# lossy compression, so a test can tell exactly which source frame a decoded
+# frame came from.
+def index_frames(
+    n: int, height: int = 80, width: int = 96, *, n_bits: int = 8, start: int = 0
+) -> np.ndarray:
+    """Make frames whose index is drawn as black/white blocks.
+
+    The top half holds ``n_bits`` blocks side by side (most significant bit
+    left, white = 1); the bottom half holds a mid-grey gradient that shifts
+    with the index so that consecutive frames differ everywhere.
+
+    Parameters
+    ----------
+    n : int
+        Number of frames.
+    height, width : int, default=80, 96
+        Frame size; ``width`` should give blocks of >= 8 pixels.
+    n_bits : int, default=8
+        Bits drawn; indices are taken modulo ``2**n_bits``.
+    start : int, default=0
+        Index of the first frame.
+
+    Returns
+    -------
+    frames : ndarray of shape (n, height, width, 3), dtype uint8
+        RGB frames showing the indices ``start`` ... ``start + n - 1``.
+    """
+    frames = np.zeros((n, height, width, 3), dtype=np.uint8)
+    bw = width // n_bits
+    half = height // 2
+    ramp = np.linspace(60, 190, width)
+    for t in range(n):
+        value = (start + t) % (2**n_bits)
+        for b in range(n_bits):
+            if (value >> (n_bits - 1 - b)) & 1:
+                frames[t, :half, b * bw : (b + 1) * bw] = 255
+        frames[t, half:] = np.roll(ramp, 3 * t)[None, :, None].astype(np.uint8)
+        # Colour tint so RGB order mistakes are visible: red bar at the bottom.
+        frames[t, height - 4 :, :, 0] = 220
+        frames[t, height - 4 :, :, 1:] = 20
+    return frames
+
+
+def read_frame_index(frame: np.ndarray, *, n_bits: int = 8) -> int:
+    """Recover the index drawn by :func:`index_frames`.
+
+    Parameters
+    ----------
+    frame : ndarray of shape (H, W, 3), uint8
+        Decoded frame, upright, same size as written.
+    n_bits : int, default=8
+        Bits drawn.
+
+    Returns
+    -------
+    index : int
+        The index drawn in the frame (modulo ``2**n_bits``).
+    """
+    height, width = frame.shape[:2]
+    bw = width // n_bits
+    half = height // 2
+    # Block interiors only: compression smears edges by a few pixels.
+    m = max(1, bw // 4)
+    value = 0
+    for b in range(n_bits):
+        block = frame[m : half - m, b * bw + m : (b + 1) * bw - m]
+        value = (value << 1) | int(block.mean() > 128)
+    return value

@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from _helpers import index_frames, read_frame_index
 
 from sk_emotion.video import (
     DecodedClip,
@@ -23,10 +24,8 @@ from sk_emotion.video import (
     VideoInfo,
     VideoNotFoundError,
     apply_rotation,
-    index_frames,
     list_image_files,
     probe_video,
-    read_frame_index,
     read_frame_indices,
     read_frames,
     sample_array_frames,

@@ -18,8 +18,6 @@ _EXPORTS = {
     "read_frames": ".decode",
     "sample_array_frames": ".decode",
     "sample_frame_indices": ".decode",
-    "index_frames": ".writer",
-    "read_frame_index": ".writer",
     "write_video": ".writer",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
@@ -40,4 +38,4 @@ if TYPE_CHECKING:  # pragma: no cover
         sample_frame_indices,
     )
     from .formats import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-    from .writer import index_frames, read_frame_index, write_video
+    from .writer import write_video
