@@ -34,6 +34,7 @@ _EXPORTS = {
     "save_model": ".persistence",
     "make_emotion_pipeline": ".pipeline",
     "predict_table": ".pipeline",
+    "emotion_timeline": ".timeline",
     "EMOTIONS": ".emotions",
     "MiniXceptionWeights": ".weights",
     "MTCNNWeights": ".weights",
@@ -60,4 +61,5 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from .export.predictor import OnnxEmotionClassifier
     from .persistence import load_model, save_model
     from .pipeline import make_emotion_pipeline, predict_table
+    from .timeline import emotion_timeline
     from .weights import MiniXceptionWeights, MTCNNWeights

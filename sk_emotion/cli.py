@@ -73,7 +73,7 @@ def _load_or_zero_shot(args: argparse.Namespace, *, progress: bool = False):
     from .estimators.classifier import EmotionClassifier
     from .pipeline import make_emotion_pipeline
 
-    on_error = "fallback" if args.fallback else "raise"
+    on_error = "fallback" if getattr(args, "fallback", False) else "raise"
     if args.model:
         from .persistence import load_model
 
@@ -174,6 +174,39 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_timeline(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .timeline import emotion_timeline
+
+    _check_outputs(args.csv, args.plot)
+    model = _load_or_zero_shot(args) if args.model else None
+    if model is None and args.n_frames != 16:
+        from .estimators.classifier import EmotionClassifier
+        from .pipeline import make_emotion_pipeline
+
+        model = make_emotion_pipeline(extractor={"n_frames": args.n_frames}, cache=False,
+                                      classifier=EmotionClassifier.from_pretrained())
+    windows, persons = emotion_timeline(args.video, model, window=args.window, hop=args.hop,
+                                        min_track_s=args.min_track, verbose=1, return_persons=True)
+    with pd.option_context("display.width", 200, "display.max_columns", 40, "display.max_rows", 60):
+        summary = persons.drop(columns="thumbnails").round(2)
+        print(f"{args.video}: {len(persons)} person(s)")
+        print(summary.to_string(index=False))
+        if not args.csv:
+            print()
+            print(windows.round(3).to_string(index=False))
+    if args.csv:
+        windows.to_csv(args.csv, index=False)
+        print(f"windows -> {args.csv}")
+    if args.plot:
+        from .viz.timeline import plot_timeline
+
+        plot_timeline(windows, persons, title=str(args.video)).savefig(args.plot, dpi=args.dpi)
+        print(f"figure -> {args.plot}")
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
@@ -263,16 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
     weights = sub.add_parser("weights", help="where the pretrained files are, and their checksum status")
     weights.set_defaults(func=_cmd_weights)
 
-    def model_options(p: argparse.ArgumentParser) -> None:
+    def model_options(p: argparse.ArgumentParser, fallback: bool = True) -> None:
         p.add_argument("--model", help="trained model file (sk-emotion train); default: pretrained zero-shot model")
         p.add_argument("--trusted", action="store_true",
                        help="allow a pickle-based model file (.joblib): loading it can run any code it holds, "
                             "so only for files you made yourself")
         p.add_argument("--n-frames", type=_positive_int, default=16,
                        help="frames sampled per video (zero-shot model)")
-        p.add_argument("--fallback", action="store_true",
-                       help="keep videos that cannot be read or show no face in the output, marked "
-                            "status=fallback with their error and no label, instead of failing")
+        if fallback:
+            p.add_argument("--fallback", action="store_true",
+                           help="keep videos that cannot be read or show no face in the output, marked "
+                                "status=fallback with their error and no label, instead of failing")
 
     predict = sub.add_parser("predict", help="predict the emotion of each video")
     predict.add_argument("videos", nargs="+", metavar="VIDEO")
@@ -289,6 +323,19 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--dpi", type=int, default=120)
     model_options(explain)
     explain.set_defaults(func=_cmd_explain)
+
+    timeline = sub.add_parser("timeline", help="emotions of every person in a long video, window by window")
+    timeline.add_argument("video", metavar="VIDEO")
+    model_options(timeline, fallback=False)
+    timeline.add_argument("--window", type=float, default=2.0, help="window length in seconds (default: 2)")
+    timeline.add_argument("--hop", type=float, default=1.0,
+                          help="seconds between window starts, a multiple of window / n-frames (default: 1)")
+    timeline.add_argument("--min-track", type=float, default=1.0,
+                          help="drop persons on screen for less than this many seconds (default: 1)")
+    timeline.add_argument("--csv", help="write the windows table as CSV")
+    timeline.add_argument("--plot", help="write the timeline figure (PNG)")
+    timeline.add_argument("--dpi", type=int, default=100)
+    timeline.set_defaults(func=_cmd_timeline)
 
     train = sub.add_parser("train", help="train the method on a folder of labelled videos",
                            formatter_class=_RegistryHelp)

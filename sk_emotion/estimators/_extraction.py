@@ -18,7 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..faces.align import align_face, crop_box
+from ..config import single_threaded_torch
+from ..faces.align import crop_box, cut_face
 from ..faces.tracking import Track, search_and_track
 from ..identity import file_identity
 from ..preprocessing import to_color
@@ -57,11 +58,6 @@ REPORT_COLUMNS: tuple[str, ...] = (
     "error",
 )
 
-#: Context added around a detector box when a frame has no landmarks.  The
-#: FER2013 template square is 0.92 of MTCNN's box side (median over 133 faces,
-#: IQR 0.86-0.97) and centred on it, hence a slightly tighter square.
-_BOX_MARGIN = -0.04
-
 #: Pixel value of the clip substituted for unreadable videos (mid-grey).
 BLANK_VALUE = 128
 
@@ -94,26 +90,6 @@ class Outcome:
     looked_up: bool = False
     hit: bool = False
     written: bool = False
-
-
-@contextlib.contextmanager
-def _single_threaded_torch():
-    """Run torch on one thread (restored afterwards): parallelism is across videos.
-
-    Detection networks on small images gain little from intra-op threads and
-    lose a lot when cores are shared (threads spin-waiting on each other).
-    """
-    import torch
-
-    previous = torch.get_num_threads()
-    if previous == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @contextlib.contextmanager
@@ -164,10 +140,8 @@ def _crop_faces(frames: np.ndarray, track: Track | None, s: Settings) -> np.ndar
     for t, frame in enumerate(frames):
         if track is None:
             face = _resize(frame, s.face_size)
-        elif np.isfinite(track.landmarks[t]).all():
-            face = align_face(frame, track.landmarks[t], s.face_size, s.margin, template=s.template)
         else:
-            face = crop_box(frame, track.boxes[t], s.face_size, s.margin + _BOX_MARGIN)
+            face = cut_face(frame, track.landmarks[t], track.boxes[t], s.face_size, s.margin, s.template)
         face = to_color(face.reshape(1, s.face_size, s.face_size, -1), s.color)[0]
         out[t] = face.transpose(2, 0, 1)
     return out
@@ -241,7 +215,7 @@ def extract_one(item: Item, s: Settings, detector) -> Outcome:
             search = s.search
             if search == "auto":
                 search = "track" if detector.supports_refine else "full"
-            with _single_threaded_torch():
+            with single_threaded_torch():
                 track = search_and_track(list(frames), detector, search=search)
             row["face_coverage"] = track.coverage
             row["frame_detected"] = [bool(v) for v in track.detected]

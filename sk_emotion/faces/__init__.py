@@ -17,6 +17,7 @@ _EXPORTS = {
     "align_face": ".align",
     "canonical_template": ".align",
     "crop_box": ".align",
+    "cut_face": ".align",
     "estimate_similarity": ".align",
     "template_points": ".align",
     "box_iou": ".boxes",
@@ -27,6 +28,8 @@ _EXPORTS = {
     "InsightFaceDetector": ".insightface",
     "MTCNNDetector": ".mtcnn_detector",
     "Track": ".tracking",
+    "Observation": ".persons",
+    "PersonTracker": ".persons",
     "search_and_track": ".tracking",
     "Detections": ".types",
     "Detector": ".types",
@@ -42,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
         align_face,
         canonical_template,
         crop_box,
+        cut_face,
         estimate_similarity,
         template_points,
     )
@@ -50,5 +54,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .detectors import DETECTORS, make_detector, register_detector
     from .insightface import InsightFaceDetector
     from .mtcnn_detector import MTCNNDetector
+    from .persons import Observation, PersonTracker
     from .tracking import Track, search_and_track
     from .types import Detections, Detector, RefiningDetector

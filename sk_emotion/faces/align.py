@@ -46,7 +46,13 @@ __all__ = [
     "estimate_similarity",
     "align_face",
     "crop_box",
+    "cut_face",
 ]
+
+#: Context added around a detector box when a face has no landmarks.  The
+#: FER2013 template square is 0.92 of MTCNN's box side (median over 133 faces,
+#: IQR 0.86-0.97) and centred on it, hence a slightly tighter square.
+BOX_MARGIN = -0.04
 
 #: insightface's ArcFace template for 112x112 crops: (x, y) of left eye, right
 #: eye, nose, left mouth corner, right mouth corner.
@@ -327,3 +333,40 @@ def crop_box(
     matrix = np.array([[scale, 0.0, 0.0], [0.0, scale, 0.0]])
     matrix[:, 2] = (face_size - 1) / 2.0 - scale * centre
     return _warp(image, matrix, face_size, border)
+
+
+def cut_face(
+    image: np.ndarray,
+    landmarks: np.ndarray | None,
+    box: Sequence[float] | np.ndarray | None,
+    face_size: int = 64,
+    margin: float = 0.0,
+    template: str | Sequence[Sequence[float]] = "fer2013",
+) -> np.ndarray:
+    """The face the extractor cuts: aligned on its landmarks, else a square around its box.
+
+    Parameters
+    ----------
+    image : numpy.ndarray of shape (H, W[, C]), uint8
+        The frame.
+    landmarks : array-like of shape (5, 2) or None
+        The face's five landmarks; used when all are finite.
+    box : array-like of 4 floats or None
+        The detector's box, used without landmarks (with
+        :data:`BOX_MARGIN` more context than ``margin``, to frame the face
+        as the template does).
+    face_size : int, default=64
+        Side of the output.
+    margin : float, default=0.0
+        Context around the template (see :func:`align_face`).
+    template : str or array-like of shape (5, 2), default="fer2013"
+        See :func:`template_points`.
+
+    Returns
+    -------
+    numpy.ndarray of shape (face_size, face_size[, C]), uint8
+        The face, with the channels of ``image``.
+    """
+    if landmarks is not None and np.isfinite(np.asarray(landmarks, np.float64)).all():
+        return align_face(image, landmarks, face_size, margin, template=template)
+    return crop_box(image, box, face_size, margin + BOX_MARGIN)

@@ -1,0 +1,263 @@
+"""Follow every person's face through a long video, each with a stable id.
+
+Clip classification follows one subject (:mod:`sk_emotion.faces.tracking`).
+A timeline of an interview or a meeting needs everyone, for minutes, frame
+after frame, without holding frames: :class:`PersonTracker` takes the
+sampled frames one at a time and says, for each, which persons are where.
+
+Per sampled frame:
+
+- An *anchor* frame (one every ``anchor_every`` samples, and any frame where
+  following failed) is searched whole; its faces continue the persons they
+  overlap (highest IoU first, with the clip tracker's association rules) and
+  the others are new persons -- or persons seen before: a face that appears
+  where a person was lost a short while ago (within ``reid_max_gap_s``,
+  centre within ``reid_max_shift`` face sides, similar size) takes that
+  person's id back, so a short occlusion, a turn of the head or a quick
+  exit and return keep the id.
+- Between anchors each person is re-detected near the box its landmarks and
+  motion predict (MTCNN's R-Net and O-Net on one box per person, about 2 ms),
+  as the clip tracker does; when that fails for anyone the frame is searched
+  whole.  Detectors that cannot re-detect search every frame whole.
+- A person not found in a whole-frame search is *lost*: no more re-detection
+  is spent on them until a later search finds them again.
+
+Re-identification is by position and size only.  A face-identity embedding
+would also recognise a person after a camera cut or a change of seat, but
+the identity networks at hand (insightface's ArcFace) are licensed for
+non-commercial research only and are not shipped; a person who comes back
+elsewhere after ``reid_max_gap_s`` gets a new id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .boxes import box_iou
+from .tracking import (
+    MAX_SCALE,
+    MAX_SHIFT,
+    MIN_IOU,
+    TRACK_MIN_SCORE,
+    associate,
+    landmark_box,
+)
+from .types import Detections
+
+if TYPE_CHECKING:
+    from .detectors import FrameDetector
+
+__all__ = ["Observation", "PersonTracker"]
+
+#: A face found where a lost person was, within this many face sides of
+#: their last centre ...
+REID_MAX_SHIFT = 1.0
+#: ... and with a side within this factor of theirs, is that person again.
+REID_MAX_SCALE = 1.5
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One person in one sampled frame.
+
+    The parameters are stored as attributes of the same names.
+
+    Parameters
+    ----------
+    person : int
+        The person's id (0, 1, ... in order of first appearance).
+    box : numpy.ndarray of shape (4,), float64
+        ``x1, y1, x2, y2`` of the detector's box, in frame pixels.
+    landmarks : numpy.ndarray of shape (5, 2), float64
+        The five landmarks (NaN when the detector gives none).
+    score : float
+        The detector's face score.
+    tracked : bool
+        Found by re-detection near the predicted box (True) or by a
+        whole-frame search (False).
+    """
+
+    person: int
+    box: np.ndarray
+    landmarks: np.ndarray
+    score: float
+    tracked: bool
+
+
+@dataclass
+class _Person:
+    id: int
+    history: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (time, box), recent
+    moves: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (time, landmark box)
+    last_time: float = -np.inf
+    active: bool = True
+
+    def seen(self, time_s: float, box: np.ndarray, landmarks: np.ndarray) -> None:
+        self.history = [*self.history[-1:], (time_s, box)]
+        lbox = landmark_box(landmarks)
+        self.moves = [*self.moves[-1:], (time_s, box if lbox is None else lbox)]
+        self.last_time = time_s
+        self.active = True
+
+    def expected(self, time_s: float, moves: bool) -> np.ndarray:
+        """Box expected at ``time_s``: the last one moved with the last velocity."""
+        points = self.moves if moves else self.history
+        if len(points) < 2:
+            return points[-1][1]
+        (t0, b0), (t1, b1) = points[-2], points[-1]
+        if t1 <= t0:
+            return b1
+        return b1 + (b1 - b0) * (time_s - t1) / (t1 - t0)
+
+
+class PersonTracker:
+    """Give every face of a stream of sampled frames a stable person id.
+
+    Parameters
+    ----------
+    detector : FrameDetector
+        From :func:`sk_emotion.faces.detectors.make_detector`; with
+        ``supports_refine`` (MTCNN) persons are followed by re-detection
+        between anchor frames, otherwise every frame is searched whole.
+    anchor_every : int, default=8
+        A whole-frame search every this many sampled frames (new persons are
+        found there); 8 is once a second at the timeline's default sampling.
+    reid_max_gap_s : float, default=5.0
+        How long a lost person's id can be given back to a face that appears
+        where they were.
+
+    Attributes
+    ----------
+    n_full_searched : int
+        Sampled frames searched whole so far.
+    n_refined : int
+        Re-detections run so far (one per person and frame).
+    """
+
+    def __init__(self, detector: FrameDetector, *, anchor_every: int = 8, reid_max_gap_s: float = 5.0) -> None:
+        if int(anchor_every) < 1:
+            raise ValueError(f"anchor_every must be a positive integer, got {anchor_every!r}")
+        if not reid_max_gap_s >= 0:
+            raise ValueError(f"reid_max_gap_s must be >= 0, got {reid_max_gap_s!r}")
+        self.detector = detector
+        self.anchor_every = int(anchor_every)
+        self.reid_max_gap_s = float(reid_max_gap_s)
+        self._persons: list[_Person] = []
+        self._n_updates = 0
+        self.n_full_searched = 0
+        self.n_refined = 0
+
+    @property
+    def n_persons(self) -> int:
+        """Number of person ids given so far."""
+        return len(self._persons)
+
+    def update(self, frame: np.ndarray, time_s: float) -> list[Observation]:
+        """Find the persons in the next sampled frame.
+
+        Parameters
+        ----------
+        frame : numpy.ndarray of shape (H, W, 3), uint8
+            The RGB frame; frames must come in time order.
+        time_s : float
+            Its time in the video, in seconds.
+
+        Returns
+        -------
+        list of Observation
+            The persons found in this frame, by increasing id.
+        """
+        anchor = self._n_updates % self.anchor_every == 0
+        self._n_updates += 1
+        active = [p for p in self._persons if p.active]
+        found: dict[int, Observation] = {}
+        if active and not anchor and getattr(self.detector, "supports_refine", False):
+            found = self._refine(frame, time_s, active)
+            if len(found) == len(active):
+                return self._commit(found, time_s)
+        # An anchor, or someone was not re-detected: search the whole frame.
+        dets = self.detector.detect_batch([frame])[0]
+        self.n_full_searched += 1
+        self._assign(dets, time_s, found)
+        for person in active:
+            if person.id not in found:
+                person.active = False  # lost until a whole-frame search finds them again
+        return self._commit(found, time_s)
+
+    # ------------------------------------------------------------ internals
+    def _refine(self, frame: np.ndarray, time_s: float, active: list[_Person]) -> dict[int, Observation]:
+        expected = np.stack([p.expected(time_s, moves=True) for p in active])
+        results = self.detector.refine_batch([frame] * len(active), expected)
+        self.n_refined += len(active)
+        found = {}
+        for person, dets in zip(active, results):
+            reference = person.expected(time_s, moves=False)
+            if len(dets) and dets.scores[0] >= TRACK_MIN_SCORE and associate(reference, dets) == 0:
+                found[person.id] = self._observation(person.id, dets, 0, tracked=True)
+        # Two persons re-detected onto the same face (one occluding the other):
+        # the one whose box moved less keeps it, the other is searched for.
+        ids = sorted(found)
+        for a in ids:
+            for b in ids:
+                if a < b and a in found and b in found and box_iou(found[a].box[None], found[b].box[None])[0, 0] > 0.5:
+                    drop = max((a, b), key=lambda i: self._moved(i, found[i].box, time_s))
+                    del found[drop]
+        return found
+
+    def _moved(self, person_id: int, box: np.ndarray, time_s: float) -> float:
+        expected = self._persons[person_id].expected(time_s, moves=False)
+        side = max(float(expected[2] - expected[0]), 1e-6)
+        return float(np.abs((box[:2] + box[2:]) / 2 - (expected[:2] + expected[2:]) / 2).max() / side)
+
+    def _assign(self, dets: Detections | None, time_s: float, found: dict[int, Observation]) -> None:
+        """Match a whole-frame search to the persons; new faces become persons (or old ones again)."""
+        if dets is None or len(dets) == 0:
+            return
+        free = np.ones(len(dets), bool)
+        for obs in found.values():  # faces already followed by re-detection
+            free &= box_iou(obs.box[None], dets.boxes)[0] < MIN_IOU
+        # Active persons first (they were here a sample ago), then lost ones by recency.
+        candidates = sorted((p for p in self._persons if p.id not in found),
+                            key=lambda p: (not p.active, -p.last_time))
+        pairs = []
+        for person in candidates:
+            recent = person.active
+            reference = person.expected(time_s, moves=False)
+            # An active person was seen one sample ago: the clip tracker's limits.  A lost
+            # one may have been away for seconds: position and size only.
+            limits = (MIN_IOU, MAX_SHIFT, MAX_SCALE) if recent else (np.inf, REID_MAX_SHIFT, REID_MAX_SCALE)
+            if not recent and time_s - person.last_time > self.reid_max_gap_s:
+                continue
+            iou = box_iou(reference[None], dets.boxes)[0]
+            side = max(float(reference[2] - reference[0]), 1e-6)
+            centres = (dets.boxes[:, :2] + dets.boxes[:, 2:]) / 2
+            shift = np.abs(centres - (reference[:2] + reference[2:]) / 2).max(axis=1) / side
+            ratio = (dets.boxes[:, 2] - dets.boxes[:, 0]) / side
+            ok = (iou >= limits[0]) | ((shift <= limits[1]) & (ratio <= limits[2]) & (ratio >= 1 / limits[2]))
+            for k in np.flatnonzero(ok & free):
+                pairs.append((0 if recent else 1, -float(iou[k]), float(shift[k]), person.id, int(k)))
+        taken_persons: set[int] = set()
+        for _, _, _, person_id, k in sorted(pairs):
+            if person_id in taken_persons or not free[k]:
+                continue
+            taken_persons.add(person_id)
+            free[k] = False
+            found[person_id] = self._observation(person_id, dets, k, tracked=False)
+        for k in np.flatnonzero(free):
+            person = _Person(id=len(self._persons))
+            self._persons.append(person)
+            found[person.id] = self._observation(person.id, dets, int(k), tracked=False)
+
+    @staticmethod
+    def _observation(person_id: int, dets: Detections, k: int, *, tracked: bool) -> Observation:
+        return Observation(person=person_id, box=dets.boxes[k].astype(np.float64),
+                           landmarks=dets.landmarks[k].astype(np.float64), score=float(dets.scores[k]),
+                           tracked=tracked)
+
+    def _commit(self, found: dict[int, Observation], time_s: float) -> list[Observation]:
+        for person_id, obs in found.items():
+            self._persons[person_id].seen(time_s, obs.box, obs.landmarks)
+        return [found[i] for i in sorted(found)]

@@ -1,0 +1,364 @@
+"""Emotion timelines of long videos: per person, per time window, the emotion shown.
+
+A clip classifier answers "which emotion does this short clip show".  An
+interview, a therapy session or a meeting asks "how do the emotions of each
+person change over these twenty minutes".  :func:`emotion_timeline` answers
+that with the same model and the same face settings as
+:func:`~sk_emotion.pipeline.predict_table`, window by window:
+
+1. The video is decoded once, front to back
+   (:class:`~sk_emotion.video.stream.FrameSampler`); only the frames the
+   windows sample are converted, at ``n_frames`` per window: the grid
+   ``(j + 1/2) * window / n_frames`` seconds.  A window starting at ``s``
+   samples the grid points in ``[s, s + window)``, which are exactly the
+   frames the extractor samples from that window cut as its own clip
+   (segment centres), so windows that overlap share their frames.
+2. Every face is followed with a stable person id
+   (:class:`~sk_emotion.faces.persons.PersonTracker`): whole-frame
+   searches on anchor frames, re-detection in between, re-identification
+   by position after a short absence.
+3. Each person's faces are cut as the extractor cuts them (same template,
+   size, colour) as soon as their frame is decoded; the frame is then
+   dropped.  When a window is complete its clip goes to the classifier
+   (in batches); its faces are dropped once no later window needs them.
+   Memory therefore does not grow with the video's length.
+
+The per-window answer is that of the model on that window cut as its own
+clip, up to the landmarks: a person followed across the whole video is
+re-detected from where they were a sample earlier, while the clip extractor
+starts with a whole-frame search at the window's first frame (the aligned
+faces then differ by a few hundredths of the eye distance; the tests bound
+the difference of the probabilities).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["TIMELINE_COLUMNS", "emotion_timeline"]
+
+#: Leading columns of the windows table; ``p_<class>`` columns follow ``label``.
+TIMELINE_COLUMNS: tuple[str, ...] = ("person", "start_s", "end_s", "label", "face_coverage")
+
+#: Columns of the persons table.
+PERSON_COLUMNS: tuple[str, ...] = ("person", "first_s", "last_s", "on_screen_s", "n_windows", "thumbnails")
+
+_THUMBNAIL_SIZE = 64
+
+
+@dataclass
+class _PersonState:
+    faces: dict[int, np.ndarray] = field(default_factory=dict)  # sample index -> (C, S, S) uint8 face
+    first_s: float = math.inf
+    last_s: float = -math.inf
+    n_detected: int = 0
+    thumbnails: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    next_thumbnail_s: float = 0.0
+
+
+def _resolve_model(model: Any) -> tuple[Any, Any]:
+    """(extractor, classifier) of a fitted pipeline, a lone classifier, or None (zero-shot)."""
+    from sklearn.pipeline import Pipeline
+
+    from .estimators.classifier import EmotionClassifier
+    from .estimators.extractor import VideoFaceExtractor
+
+    if model is None:
+        return VideoFaceExtractor(), EmotionClassifier.from_pretrained()
+    if isinstance(model, Pipeline):
+        first = model.steps[0][1]
+        if not isinstance(first, VideoFaceExtractor):
+            raise TypeError(f"the pipeline's first step must be a VideoFaceExtractor, got {type(first).__name__}")
+        classifier = model[1:] if len(model.steps) > 2 else model.steps[-1][1]
+    else:
+        first, classifier = VideoFaceExtractor(), model
+    if not hasattr(classifier, "predict_proba"):
+        raise TypeError(f"the model must predict probabilities; {type(classifier).__name__} has no predict_proba")
+    try:
+        classifier.classes_  # noqa: B018 - fitted or not
+    except AttributeError:
+        raise ValueError("the model is not fitted: fit it, or pass model=None for the zero-shot model") from None
+    return first, classifier
+
+
+def _grid(window: float, hop: float, n_frames: int) -> tuple[float, int]:
+    """Sample spacing and the number of grid samples between window starts."""
+    for name, value in (("window", window), ("hop", hop)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not value > 0:
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    step = window / n_frames
+    per_hop = round(hop / step)
+    if per_hop < 1 or not math.isclose(per_hop * step, hop, rel_tol=1e-9, abs_tol=1e-12):
+        raise ValueError(
+            f"hop={hop:g} s must be a multiple of window / n_frames = {window:g} / {n_frames} = {step:g} s "
+            f"(so that overlapping windows share their sampled frames, as clips cut from the video "
+            f"would sample them); e.g. hop={max(1, round(hop / step)) * step:g}"
+        )
+    return step, per_hop
+
+
+def _fill(faces: dict[int, np.ndarray], indices: range) -> tuple[np.ndarray, np.ndarray]:
+    """The window's clip: each sample's face, or the nearest detected one's (earlier on ties)."""
+    detected = np.array([j in faces for j in indices])
+    have = [j for j in indices if j in faces]
+    clip = []
+    for j in indices:
+        nearest = j if j in faces else min(have, key=lambda h: (abs(h - j), h))
+        clip.append(faces[nearest])
+    return np.stack(clip), detected
+
+
+class _Timeline:
+    """One pass over one video with fixed settings; see :func:`emotion_timeline`."""
+
+    def __init__(self, video: str, extractor: Any, classifier: Any, *, window: float, hop: float,
+                 min_track_s: float, anchor_every_s: float, reid_max_gap_s: float, max_thumbnails: int,
+                 batch_size: int, progress: Callable[[float], None] | None) -> None:
+        from .faces.align import template_points
+        from .faces.detectors import make_detector
+
+        self.video = video
+        self.classifier = classifier
+        self.n_frames = int(extractor.n_frames)
+        self.face_size = int(extractor.face_size)
+        self.color = extractor.color
+        self.margin = float(extractor.margin)
+        self.template = template_points(extractor.template)
+        self.min_face_coverage = float(extractor.min_face_coverage)
+        self.detector = make_detector(extractor.detector, min_face_size=float(extractor.min_face_size),
+                                      min_confidence=extractor.min_confidence)
+        if self.detector is None:
+            raise ValueError("a timeline needs a face detector: the extractor has detector=None")
+        self.window, self.hop = float(window), float(hop)
+        self.min_track_s = float(min_track_s)
+        self.anchor_every_s = float(anchor_every_s)
+        self.reid_max_gap_s = float(reid_max_gap_s)
+        self.max_thumbnails = int(max_thumbnails)
+        self.batch_size = int(batch_size)
+        self.progress = progress
+
+    # ------------------------------------------------------------------ pass
+    def run(self, step: float, per_hop: int, single_window: bool = False) -> tuple[list[dict], dict, float]:
+        """Rows (one per person and window), person states, and the video's end time."""
+        from .faces.align import cut_face
+        from .faces.persons import PersonTracker
+        from .preprocessing import to_color
+        from .video.stream import FrameSampler
+
+        sampler = FrameSampler(self.video, step)
+        duration_hint = float(sampler.info.duration_s) if np.isfinite(sampler.info.duration_s) else 0.0
+        thumbnail_every = max(duration_hint / max(self.max_thumbnails, 1), self.window)
+        tracker = PersonTracker(self.detector, anchor_every=max(1, round(self.anchor_every_s / step)),
+                                reid_max_gap_s=self.reid_max_gap_s)
+        persons: dict[int, _PersonState] = {}
+        rows: list[dict] = []
+        pending: list[tuple[int, np.ndarray]] = []  # (row index, clip) awaiting the classifier
+        n = self.n_frames
+        next_window = 0
+        for sample in sampler:
+            j, frame = sample.index, sample.image
+            for obs in tracker.update(frame, sample.time_s):
+                state = persons.setdefault(obs.person, _PersonState())
+                rgb = cut_face(frame, obs.landmarks, obs.box, self.face_size, self.margin, self.template)
+                face = to_color(rgb.reshape(1, *rgb.shape[:2], -1), self.color)[0].transpose(2, 0, 1)
+                state.faces[j] = np.ascontiguousarray(face)
+                state.first_s = min(state.first_s, sample.time_s)
+                state.last_s = max(state.last_s, sample.time_s)
+                state.n_detected += 1
+                if self.max_thumbnails > 0 and sample.time_s >= state.next_thumbnail_s:
+                    state.thumbnails.append((sample.time_s, self._thumbnail(frame, obs, cut_face)))
+                    state.next_thumbnail_s = sample.time_s + thumbnail_every
+            if self.progress is not None:
+                self.progress(step)
+            # Windows whose last sample this was are complete.
+            while next_window * per_hop + n - 1 <= j and not (single_window and next_window > 0):
+                self._close_window(next_window, step, per_hop, persons, rows, pending, single_window)
+                next_window += 1
+                if len(pending) >= self.batch_size:
+                    self._classify(rows, pending)
+            first_needed = next_window * per_hop
+            for state in persons.values():
+                for old in [k for k in state.faces if k < first_needed]:
+                    del state.faces[old]
+        self._classify(rows, pending)
+        return rows, persons, sampler.end_time_s
+
+    def _thumbnail(self, frame: np.ndarray, obs: Any, cut_face: Callable) -> np.ndarray:
+        return cut_face(frame, obs.landmarks, obs.box, _THUMBNAIL_SIZE, 0.15, self.template)
+
+    def _close_window(self, k: int, step: float, per_hop: int, persons: dict[int, _PersonState],
+                      rows: list[dict], pending: list, single_window: bool) -> None:
+        first = k * per_hop
+        indices = range(first, first + self.n_frames)
+        start = 0.0 if single_window else k * self.hop
+        end = self.n_frames * step if single_window else start + self.window
+        for person_id in sorted(persons):
+            state = persons[person_id]
+            if not any(j in state.faces for j in indices):
+                continue  # not on screen in this window
+            clip, detected = _fill(state.faces, indices)
+            coverage = float(detected.mean())
+            row = {"person": person_id, "start_s": start, "end_s": end, "label": None,
+                   "face_coverage": coverage}
+            rows.append(row)
+            if detected.sum() >= max(1, math.ceil(self.min_face_coverage * self.n_frames - 1e-9)):
+                pending.append((len(rows) - 1, clip))
+
+    def _classify(self, rows: list[dict], pending: list) -> None:
+        if not pending:
+            return
+        proba = np.asarray(self.classifier.predict_proba(np.stack([clip for _, clip in pending])))
+        classes = np.asarray(self.classifier.classes_)
+        for (i, _), p in zip(pending, proba):
+            label = classes[int(p.argmax())]
+            rows[i]["label"] = label.item() if isinstance(label, np.generic) else label
+            rows[i]["proba"] = p
+        pending.clear()
+
+
+def emotion_timeline(
+    video: str | os.PathLike,
+    model: Any = None,
+    *,
+    window: float = 2.0,
+    hop: float = 1.0,
+    min_track_s: float = 1.0,
+    anchor_every_s: float = 1.0,
+    reid_max_gap_s: float = 5.0,
+    max_thumbnails: int = 6,
+    batch_size: int = 32,
+    verbose: int = 0,
+    return_persons: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    """The emotions of every person in a video, window by window.
+
+    Parameters
+    ----------
+    video : str or path-like
+        A video file.
+    model : Pipeline, classifier or None, default=None
+        A fitted ``Pipeline(VideoFaceExtractor, ...)`` (e.g. from
+        :func:`~sk_emotion.pipeline.make_emotion_pipeline` or
+        :func:`~sk_emotion.persistence.load_model`): its extractor's
+        settings (``n_frames``, detector, template, size, colour,
+        ``min_face_coverage``) and its classifier are used.  A fitted
+        classifier alone (:class:`~sk_emotion.EmotionClassifier`,
+        :class:`~sk_emotion.export.predictor.OnnxEmotionClassifier`) uses the
+        default extractor settings.  None: the pretrained zero-shot model.
+    window : float, default=2.0
+        Window length in seconds; each window samples the extractor's
+        ``n_frames`` frames (at segment centres, as a clip would).
+    hop : float, default=1.0
+        Seconds between window starts; a multiple of ``window / n_frames``.
+    min_track_s : float, default=1.0
+        Persons on screen for less than this (seconds of detected samples)
+        are dropped: passers-by and false detections.
+    anchor_every_s : float, default=1.0
+        Seconds between whole-frame searches (where new persons are found).
+    reid_max_gap_s : float, default=5.0
+        A face that appears where a person was lost at most this long ago,
+        at a similar size, gets that person's id back.
+    max_thumbnails : int, default=6
+        Face thumbnails kept per person (for :func:`~sk_emotion.viz.timeline.plot_timeline`).
+    batch_size : int, default=32
+        Windows classified at once.
+    verbose : int, default=0
+        1 shows a progress bar in seconds of video (on standard error).
+    return_persons : bool, default=False
+        Also return the persons table.
+
+    Returns
+    -------
+    windows : pandas.DataFrame
+        One row per person and window where that person is on screen:
+        ``person`` (0, 1, ... in order of first appearance), ``start_s``,
+        ``end_s``, ``label`` (None when the person's face was found in fewer
+        than ``min_face_coverage`` of the window's samples), one ``p_<class>``
+        column per class (NaN without a label), ``face_coverage`` (share of
+        the window's samples where the face was found).  Sorted by person,
+        then time.
+    persons : pandas.DataFrame
+        With ``return_persons=True``: one row per person: ``person``,
+        ``first_s`` and ``last_s`` (first and last sample where found),
+        ``on_screen_s`` (samples found times the sample spacing),
+        ``n_windows`` (windows with a label), ``thumbnails`` (list of
+        ``(time_s, 64x64x3 uint8 RGB face)``).
+
+    Raises
+    ------
+    VideoNotFoundError, VideoDecodeError
+        If the video is missing or cannot be decoded.
+    ValueError
+        For invalid parameters (``hop`` not a multiple of the sample spacing...).
+    """
+    from .estimators.explanation import column_order
+
+    extractor, classifier = _resolve_model(model)
+    for name, value in (("min_track_s", min_track_s), ("anchor_every_s", anchor_every_s),
+                        ("reid_max_gap_s", reid_max_gap_s)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not value >= 0:
+            raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    for name, value in (("max_thumbnails", max_thumbnails), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (name == "batch_size"):
+            raise ValueError(f"{name} must be an integer >= {int(name == 'batch_size')}, got {value!r}")
+    step, per_hop = _grid(window, hop, int(extractor.n_frames))
+    video = os.fspath(video)
+    bar = None
+    progress = None
+    if verbose:
+        from tqdm.auto import tqdm
+
+        from .video.decode import probe_video
+
+        bar = tqdm(total=round(probe_video(video).duration_s, 1), unit="s", desc="timeline", leave=False)
+        progress = lambda seconds: bar.update(seconds)  # noqa: E731 - a one-line callback
+    from .config import single_threaded_torch
+
+    timeline = _Timeline(video, extractor, classifier, window=window, hop=hop, min_track_s=min_track_s,
+                         anchor_every_s=anchor_every_s, reid_max_gap_s=reid_max_gap_s,
+                         max_thumbnails=max_thumbnails, batch_size=batch_size, progress=progress)
+    try:
+        with single_threaded_torch():
+            rows, persons, end_s = timeline.run(step, per_hop)
+            if end_s < window:
+                # Shorter than one window: the whole video is the one window, sampled as a clip.
+                step = end_s / int(extractor.n_frames)
+                timeline.progress = None
+                rows, persons, end_s = timeline.run(step, 1, single_window=True)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    classes = np.asarray(classifier.classes_)
+    order = column_order(classes)
+    keep = [p for p in sorted(persons, key=lambda p: persons[p].first_s)
+            if persons[p].n_detected * step >= min_track_s - 1e-9]
+    renumber = {old: new for new, old in enumerate(keep)}
+    records = []
+    for row in rows:
+        if row["person"] not in renumber:
+            continue
+        proba = row.pop("proba", None)
+        record = {**row, "person": renumber[row["person"]]}
+        for i in order:
+            record[f"p_{classes[i]}"] = float(proba[i]) if proba is not None else float("nan")
+        records.append(record)
+    columns = [*TIMELINE_COLUMNS[:4], *(f"p_{classes[i]}" for i in order), TIMELINE_COLUMNS[4]]
+    windows = pd.DataFrame.from_records(records, columns=columns)
+    windows = windows.sort_values(["person", "start_s"], kind="stable").reset_index(drop=True)
+    if not return_persons:
+        return windows
+    labelled = windows.dropna(subset=["label"]).groupby("person").size()
+    people = pd.DataFrame.from_records(
+        [{"person": renumber[p], "first_s": persons[p].first_s, "last_s": persons[p].last_s,
+          "on_screen_s": persons[p].n_detected * step, "n_windows": int(labelled.get(renumber[p], 0)),
+          "thumbnails": persons[p].thumbnails} for p in keep],
+        columns=list(PERSON_COLUMNS))
+    return windows, people
