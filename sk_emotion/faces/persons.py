@@ -38,6 +38,8 @@ import numpy as np
 
 from .boxes import box_iou
 from .tracking import (
+    LOOSE_SCALE,
+    LOOSE_SHIFT,
     MAX_SCALE,
     MAX_SHIFT,
     MIN_IOU,
@@ -217,8 +219,10 @@ class PersonTracker:
         if dets is None or len(dets) == 0:
             return
         free = np.ones(len(dets), bool)
-        for obs in found.values():  # faces already followed by re-detection
-            free &= box_iou(obs.box[None], dets.boxes)[0] < MIN_IOU
+        for obs in found.values():  # the face each re-detected person already is
+            iou = box_iou(obs.box[None], dets.boxes)[0]
+            if iou.max() >= 0.5:
+                free[int(iou.argmax())] = False
         # Active persons first (they were here a sample ago), then lost ones by recency.
         candidates = sorted((p for p in self._persons if p.id not in found),
                             key=lambda p: (not p.active, -p.last_time))
@@ -246,6 +250,21 @@ class PersonTracker:
             taken_persons.add(person_id)
             free[k] = False
             found[person_id] = self._observation(person_id, dets, k, tracked=False)
+        # Fast motion: an active person still unmatched continues with the one free
+        # face within the clip tracker's looser limits, if there is exactly one.
+        for person in candidates:
+            if person.id in found or not person.active or not free.any():
+                continue
+            reference = person.expected(time_s, moves=False)
+            side = max(float(reference[2] - reference[0]), 1e-6)
+            centres = (dets.boxes[:, :2] + dets.boxes[:, 2:]) / 2
+            shift = np.abs(centres - (reference[:2] + reference[2:]) / 2).max(axis=1) / side
+            ratio = (dets.boxes[:, 2] - dets.boxes[:, 0]) / side
+            near = free & (shift <= LOOSE_SHIFT) & (ratio <= LOOSE_SCALE) & (ratio >= 1 / LOOSE_SCALE)
+            if near.sum() == 1:
+                k = int(np.flatnonzero(near)[0])
+                free[k] = False
+                found[person.id] = self._observation(person.id, dets, k, tracked=False)
         for k in np.flatnonzero(free):
             person = _Person(id=len(self._persons))
             self._persons.append(person)
