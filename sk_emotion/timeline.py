@@ -48,7 +48,8 @@ __all__ = ["TIMELINE_COLUMNS", "emotion_timeline"]
 TIMELINE_COLUMNS: tuple[str, ...] = ("person", "start_s", "end_s", "label", "face_coverage")
 
 #: Columns of the persons table.
-PERSON_COLUMNS: tuple[str, ...] = ("person", "first_s", "last_s", "on_screen_s", "n_windows", "thumbnails")
+PERSON_COLUMNS: tuple[str, ...] = ("person", "first_s", "last_s", "on_screen_s", "n_windows", "x", "y",
+                                   "face_size", "thumbnails")
 
 _THUMBNAIL_SIZE = 64
 
@@ -59,8 +60,14 @@ class _PersonState:
     first_s: float = math.inf
     last_s: float = -math.inf
     n_detected: int = 0
+    sum_box: np.ndarray = field(default_factory=lambda: np.zeros(4))  # for the mean position and size
     thumbnails: list[tuple[float, np.ndarray]] = field(default_factory=list)
     next_thumbnail_s: float = 0.0
+
+
+def _mean_place(state: _PersonState) -> dict[str, float]:
+    x1, y1, x2, y2 = state.sum_box / max(state.n_detected, 1)
+    return {"x": (x1 + x2) / 2, "y": (y1 + y2) / 2, "face_size": max(x2 - x1, y2 - y1)}
 
 
 def _resolve_model(model: Any) -> tuple[Any, Any]:
@@ -172,6 +179,7 @@ class _Timeline:
                 state.first_s = min(state.first_s, sample.time_s)
                 state.last_s = max(state.last_s, sample.time_s)
                 state.n_detected += 1
+                state.sum_box += obs.box
                 if self.max_thumbnails > 0 and sample.time_s >= state.next_thumbnail_s:
                     state.thumbnails.append((sample.time_s, self._thumbnail(frame, obs, cut_face)))
                     state.next_thumbnail_s = sample.time_s + thumbnail_every
@@ -288,7 +296,9 @@ def emotion_timeline(
         With ``return_persons=True``: one row per person: ``person``,
         ``first_s`` and ``last_s`` (first and last sample where found),
         ``on_screen_s`` (samples found times the sample spacing),
-        ``n_windows`` (windows with a label), ``thumbnails`` (list of
+        ``n_windows`` (windows with a label), ``x``, ``y`` and
+        ``face_size`` (mean centre and side of the face's box, in frame
+        pixels: which face is whom), ``thumbnails`` (list of
         ``(time_s, 64x64x3 uint8 RGB face)``).
 
     Raises
@@ -359,6 +369,6 @@ def emotion_timeline(
     people = pd.DataFrame.from_records(
         [{"person": renumber[p], "first_s": persons[p].first_s, "last_s": persons[p].last_s,
           "on_screen_s": persons[p].n_detected * step, "n_windows": int(labelled.get(renumber[p], 0)),
-          "thumbnails": persons[p].thumbnails} for p in keep],
+          **_mean_place(persons[p]), "thumbnails": persons[p].thumbnails} for p in keep],
         columns=list(PERSON_COLUMNS))
     return windows, people

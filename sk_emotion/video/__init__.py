@@ -8,6 +8,8 @@ _EXPORTS = {
     "IMAGE_EXTENSIONS": ".formats",
     "VIDEO_EXTENSIONS": ".formats",
     "DecodedClip": ".decode",
+    "FrameSampler": ".stream",
+    "SampledFrame": ".stream",
     "VideoDecodeError": ".decode",
     "VideoInfo": ".decode",
     "VideoNotFoundError": ".decode",
@@ -38,4 +40,5 @@ if TYPE_CHECKING:  # pragma: no cover
         sample_frame_indices,
     )
     from .formats import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+    from .stream import FrameSampler, SampledFrame
     from .writer import write_video
