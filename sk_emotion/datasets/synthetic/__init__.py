@@ -41,12 +41,15 @@ name).
 Modules
 -------
 ``expressions`` (the expression model), ``sources`` (the faces),
-``backgrounds``, ``rendering`` (one clip in memory) and ``writer`` (the tree on
-disk, its manifest and cache); ``_canvas`` and ``_checks`` hold what several
-of them share.
+``backgrounds``, ``rendering`` (one clip in memory), ``writer`` (the tree on
+disk, its manifest and cache) and ``scripted`` (long videos of several people
+whose expressions change at scripted times: :func:`make_scripted_video`, the
+ground truth of emotion timelines); ``_canvas`` and ``_checks`` hold what
+several of them share.
 """
 
 from .rendering import ExpressionClip, make_expression_clip
+from .scripted import PersonScript, make_scripted_video
 from .sources import FaceSource, face_sources
 from .writer import GENERATOR_VERSION as GENERATOR_VERSION
 from .writer import LANDMARKS_NAME as LANDMARKS_NAME
@@ -56,9 +59,11 @@ from .writer import default_data_dir, load_expression_landmarks, make_expression
 __all__ = [
     "ExpressionClip",
     "FaceSource",
+    "PersonScript",
     "default_data_dir",
     "face_sources",
     "load_expression_landmarks",
     "make_expression_clip",
     "make_expression_videos",
+    "make_scripted_video",
 ]

@@ -44,9 +44,19 @@ def _textures() -> tuple[np.ndarray, ...]:
     return tuple(_texture_photos())
 
 
-def _background(width: int, height: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """A static (H, W, 3) float32 background in 0-255 and its kind."""
-    kind = ["noise", "gradient", "photo"][int(rng.integers(3))]
+#: The kinds of background, in the order in which a random one is drawn.
+_BACKGROUNDS = ("noise", "gradient", "photo")
+
+
+def _background(width: int, height: int, rng: np.random.Generator,
+                kind: str | None = None) -> tuple[np.ndarray, str]:
+    """A static (H, W, 3) float32 background in 0-255 and its kind (random when ``kind`` is None).
+
+    A photo background falls back to smooth noise when no texture photo is
+    installed.
+    """
+    if kind is None:
+        kind = _BACKGROUNDS[int(rng.integers(3))]
     textures = _textures()
     if kind == "photo" and textures:
         photo = textures[int(rng.integers(len(textures)))]

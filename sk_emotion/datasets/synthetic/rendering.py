@@ -1,7 +1,10 @@
 """Rendering: one clip's frames from a face source, an expression and random appearance and motion.
 
 Every random choice of a clip is drawn here from one generator in a fixed
-order, which is what makes the generated videos reproducible.
+order, which is what makes the generated videos reproducible.  The per-frame
+drawing -- a face at an expression intensity, position, scale and roll
+(``_Actor``), then lighting and noise (``_Camera``) -- is shared with the
+scripted long videos of :mod:`.scripted`.
 """
 
 from __future__ import annotations
@@ -124,6 +127,140 @@ def _paint_cavity(canvas: np.ndarray, lm: np.ndarray, field: np.ndarray, width: 
     region += alpha * (_CAVITY_RGB - region)
 
 
+@dataclass(frozen=True)
+class _Expression:
+    """One emotion's deformation of one face at full intensity: drawn once, scaled per frame."""
+
+    emotion: str
+    field: np.ndarray  # backward displacement (2, H, W), see _displacement_field
+    shade: np.ndarray | None  # darkening (H, W), see _shading_field
+
+    @classmethod
+    def draw(cls, emotion: str, landmarks: np.ndarray, rng: np.random.Generator) -> _Expression:
+        field = _displacement_field(emotion, landmarks, rng)
+        shade = _shading_field(emotion, landmarks, rng)
+        return cls(emotion, field, shade)
+
+
+class _Actor:
+    """A face ready to paste: its canvas with the video's defocus and gamma, its mask as alpha.
+
+    Shared by the clip renderer and the scripted one, so that a face looks and
+    moves alike in both: :meth:`layer` applies an expression at an intensity,
+    :meth:`placement` builds the canvas-to-frame transform and :meth:`paste`
+    composites the layer onto a frame.
+    """
+
+    def __init__(self, source: FaceSource, blur_sigma: float, lut: np.ndarray) -> None:
+        canvas = lut[cv2.GaussianBlur(source.canvas, (0, 0), blur_sigma)]
+        self.rgba = np.dstack([canvas, source.mask * 255.0]).astype(np.float32)
+        self.landmarks = source.landmarks
+        box = source.box
+        self.box_side = max(box[2] - box[0], box[3] - box[1])
+        self.centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+        self._gy, self._gx = np.mgrid[0:_CANVAS_H, 0:_CANVAS_W].astype(np.float32)
+
+    def layer(self, expression: _Expression | None, a: float) -> np.ndarray:
+        """The RGBA canvas (float32, 0-255) showing ``expression`` at intensity ``a``."""
+        if expression is None or not a > 0:
+            return self.rgba
+        layer = self.rgba
+        if expression.shade is not None:
+            layer = self.rgba.copy()
+            layer[..., :3] *= (1.0 - a * expression.shade)[..., None]
+        field = expression.field
+        layer = cv2.remap(layer, self._gx - a * field[0], self._gy - a * field[1], cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+        if expression.emotion in _CAVITY_WIDTH:
+            _paint_cavity(layer[..., :3], self.landmarks, field, _CAVITY_WIDTH[expression.emotion], a)
+        return layer
+
+    def placement(self, size: float, roll: float, pos: np.ndarray,
+                  squeeze: float) -> tuple[np.ndarray, np.ndarray]:
+        """(2x2 linear part, 2x3 matrix) mapping the canvas to the frame.
+
+        The face's box becomes ``size`` px wide (before the horizontal
+        ``squeeze``), turned by ``roll`` degrees, its centre at ``pos``.
+        """
+        s = size / self.box_side
+        theta = np.deg2rad(roll)
+        rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        linear = s * rot @ np.diag([squeeze, 1.0])
+        matrix = np.hstack([linear, (pos - linear @ self.centre)[:, None]])
+        return linear, matrix
+
+    def paste(self, frame: np.ndarray, layer: np.ndarray, linear: np.ndarray,
+              matrix: np.ndarray) -> np.ndarray:
+        """Composite ``layer`` onto ``frame`` (float32, in place); return the face's 5 landmarks there."""
+        height, width = frame.shape[:2]
+        landmarks = self.landmarks @ linear.T + matrix[:, 2]
+        # Paste only over the canvas's footprint (the ROI), not the full frame.
+        corners = np.array([[0, 0], [_CANVAS_W, 0], [0, _CANVAS_H], [_CANVAS_W, _CANVAS_H]], float)
+        corners = corners @ linear.T + matrix[:, 2]
+        x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 1, [width, height])
+        if x1 > x0 and y1 > y0:
+            shifted = matrix.copy()
+            shifted[:, 2] -= (x0, y0)
+            patch = cv2.warpAffine(layer, shifted, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            alpha = np.ascontiguousarray(patch[..., 3]) * np.float32(1 / 255)
+            frame[y0:y1, x0:x1] = cv2.blendLinear(np.ascontiguousarray(patch[..., :3]),
+                                                   frame[y0:y1, x0:x1], alpha, 1.0 - alpha)
+        return landmarks
+
+
+class _Camera:
+    """What the camera adds to a composed frame: lighting (gain, colour cast, gradient, flicker) and noise.
+
+    The flicker runs ``flicker_freq`` cycles per ``period`` frames.
+    """
+
+    def __init__(self, width: int, height: int, gain: float, cast: np.ndarray, slope: float, angle: float,
+                 flicker: tuple[float, float, float], noise_sigma: float, noise_seed: int,
+                 period: float) -> None:
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        ramp = ((xs - width / 2) * np.cos(angle) + (ys - height / 2) * np.sin(angle)) / width
+        self.light = ((gain * (1.0 + slope * ramp))[..., None] * cast).astype(np.float32)
+        self.flicker_amp, self.flicker_freq, self.flicker_phase = flicker
+        self.period = period
+        self.width, self.height = width, height
+        self.noise_rng = np.random.default_rng(noise_seed)
+        self.noise = self.noise_rng.standard_normal((height + _NOISE_PAD, width + _NOISE_PAD, 3),
+                                                    dtype=np.float32)
+        self.noise *= np.float32(noise_sigma)
+
+    @classmethod
+    def draw(cls, width: int, height: int, rng: np.random.Generator, period: float) -> _Camera:
+        """A camera with the clip generator's ranges of lighting and noise."""
+        gain = rng.uniform(0.65, 1.25)
+        cast = rng.uniform(0.9, 1.1, 3)
+        slope, angle = rng.uniform(-0.5, 0.5), rng.uniform(0, 2 * np.pi)
+        flicker = (rng.uniform(0, 0.05), rng.uniform(0.3, 2.0), rng.uniform(0, 6.3))
+        noise_sigma = rng.uniform(1.0, 6.0)
+        return cls(width, height, gain, cast, slope, angle, flicker, noise_sigma,
+                   int(rng.integers(2**63)), period)
+
+    def expose(self, frame: np.ndarray, t: int) -> np.ndarray:
+        """Frame ``t`` (float32 composite) as the camera records it: uint8 RGB."""
+        flicker = 1.0 + self.flicker_amp * math.sin(
+            2 * math.pi * self.flicker_freq * t / self.period + self.flicker_phase)
+        frame = cv2.multiply(frame, self.light, scale=flicker)
+        # Sensor noise: a random window of a per-video noise field (drawing
+        # fresh Gaussian noise for every frame cost 10x the rest of the frame).
+        dy, dx = self.noise_rng.integers(0, _NOISE_PAD, 2)
+        # cv2.add rounds and saturates to uint8 in one pass.
+        return cv2.add(frame, self.noise[dy:dy + self.height, dx:dx + self.width], dtype=cv2.CV_8U)
+
+
+def _gamma_lut(gamma: float) -> np.ndarray:
+    return np.clip(255.0 * (np.arange(256) / 255.0) ** gamma, 0, 255).astype(np.float32)
+
+
+def _apply_gamma(bg: np.ndarray, gamma: float) -> np.ndarray:
+    return (255.0 * (np.clip(bg, 0, 255) / 255.0) ** gamma).astype(np.float32)
+
+
 def _render(source: FaceSource, emotion: str, n_frames: int, width: int, height: int,
             face_size: tuple[float, float], peak_fraction: tuple[float, float],
             rng: np.random.Generator) -> ExpressionClip:
@@ -133,32 +270,23 @@ def _render(source: FaceSource, emotion: str, n_frames: int, width: int, height:
     profile = _intensity_profile(n_frames, peak_fraction, peak, rng)
     if emotion == "neutral":
         profile[:] = 0.0
-    field = _displacement_field(emotion, source.landmarks, rng)
-    shade = _shading_field(emotion, source.landmarks, rng)
+    expression = _Expression.draw(emotion, source.landmarks, rng)
 
     # --- appearance, per clip: defocus, gamma (applied to actor and background
     # before compositing; a pointwise map commutes with the paste up to the
     # mask's feathered edge), lighting field, noise level
     bg, bg_kind = _background(width, height, rng)
     gamma = rng.uniform(0.75, 1.35)
-    lut = np.clip(255.0 * (np.arange(256) / 255.0) ** gamma, 0, 255).astype(np.float32)
-    actor = cv2.GaussianBlur(source.canvas, (0, 0), rng.uniform(0.3, 1.2))
-    actor = lut[actor]
-    bg = (255.0 * (np.clip(bg, 0, 255) / 255.0) ** gamma).astype(np.float32)
+    actor = _Actor(source, rng.uniform(0.3, 1.2), _gamma_lut(gamma))
+    bg = _apply_gamma(bg, gamma)
     gain = rng.uniform(0.65, 1.25)
     cast = rng.uniform(0.9, 1.1, 3)
     slope, angle = rng.uniform(-0.5, 0.5), rng.uniform(0, 2 * np.pi)
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    ramp = ((xs - width / 2) * np.cos(angle) + (ys - height / 2) * np.sin(angle)) / width
-    light = ((gain * (1.0 + slope * ramp))[..., None] * cast).astype(np.float32)
     flicker_amp, flicker_freq = rng.uniform(0, 0.05), rng.uniform(0.3, 2.0)
     flicker_phase = rng.uniform(0, 6.3)
     noise_sigma = rng.uniform(1.0, 6.0)
 
     # --- geometry: size, rotation, squeeze, drift, jitter
-    box = source.box
-    box_side = max(box[2] - box[0], box[3] - box[1])
-    centre_c = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
     size0 = rng.uniform(*face_size)
     size1 = size0 * rng.uniform(0.93, 1.07)
     roll0 = rng.uniform(-10, 10)
@@ -174,58 +302,21 @@ def _render(source: FaceSource, emotion: str, n_frames: int, width: int, height:
     end = np.clip(start + drift, [margin, margin], [width - margin, height - margin])
     jitter_xy = rng.normal(0, 0.4, (n_frames, 2))
     jitter_roll = rng.normal(0, 0.3, n_frames)
-    noise_seed = int(rng.integers(2**63))
+    camera = _Camera(width, height, gain, cast, slope, angle, (flicker_amp, flicker_freq, flicker_phase),
+                     noise_sigma, int(rng.integers(2**63)), period=n_frames)
 
     # --- frames
-    noise_rng = np.random.default_rng(noise_seed)
-    noise = noise_rng.standard_normal((height + _NOISE_PAD, width + _NOISE_PAD, 3), dtype=np.float32)
-    noise *= np.float32(noise_sigma)
-    gy, gx = np.mgrid[0:_CANVAS_H, 0:_CANVAS_W].astype(np.float32)
-    rgba = np.dstack([actor, source.mask * 255.0]).astype(np.float32)
     frames = np.empty((n_frames, height, width, 3), np.uint8)
     landmarks = np.empty((n_frames, 5, 2))
     t_axis = _smoothstep(np.linspace(0.0, 1.0, n_frames))
     for t in range(n_frames):
-        a = float(profile[t])
-        if a > 0:
-            layer = rgba
-            if shade is not None:
-                layer = rgba.copy()
-                layer[..., :3] *= (1.0 - a * shade)[..., None]
-            layer = cv2.remap(layer, gx - a * field[0], gy - a * field[1], cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
-            if emotion in _CAVITY_WIDTH:
-                _paint_cavity(layer[..., :3], source.landmarks, field, _CAVITY_WIDTH[emotion], a)
-        else:
-            layer = rgba
-        s = (size0 + (size1 - size0) * t_axis[t]) / box_side
-        theta = np.deg2rad(roll0 + (roll1 - roll0) * t_axis[t] + jitter_roll[t])
-        pos = start + (end - start) * t_axis[t] + jitter_xy[t]
-        rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
-        linear = s * rot @ np.diag([squeeze, 1.0])
-        matrix = np.hstack([linear, (pos - linear @ centre_c)[:, None]])
-        landmarks[t] = source.landmarks @ linear.T + matrix[:, 2]
-        # Paste only over the canvas's footprint (the ROI), not the full frame.
-        corners = np.array([[0, 0], [_CANVAS_W, 0], [0, _CANVAS_H], [_CANVAS_W, _CANVAS_H]], float)
-        corners = corners @ linear.T + matrix[:, 2]
-        x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int), 0)
-        x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 1, [width, height])
+        layer = actor.layer(expression, float(profile[t]))
+        linear, matrix = actor.placement(size0 + (size1 - size0) * t_axis[t],
+                                         roll0 + (roll1 - roll0) * t_axis[t] + jitter_roll[t],
+                                         start + (end - start) * t_axis[t] + jitter_xy[t], squeeze)
         frame = bg.copy()
-        if x1 > x0 and y1 > y0:
-            shifted = matrix.copy()
-            shifted[:, 2] -= (x0, y0)
-            patch = cv2.warpAffine(layer, shifted, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            alpha = np.ascontiguousarray(patch[..., 3]) * np.float32(1 / 255)
-            frame[y0:y1, x0:x1] = cv2.blendLinear(np.ascontiguousarray(patch[..., :3]),
-                                                   frame[y0:y1, x0:x1], alpha, 1.0 - alpha)
-        flicker = 1.0 + flicker_amp * math.sin(2 * math.pi * flicker_freq * t / n_frames + flicker_phase)
-        frame = cv2.multiply(frame, light, scale=flicker)
-        # Sensor noise: a random window of a per-clip noise field (drawing
-        # fresh Gaussian noise for every frame cost 10x the rest of the frame).
-        dy, dx = noise_rng.integers(0, _NOISE_PAD, 2)
-        # cv2.add rounds and saturates to uint8 in one pass.
-        frames[t] = cv2.add(frame, noise[dy:dy + height, dx:dx + width], dtype=cv2.CV_8U)
+        landmarks[t] = actor.paste(frame, layer, linear, matrix)
+        frames[t] = camera.expose(frame, t)
     return ExpressionClip(frames=frames, emotion=emotion, intensity=profile, landmarks=landmarks,
                           identity=source.identity, mirrored=False, face_size=float(size0),
                           background=bg_kind)
