@@ -27,8 +27,10 @@ The per-window answer is that of the model on that window cut as its own
 clip, up to the landmarks: a person followed across the whole video is
 re-detected from where they were a sample earlier, while the clip extractor
 starts with a whole-frame search at the window's first frame (the aligned
-faces then differ by a few hundredths of the eye distance; the tests bound
-the difference of the probabilities).
+faces then differ by a few hundredths of the eye distance).  Over 80
+windows of four scripted videos the labels were all equal and the
+probabilities within 0.034 (median 0.004) of the clip's; the tests bound
+that difference.
 """
 
 from __future__ import annotations
@@ -184,7 +186,7 @@ class _Timeline:
                     state.thumbnails.append((sample.time_s, self._thumbnail(frame, obs, cut_face)))
                     state.next_thumbnail_s = sample.time_s + thumbnail_every
             if self.progress is not None:
-                self.progress(step)
+                self.progress(sample.time_s + step / 2)  # the end of this sample's share of the video
             # Windows whose last sample this was are complete.
             while next_window * per_hop + n - 1 <= j and not (single_window and next_window > 0):
                 self._close_window(next_window, step, per_hop, persons, rows, pending, single_window)
@@ -272,7 +274,10 @@ def emotion_timeline(
         Seconds between whole-frame searches (where new persons are found).
     reid_max_gap_s : float, default=5.0
         A face that appears where a person was lost at most this long ago,
-        at a similar size, gets that person's id back.
+        at a similar size, gets that person's id back (after a short
+        occlusion, a look away, a cut back to the same shot).  After a longer
+        absence, or elsewhere in the frame, it is a new person: ids follow
+        positions, not faces (no face embedding is used).
     max_thumbnails : int, default=6
         Face thumbnails kept per person (for :func:`~sk_emotion.viz.timeline.plot_timeline`).
     batch_size : int, default=32
@@ -286,7 +291,8 @@ def emotion_timeline(
     -------
     windows : pandas.DataFrame
         One row per person and window where that person is on screen:
-        ``person`` (0, 1, ... in order of first appearance), ``start_s``,
+        ``person`` (0, 1, ... in order of first appearance, left to right
+        among faces that appear together), ``start_s``,
         ``end_s``, ``label`` (None when the person's face was found in fewer
         than ``min_face_coverage`` of the window's samples), one ``p_<class>``
         column per class (NaN without a label), ``face_coverage`` (share of
@@ -327,8 +333,9 @@ def emotion_timeline(
 
         from .video.decode import probe_video
 
-        bar = tqdm(total=round(probe_video(video).duration_s, 1), unit="s", desc="timeline", leave=False)
-        progress = lambda seconds: bar.update(seconds)  # noqa: E731 - a one-line callback
+        total = round(probe_video(video).duration_s, 1)
+        bar = tqdm(total=total, unit="s", desc="timeline")
+        progress = lambda done: bar.update(round(min(done, total) - bar.n, 3))  # noqa: E731 - a one-line callback
     from .config import single_threaded_torch
 
     timeline = _Timeline(video, extractor, classifier, window=window, hop=hop, min_track_s=min_track_s,
@@ -342,13 +349,16 @@ def emotion_timeline(
                 step = end_s / int(extractor.n_frames)
                 timeline.progress = None
                 rows, persons, end_s = timeline.run(step, 1, single_window=True)
+        if bar is not None:
+            bar.update(total - bar.n)  # the whole video was read
     finally:
         if bar is not None:
             bar.close()
 
     classes = np.asarray(classifier.classes_)
     order = column_order(classes)
-    keep = [p for p in sorted(persons, key=lambda p: persons[p].first_s)
+    # Ids in order of first appearance, left to right among faces found in the same frame.
+    keep = [p for p in sorted(persons, key=lambda p: (persons[p].first_s, _mean_place(persons[p])["x"]))
             if persons[p].n_detected * step >= min_track_s - 1e-9]
     renumber = {old: new for new, old in enumerate(keep)}
     records = []
