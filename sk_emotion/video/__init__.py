@@ -13,6 +13,7 @@ _EXPORTS = {
     "VideoDecodeError": ".decode",
     "VideoInfo": ".decode",
     "VideoNotFoundError": ".decode",
+    "VideoWriter": ".writer",
     "apply_rotation": ".decode",
     "list_image_files": ".decode",
     "probe_video": ".decode",
@@ -41,4 +42,4 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from .formats import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
     from .stream import FrameSampler, SampledFrame
-    from .writer import write_video
+    from .writer import VideoWriter, write_video

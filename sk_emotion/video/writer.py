@@ -1,4 +1,4 @@
-"""Writing videos from frame arrays (the synthetic-data generator, examples and tests)."""
+"""Writing videos: from frame arrays (:func:`write_video`) or one frame at a time (:class:`VideoWriter`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Union
 import av
 import numpy as np
 
-__all__ = ["write_video"]
+__all__ = ["VideoWriter", "write_video"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -159,3 +159,121 @@ def write_video(
     finally:
         container.close()
     return path
+
+
+class VideoWriter:
+    """Encode RGB frames one at a time, for videos too long to hold in memory.
+
+    The codec and quality follow :func:`write_video` (chosen from the
+    extension).  Use it as a context manager: the file is finished when the
+    block ends, and removed if the block raises.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file; the extension picks the container (``.avi``, ``.mp4``,
+        ``.mov``, ``.mkv``).
+    width, height : int
+        Frame size in pixels.  Odd sizes are padded by one replicated row or
+        column (4:2:0 chroma needs even dimensions).
+    fps : float, default=25
+        Frame rate.
+
+    Attributes
+    ----------
+    path : str
+        The output file.
+    n_written : int
+        Frames written so far.
+
+    Raises
+    ------
+    ValueError
+        If the extension or the size is not supported.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "grey.mp4")
+    >>> with VideoWriter(path, 64, 48, fps=25) as writer:
+    ...     for _ in range(10):
+    ...         writer.write(np.full((48, 64, 3), 128, np.uint8))
+    >>> writer.n_written
+    10
+    """
+
+    def __init__(self, path: PathLike, width: int, height: int, fps: float = 25) -> None:
+        path = os.fspath(path)
+        ext = os.path.splitext(path)[1].lower()
+        if ext not in _CODEC_BY_EXT:
+            raise ValueError(f"cannot write '{path}': the extension must be one of {', '.join(_CODEC_BY_EXT)}")
+        if int(width) < 2 or int(height) < 2:
+            raise ValueError(f"cannot write '{path}': frames must be at least 2x2, got {width}x{height}")
+        preferred, fallback = _CODEC_BY_EXT[ext]
+        codec = preferred if preferred in av.codecs_available else fallback
+        self.path = path
+        self.n_written = 0
+        self._size = (int(height), int(width))
+        self._pad_h, self._pad_w = int(height) % 2, int(width) % 2
+        self._container = av.open(path, mode="w")
+        try:
+            self._stream = self._container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+            self._stream.width, self._stream.height = int(width) + self._pad_w, int(height) + self._pad_h
+            self._stream.pix_fmt = "yuv420p"
+            if codec in ("libx264", "h264"):
+                self._stream.options = {"crf": _X264_CRF}
+            else:
+                ctx = self._stream.codec_context
+                ctx.qscale = True  # the flag; the value goes in global_quality
+                ctx.global_quality = _QSCALE * _FF_QP2LAMBDA
+        except BaseException:
+            self.abort()
+            raise
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one ``(height, width, 3)`` uint8 RGB frame.
+
+        Parameters
+        ----------
+        frame : ndarray of shape (height, width, 3), uint8
+            The frame.
+
+        Raises
+        ------
+        ValueError
+            If the frame's shape or type differs from the writer's.
+        """
+        frame = np.asarray(frame)
+        if frame.shape != (*self._size, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"cannot write '{self.path}': frame {self.n_written} must be "
+                             f"({self._size[0]}, {self._size[1]}, 3) uint8, got {frame.shape} {frame.dtype}")
+        if self._pad_h or self._pad_w:
+            frame = np.pad(frame, ((0, self._pad_h), (0, self._pad_w), (0, 0)), mode="edge")
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+            self._container.mux(packet)
+        self.n_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file."""
+        try:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+        finally:
+            self._container.close()
+
+    def abort(self) -> None:
+        """Close and remove the partial file."""
+        try:
+            self._container.close()
+        finally:
+            if os.path.exists(self.path):
+                os.remove(self.path)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -14,7 +14,6 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from numbers import Real
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ...emotions import EMOTIONS
+from ...video.writer import VideoWriter
 from ._checks import _check_frame_size
 from .backgrounds import _BACKGROUNDS, _background
 from .rendering import _Actor, _apply_gamma, _Camera, _Expression, _gamma_lut
@@ -144,62 +144,6 @@ class _Person:
         pos = self.centre + self.sway_xy * wave[:2] + 0.4 * jitter[:2]
         roll = self.roll0 + self.sway_roll * wave[2] + 0.3 * jitter[2]
         return self.size * (1.0 + self.sway_scale * wave[3]), roll, pos
-
-
-class _StreamWriter:
-    """Frames to a video file one at a time, with :func:`sk_emotion.video.write_video`'s codec choices.
-
-    ``write_video`` collects all frames in a list before encoding; a long
-    video must not be held in memory.  On error the partial file is removed.
-    """
-
-    def __init__(self, path: str, width: int, height: int, fps: float) -> None:
-        import av
-
-        from ...video.writer import _CODEC_BY_EXT, _FF_QP2LAMBDA, _QSCALE, _X264_CRF
-
-        ext = os.path.splitext(path)[1].lower()
-        preferred, fallback = _CODEC_BY_EXT[ext]
-        codec = preferred if preferred in av.codecs_available else fallback
-        self.path = path
-        # 4:2:0 chroma needs even sizes: pad by one replicated row/column.
-        self.pad_h, self.pad_w = height % 2, width % 2
-        self.container = av.open(path, mode="w")
-        try:
-            self.stream = self.container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-            self.stream.width, self.stream.height = width + self.pad_w, height + self.pad_h
-            self.stream.pix_fmt = "yuv420p"
-            if codec in ("libx264", "h264"):
-                self.stream.options = {"crf": _X264_CRF}
-            else:
-                ctx = self.stream.codec_context
-                ctx.qscale = True  # the flag; the value goes in global_quality
-                ctx.global_quality = _QSCALE * _FF_QP2LAMBDA
-        except BaseException:
-            self.abort()
-            raise
-
-    def write(self, frame: np.ndarray) -> None:
-        import av
-
-        if self.pad_h or self.pad_w:
-            frame = np.pad(frame, ((0, self.pad_h), (0, self.pad_w), (0, 0)), mode="edge")
-        for packet in self.stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-            self.container.mux(packet)
-
-    def close(self) -> None:
-        try:
-            for packet in self.stream.encode():
-                self.container.mux(packet)
-        finally:
-            self.container.close()
-
-    def abort(self) -> None:
-        try:
-            self.container.close()
-        finally:
-            if os.path.exists(self.path):
-                os.remove(self.path)
 
 
 # ------------------------------------------------------------------ checks
@@ -456,8 +400,8 @@ def make_scripted_video(
 
     landmarks = np.full((n_frames, len(people), 5, 2), np.nan, np.float32)
     intensity = np.full((n_frames, len(people)), np.nan, np.float32)
-    writer = _StreamWriter(path, width, height, fps)
-    try:
+    # Frame by frame: a long video is never held in memory.
+    with VideoWriter(path, width, height, fps) as writer:
         for i in range(n_frames):
             t = i / fps
             frame = bg.copy()
@@ -472,10 +416,6 @@ def make_scripted_video(
                 landmarks[i, person.index] = actor.paste(frame, actor.layer(expression, a), linear, matrix)
                 intensity[i, person.index] = a
             writer.write(camera.expose(frame, i))
-    except BaseException:
-        writer.abort()
-        raise
-    writer.close()
 
     table = _truth(cast_people, duration_s)
     table.attrs.update({"path": path, "n_frames": n_frames, "fps": fps, "frame_size": (width, height),
