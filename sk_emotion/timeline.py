@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +56,10 @@ PERSON_COLUMNS: tuple[str, ...] = ("person", "first_s", "last_s", "on_screen_s",
                                    "face_size", "thumbnails")
 
 _THUMBNAIL_SIZE = 64
+
+# Sampled frames decoded ahead in a background thread (0: decode in line).
+# A few suffice to keep the decoder busy; each 720p frame is 2.8 MB.
+_READ_AHEAD = 4
 
 
 @dataclass
@@ -111,6 +117,53 @@ def _grid(window: float, hop: float, n_frames: int) -> tuple[float, int]:
             f"would sample them); e.g. hop={max(1, round(hop / step)) * step:g}"
         )
     return step, per_hop
+
+
+class _Failed:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _read_ahead(iterable: Iterable, depth: int) -> Iterator:
+    """Iterate ``iterable`` in a background thread, at most ``depth`` items ahead.
+
+    Decoding (PyAV releases the GIL) then runs on one core while detection
+    and classification (single-threaded torch) run on another.  Exceptions
+    are raised in the consumer; a consumer that stops early stops the thread.
+    """
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in iterable:
+                if not put(item):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(_Failed(exc))
+            return
+        put(done)
+
+    thread = threading.Thread(target=work, name="sk-emotion-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not done:
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _fill(faces: dict[int, np.ndarray], indices: range) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +224,7 @@ class _Timeline:
         pending: list[tuple[int, np.ndarray]] = []  # (row index, clip) awaiting the classifier
         n = self.n_frames
         next_window = 0
-        for sample in sampler:
+        for sample in _read_ahead(sampler, _READ_AHEAD) if _READ_AHEAD else sampler:
             j, frame = sample.index, sample.image
             for obs in tracker.update(frame, sample.time_s):
                 state = persons.setdefault(obs.person, _PersonState())

@@ -23,7 +23,11 @@ def _face(cx: float, cy: float, side: float = 80.0) -> tuple[np.ndarray, np.ndar
 
 
 class ScriptedDetector:
-    """Faces per frame index (frame[0, 0, 0] holds the index); counts the calls."""
+    """Faces per frame index (frame[0, 0, 0] holds the index); counts the calls.
+
+    A region of a frame (a numpy view, as the tracker's local searches pass)
+    shows the faces whose centre lies in it, in the region's coordinates.
+    """
 
     supports_refine = True
 
@@ -34,7 +38,13 @@ class ScriptedDetector:
         self.n_refine = 0
 
     def _faces(self, frame: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        return [_face(*centre) for centre in self.script[int(frame[0, 0, 0])]]
+        base = frame if frame.base is None else frame.base
+        offset = frame.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+        y0, rest = divmod(offset, base.strides[0])
+        x0 = rest // base.strides[1]
+        h, w = frame.shape[:2]
+        return [_face(cx - x0, cy - y0) for cx, cy in self.script[int(base[0, 0, 0])]
+                if x0 <= cx < x0 + w and y0 <= cy < y0 + h]
 
     @staticmethod
     def _detections(faces) -> Detections:
@@ -62,7 +72,7 @@ def _run(script, **kwargs) -> tuple[list[dict[int, np.ndarray]], PersonTracker]:
     tracker = PersonTracker(detector, **kwargs)
     seen = []
     for t in range(len(script)):
-        frame = np.zeros((4, 4, 3), np.uint8)
+        frame = np.zeros((480, 640, 3), np.uint8)
         frame[0, 0, 0] = t
         seen.append({o.person: (o.box[:2] + o.box[2:]) / 2 for o in tracker.update(frame, t * 0.125)})
     return seen, tracker
@@ -117,18 +127,35 @@ def test_detectors_without_refinement_search_every_frame():
     assert seen[-1][0][0] == pytest.approx(109)
 
 
-def test_a_missed_re_detection_falls_back_to_a_whole_frame_search():
-    # The face jumps too far for re-detection at frame 5; the search finds it again.
+@pytest.mark.parametrize("local_search", [3.0, 0.0])
+def test_a_missed_re_detection_falls_back_to_a_search_around_the_person(local_search):
+    # The face (80 px) jumps 60 px at frame 5, too far for re-detection; the search finds it again.
     script = [[(100 + (60 if t >= 5 else 0), 200)] for t in range(10)]
-    seen, tracker = _run(script, anchor_every=100)
+    seen, tracker = _run(script, anchor_every=100, local_search=local_search)
     assert all(0 in people for people in seen) and tracker.n_persons == 1
-    # Frame 0, frame 5, and frame 6 (where the jump's velocity overshoots once); then tracked again.
-    assert tracker.n_full_searched == 3
+    assert seen[-1][0][0] == pytest.approx(160, abs=1e-3)
+    # Frame 5, and frame 6 (where the jump's velocity overshoots once); then re-detected again.
+    if local_search:  # a 240 px region around the expected box
+        assert (tracker.n_full_searched, tracker.n_local_searched) == (1, 2)
+    else:
+        assert (tracker.n_full_searched, tracker.n_local_searched) == (3, 0)
+
+
+def test_a_face_jumping_beyond_the_region_is_lost_until_the_next_anchor_and_new_faces_wait_for_it():
+    # At frame 3 the face jumps 300 px (beyond 1.5 face sides) and a second face appears.
+    script = [[(100, 200)] if t < 3 else [(400, 200), (100, 400)] for t in range(10)]
+    seen, tracker = _run(script, anchor_every=6)
+    assert [sorted(people) for people in seen] == [[0]] * 3 + [[]] * 3 + [[1, 2]] * 4
+    # At the anchor the jumped face is too far from where person 0 was to be them again.
+    assert seen[6][1][0] == pytest.approx(400) and seen[6][2][1] == pytest.approx(400)
+    # Frames 0 and 6 searched whole; frame 3 around the person; frames 4 and 5 not at all.
+    assert (tracker.n_full_searched, tracker.n_local_searched) == (2, 1)
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"anchor_every": 0}, "anchor_every"),
     ({"reid_max_gap_s": -1.0}, "reid_max_gap_s"),
+    ({"local_search": 0.5}, "local_search must be 0 or at least 1"),
 ])
 def test_bad_parameters(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -234,3 +234,25 @@ def test_cli_refuses_bad_arguments_before_any_work(two_people, tmp_path, capsys)
     assert err.startswith("sk-emotion: error:") and "multiple of window / n_frames" in err
     assert main(["timeline", str(tmp_path / "nope.avi")]) == 1
     assert "nope.avi" in capsys.readouterr().err
+
+
+def test_read_ahead_keeps_order_passes_errors_and_stops_with_the_consumer():
+    import threading
+
+    from sk_emotion.timeline import _read_ahead
+
+    assert list(_read_ahead(iter(range(100)), 3)) == list(range(100))
+
+    def failing():
+        yield from range(5)
+        raise VideoDecodeError("broken.mp4: corrupt packet")
+
+    got = []
+    with pytest.raises(VideoDecodeError, match="broken.mp4"):
+        for item in _read_ahead(failing(), 2):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4]
+    reader = _read_ahead(iter(range(10**6)), 2)
+    assert next(reader) == 0
+    reader.close()  # the consumer stops early: the thread ends
+    assert not any(t.name == "sk-emotion-read-ahead" for t in threading.enumerate())
