@@ -245,7 +245,7 @@ def test_read_ahead_keeps_order_passes_errors_and_stops_with_the_consumer():
 
     def failing():
         yield from range(5)
-        raise VideoDecodeError("broken.mp4: corrupt packet")
+        raise VideoDecodeError("broken.mp4", "corrupt packet")
 
     got = []
     with pytest.raises(VideoDecodeError, match="broken.mp4"):
