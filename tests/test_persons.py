@@ -98,6 +98,15 @@ def test_a_person_who_leaves_and_returns_to_the_same_place_regains_the_id():
     assert tracker.n_persons == 2  # the same id back after 1.5 s away
 
 
+def test_a_person_lost_while_moving_is_looked_for_where_last_seen():
+    # Moving 12 px per sample, then not detected for 8 samples (1 s), then back where last seen:
+    # extrapolating the motion would put them 108 px (1.35 face sides) away.
+    script = [[(100, 200), (300 + 12 * min(t, 5), 200)] if not 6 <= t < 14 else [(100, 200)] for t in range(20)]
+    seen, tracker = _run(script, anchor_every=2)
+    assert tracker.n_persons == 2 and all(1 in people for people in seen[14:])
+    assert seen[-1][1][0] == pytest.approx(360)
+
+
 def test_after_too_long_away_or_elsewhere_a_returning_face_is_a_new_person():
     away = [[(100, 200)] + ([(400, 200)] if not 4 <= t < 60 else []) for t in range(64)]
     seen, tracker = _run(away, anchor_every=4, reid_max_gap_s=5.0)  # 7 s away

@@ -290,7 +290,9 @@ class PersonTracker:
         pairs = []
         for person in candidates:
             recent = person.active
-            reference = person.expected(time_s, moves=False)
+            # A lost person is looked for where last seen: their motion then says
+            # nothing about where they are seconds later.
+            reference = person.expected(time_s, moves=False) if recent else person.history[-1][1]
             # An active person was seen one sample ago: the clip tracker's limits.  A lost
             # one may have been away for seconds: position and size only.
             limits = (MIN_IOU, MAX_SHIFT, MAX_SCALE) if recent else (np.inf, REID_MAX_SHIFT, REID_MAX_SCALE)
