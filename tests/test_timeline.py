@@ -256,3 +256,4 @@ def test_read_ahead_keeps_order_passes_errors_and_stops_with_the_consumer():
     assert next(reader) == 0
     reader.close()  # the consumer stops early: the thread ends
     assert not any(t.name == "sk-emotion-read-ahead" for t in threading.enumerate())
+
