@@ -167,6 +167,22 @@ def test_a_video_shorter_than_a_window_is_one_window(one_person, tmp_path):
     assert persons.on_screen_s.tolist() == pytest.approx([1.2])
 
 
+def test_variable_frame_rate_windows_are_placed_by_the_container_times(tmp_path):
+    from sk_emotion.video import write_video
+
+    # 10 fps for the first 3 s, 50 fps after: frame counts and times disagree by a factor of 2.7.
+    source = tmp_path / "cfr.avi"
+    script = PersonScript(identity="t1_1", segments=[(3.0, 5.0, "happy")], face_size=110)
+    make_scripted_video(source, [script], duration_s=6.0, frame_size=(480, 320), fps=50, random_state=3)
+    frames = read_frame_indices(source, range(300)).frames
+    keep = [i for i in range(300) if i >= 150 or i % 5 == 0]
+    vfr = write_video(tmp_path / "vfr.mp4", frames[keep], pts_s=[i / 50 for i in keep])
+    windows = emotion_timeline(vfr)
+    assert windows.start_s.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    labels = dict(zip(windows.start_s, windows.label))
+    assert [labels[0.0], labels[1.0], labels[3.0]] == ["neutral", "neutral", "happy"]
+
+
 def test_a_video_without_faces_gives_empty_tables(tmp_path):
     from skimage import data
 
