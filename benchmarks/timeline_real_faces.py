@@ -189,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         table, checks = score(windows, persons, scripts)
         table["seed"] = seed
         tables.append(table)
+        found = persons.on_screen_s.sum() / (args.seconds * len(POSITIONS))
+        print(f"seed {seed}: faces found in {found:.1%} of the sampled frames; ids: "
+              f"{' '.join(f'{r.person}@x={r.x:.0f} {r.first_s:.1f}-{r.last_s:.1f}s' for r in persons.itertuples())}")
         print(f"seed {seed}: {checks['persons']} person(s) found for {checks['shown']} shown, "
               f"one per place: {checks['one_per_place']}, at their place: {checks['placed']}; "
               f"{len(table)} inside windows, accuracy {np.mean(table.label == table.truth):.3f}; "

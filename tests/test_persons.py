@@ -43,7 +43,7 @@ class ScriptedDetector:
         y0, rest = divmod(offset, base.strides[0])
         x0 = rest // base.strides[1]
         h, w = frame.shape[:2]
-        return [_face(cx - x0, cy - y0) for cx, cy in self.script[int(base[0, 0, 0])]
+        return [_face(cx - x0, cy - y0, *side) for cx, cy, *side in self.script[int(base[0, 0, 0])]
                 if x0 <= cx < x0 + w and y0 <= cy < y0 + h]
 
     @staticmethod
@@ -105,6 +105,15 @@ def test_a_person_lost_while_moving_is_looked_for_where_last_seen():
     seen, tracker = _run(script, anchor_every=2)
     assert tracker.n_persons == 2 and all(1 in people for people in seen[14:])
     assert seen[-1][1][0] == pytest.approx(360)
+
+
+@pytest.mark.parametrize("side, same", [(144.0, True), (200.0, False)])
+def test_a_cut_to_a_closer_shot_of_the_same_place_keeps_the_id_up_to_twice_the_size(side, same):
+    # An 80 px face, then 1 s without a face, then a face of `side` px at the same place.
+    script = [[(300, 240)] if t < 8 else [] if t < 16 else [(300, 240, side)] for t in range(24)]
+    seen, tracker = _run(script, anchor_every=8)
+    assert tracker.n_persons == (1 if same else 2)
+    assert all((0 if same else 1) in people for people in seen[16:])
 
 
 def test_after_too_long_away_or_elsewhere_a_returning_face_is_a_new_person():

@@ -64,8 +64,9 @@ __all__ = ["Observation", "PersonTracker"]
 #: A face found where a lost person was, within this many face sides of
 #: their last centre ...
 REID_MAX_SHIFT = 1.0
-#: ... and with a side within this factor of theirs, is that person again.
-REID_MAX_SCALE = 1.5
+#: ... and with a side within this factor of theirs, is that person again
+#: (2: a cut from a medium shot to a close-up of the same seat keeps the id).
+REID_MAX_SCALE = 2.0
 
 
 @dataclass(frozen=True)
