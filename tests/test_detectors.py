@@ -373,3 +373,17 @@ def test_adding_a_detector_is_one_class_and_one_registry_entry(tmp_path):
     assert isinstance(MTCNNDetector(), RefiningDetector)
     with pytest.raises(TypeError, match="registered name"):
         make_detector(42)
+
+
+def test_region_search_through_the_frame_detector_is_filtered_like_a_whole_search(astronaut_frame):
+    det = make_detector("mtcnn", min_face_size=40)
+    assert det.supports_regions and not make_detector(_boxes_only).supports_regions
+    full = det.detect_batch([astronaut_frame])[0]
+    region = full.boxes[0] + np.r_[-60, -60, 60, 60]
+    found = det.detect_regions(astronaut_frame, [region])
+    np.testing.assert_allclose(found.boxes, full.boxes, atol=1e-3)
+    # The face is about 130 px: a 200 px minimum filters it out of both searches.
+    strict = make_detector("mtcnn", min_face_size=200)
+    assert len(strict.detect_batch([astronaut_frame])[0]) == len(strict.detect_regions(astronaut_frame, [region])) == 0
+    with pytest.raises(RuntimeError, match="cannot search regions"):
+        make_detector(_boxes_only).detect_regions(astronaut_frame, [region])

@@ -396,3 +396,38 @@ def test_nms_paths_agree_and_groups_are_independent():
         idx = np.flatnonzero(groups == g)
         expected = idx[cascade.nms(boxes[idx], scores[idx], 0.4)]
         np.testing.assert_array_equal(np.sort(kept[groups[kept] == g]), np.sort(expected))
+
+
+@pytest.mark.parametrize("pyramid", ["fast", "exact"])
+def test_a_search_in_regions_finds_each_face_as_the_whole_search_does(photos, pyramid):
+    # The group photo: six faces, each searched for in a region 3 face sides wide around it.
+    detector = MTCNNDetector(pyramid=pyramid)
+    image = photos["t1"]
+    whole = detector.detect(image)
+    confident = np.flatnonzero(whole.scores >= 0.9)
+    assert confident.size == 6
+    for k in confident:
+        box = whole.boxes[k]
+        centre, half = (box[:2] + box[2:]) / 2, 1.5 * (box[2] - box[0])
+        found = detector.detect_regions(image, [[*(centre - half), *(centre + half)]])
+        # The same candidates through R-Net and O-Net in other batches: equal up to float32 rounding.
+        same = [j for j in range(len(found)) if np.abs(found.boxes[j] - box).max() < 1e-3]
+        assert len(same) == 1, (k, found.boxes, box)
+        np.testing.assert_allclose(found.landmarks[same[0]], whole.landmarks[k], atol=1e-3)
+        assert found.scores[same[0]] == pytest.approx(whole.scores[k], abs=1e-5)
+        # Only the faces near the region: at most its neighbours, never all six.
+        assert len(found) < len(whole)
+    # Two regions at once: both faces, each once, in score order.
+    a, b = whole.boxes[confident[0]], whole.boxes[confident[1]]
+    both = detector.detect_regions(image, [[*(a[:2] - 50), *(a[2:] + 50)], [*(b[:2] - 50), *(b[2:] + 50)]])
+    for box in (a, b):
+        assert sum(np.abs(f - box).max() < 1e-3 for f in both.boxes) == 1
+    assert (np.diff(both.scores) <= 0).all()
+
+
+def test_a_search_in_regions_without_faces_is_empty(photos):
+    detector = MTCNNDetector()
+    image = photos["astronaut"]
+    assert len(detector.detect_regions(image, [[400, 400, 500, 500]])) == 0  # her suit, no face
+    assert len(detector.detect_regions(image, [[-300, -300, -100, -100]])) == 0  # off the image
+    assert len(detector.detect_regions(image, np.zeros((0, 4)))) == 0

@@ -25,8 +25,8 @@ def _face(cx: float, cy: float, side: float = 80.0) -> tuple[np.ndarray, np.ndar
 class ScriptedDetector:
     """Faces per frame index (frame[0, 0, 0] holds the index); counts the calls.
 
-    A region of a frame (a numpy view, as the tracker's local searches pass)
-    shows the faces whose centre lies in it, in the region's coordinates.
+    A search restricted to regions (``detect_regions``) finds the faces whose
+    centre lies in one of them.
     """
 
     supports_refine = True
@@ -37,14 +37,17 @@ class ScriptedDetector:
         self.n_detect = 0
         self.n_refine = 0
 
+    supports_regions = True
+
     def _faces(self, frame: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        base = frame if frame.base is None else frame.base
-        offset = frame.__array_interface__["data"][0] - base.__array_interface__["data"][0]
-        y0, rest = divmod(offset, base.strides[0])
-        x0 = rest // base.strides[1]
-        h, w = frame.shape[:2]
-        return [_face(cx - x0, cy - y0, *side) for cx, cy, *side in self.script[int(base[0, 0, 0])]
-                if x0 <= cx < x0 + w and y0 <= cy < y0 + h]
+        return [_face(cx, cy, *side) for cx, cy, *side in self.script[int(frame[0, 0, 0])]]
+
+    def detect_regions(self, frame, regions):
+        self.n_regions = getattr(self, "n_regions", 0) + 1
+        inside = [f for f in self._faces(frame)
+                  if any(x1 <= (f[0][0] + f[0][2]) / 2 < x2 and y1 <= (f[0][1] + f[0][3]) / 2 < y2
+                         for x1, y1, x2, y2 in regions)]
+        return self._detections(inside)
 
     @staticmethod
     def _detections(faces) -> Detections:
@@ -72,7 +75,7 @@ def _run(script, **kwargs) -> tuple[list[dict[int, np.ndarray]], PersonTracker]:
     tracker = PersonTracker(detector, **kwargs)
     seen = []
     for t in range(len(script)):
-        frame = np.zeros((480, 640, 3), np.uint8)
+        frame = np.zeros((4, 4, 3), np.uint8)
         frame[0, 0, 0] = t
         seen.append({o.person: (o.box[:2] + o.box[2:]) / 2 for o in tracker.update(frame, t * 0.125)})
     return seen, tracker

@@ -187,6 +187,35 @@ class FrameDetector:
             raise ValueError(f"detector returned {len(dets)} results for {len(images)} images")
         return self._filter(dets)
 
+    @property
+    def supports_regions(self) -> bool:
+        """Whether :meth:`detect_regions` is available (a whole search restricted to regions)."""
+        return callable(getattr(self.detector, "detect_regions", None))
+
+    def detect_regions(self, image: np.ndarray, regions: np.ndarray) -> Detections:
+        """Detect faces within regions of one frame, filtered like :meth:`detect_batch`.
+
+        Parameters
+        ----------
+        image : numpy.ndarray of shape (H, W, 3), uint8
+            RGB frame.
+        regions : array-like of shape (k, 4)
+            Boxes ``x1, y1, x2, y2`` (pixels) to search.
+
+        Returns
+        -------
+        Detections
+            The faces found there, in frame pixels.
+
+        Raises
+        ------
+        RuntimeError
+            If the detector has no ``detect_regions`` (see :attr:`supports_regions`).
+        """
+        if not self.supports_regions:
+            raise RuntimeError("this detector cannot search regions of a frame")
+        return self._filter([self.detector.detect_regions(image, np.asarray(regions))])[0]
+
     def refine_batch(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> list[Detections]:
         """Find the face near each candidate box (at most one per image), filtered like :meth:`detect_batch`.
 
