@@ -119,6 +119,16 @@ def test_a_cut_to_a_closer_shot_of_the_same_place_keeps_the_id_up_to_twice_the_s
     assert all((0 if same else 1) in people for people in seen[16:])
 
 
+def test_a_small_face_found_inside_a_larger_one_is_not_a_person():
+    # MTCNN sometimes also fires on part of a face (an eye and brow): a 30 px box inside an 80 px face.
+    script = [[(300, 240), (285, 228, 30.0)] for t in range(16)]
+    seen, tracker = _run(script, anchor_every=8)
+    assert tracker.n_persons == 1 and all(list(people) == [0] for people in seen)
+    # Side by side, a small face is a person.
+    apart = [[(300, 240), (420, 240, 30.0)] for t in range(8)]
+    assert _run(apart, anchor_every=8)[1].n_persons == 2
+
+
 def test_after_too_long_away_or_elsewhere_a_returning_face_is_a_new_person():
     away = [[(100, 200)] + ([(400, 200)] if not 4 <= t < 60 else []) for t in range(64)]
     seen, tracker = _run(away, anchor_every=4, reid_max_gap_s=5.0)  # 7 s away

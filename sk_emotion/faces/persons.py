@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .boxes import box_iou
+from .boxes import box_iou, overlap_with
 from .tracking import (
     LOOSE_SCALE,
     LOOSE_SHIFT,
@@ -69,6 +69,9 @@ REID_MAX_SHIFT = 1.0
 #: ... and with a side within this factor of theirs, is that person again
 #: (2: a cut from a medium shot to a close-up of the same seat keeps the id).
 REID_MAX_SCALE = 2.0
+#: A new face whose box lies more than this share inside a larger face's box
+#: is not a new person.
+NESTED_MAX_OVERLAP = 0.5
 
 
 @dataclass(frozen=True)
@@ -311,7 +314,13 @@ class PersonTracker:
                 k = int(np.flatnonzero(near)[0])
                 free[k] = False
                 found[person.id] = self._observation(person.id, dets, k, tracked=False)
+        areas = (dets.boxes[:, 2] - dets.boxes[:, 0]) * (dets.boxes[:, 3] - dets.boxes[:, 1])
         for k in np.flatnonzero(free) if new_persons else ():
+            # Faces do not nest: a box lying mostly inside a larger face's box is one of
+            # MTCNN's false detections on that face (an eye and brow, say), not a person.
+            larger = areas > areas[k]
+            if larger.any() and overlap_with(dets.boxes[k], dets.boxes[larger], "min").max() > NESTED_MAX_OVERLAP:
+                continue
             person = _Person(id=len(self._persons))
             self._persons.append(person)
             found[person.id] = self._observation(person.id, dets, int(k), tracked=False)
