@@ -29,7 +29,7 @@ re-detected from where they were a sample earlier, while the clip extractor
 starts with a whole-frame search at the window's first frame (the aligned
 faces then differ by a few hundredths of the eye distance).  Over 80
 windows of four scripted videos the labels were all equal and the
-probabilities within 0.034 (median 0.004) of the clip's; the tests bound
+probabilities within 0.035 (median 0.005) of the clip's; the tests bound
 that difference.
 """
 

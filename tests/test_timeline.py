@@ -145,7 +145,7 @@ def test_a_window_equals_predict_on_that_window_cut_as_a_clip(one_person, n_fram
     expected = predict_table(model, clips)
     columns = [c for c in windows.columns if c.startswith("p_")]
     # Equal up to the landmarks (followed from the previous sample vs searched afresh): see emotion_timeline.
-    # Measured over 80 windows of 4 scripted videos: labels all equal, |dp| at most 0.034, median 0.004.
+    # Measured over 80 windows of 4 scripted videos: labels all equal, |dp| at most 0.035, median 0.005.
     diff = np.abs(windows[columns].to_numpy() - expected[columns].to_numpy()).max(axis=1)
     assert diff.max() < 0.04 and np.median(diff) < 0.015, diff
     assert windows.label.tolist() == expected.label.tolist()
