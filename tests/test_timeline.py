@@ -152,6 +152,18 @@ def test_a_window_equals_predict_on_that_window_cut_as_a_clip(one_person, n_fram
     assert set(windows.label) == {"happy", "neutral"}
 
 
+def test_the_onnx_predictor_gives_the_same_timeline(one_person, tmp_path):
+    pytest.importorskip("onnx")
+    from sk_emotion.export import OnnxEmotionClassifier, export_onnx
+
+    torch_windows = emotion_timeline(one_person, max_thumbnails=0)
+    path = export_onnx(EmotionClassifier.from_pretrained(), tmp_path / "pretrained.onnx")
+    onnx_windows = emotion_timeline(one_person, OnnxEmotionClassifier(path), max_thumbnails=0)
+    assert onnx_windows[["person", "start_s", "end_s", "label"]].equals(
+        torch_windows[["person", "start_s", "end_s", "label"]])
+    np.testing.assert_allclose(onnx_windows.filter(like="p_"), torch_windows.filter(like="p_"), atol=1e-4)
+
+
 def test_a_video_shorter_than_a_window_is_one_window(one_person, tmp_path):
     short = tmp_path / "short.avi"
     from sk_emotion.video import write_video
@@ -241,6 +253,26 @@ def test_cli_writes_the_csv_and_the_figure(two_people, tmp_path, capsys):
 
     with Image.open(png) as image:
         assert image.format == "PNG" and image.size[0] >= 600 and image.size[1] >= 400
+
+
+def test_cli_uses_a_saved_model_and_its_extractor_settings(one_person, tmp_path, capsys):
+    from sk_emotion.persistence import save_model
+
+    # A model whose extractor samples 8 frames per window: hop must then be a multiple of 2 / 8 s
+    # (0.375 s would do for the default 16 frames).
+    model = make_emotion_pipeline(classifier=EmotionClassifier.from_pretrained(), cache=False,
+                                  extractor={"n_frames": 8})
+    save_model(model, tmp_path / "eight.skem")
+    csv = tmp_path / "windows.csv"
+    assert main(["timeline", str(one_person), "--model", str(tmp_path / "eight.skem"), "--hop", "0.375",
+                 "--csv", str(csv)]) == 1
+    assert "window / n_frames = 2 / 8 = 0.25 s" in capsys.readouterr().err
+    assert main(["timeline", str(one_person), "--model", str(tmp_path / "eight.skem"), "--hop", "0.5",
+                 "--csv", str(csv)]) == 0
+    expected = emotion_timeline(one_person, model, hop=0.5)
+    table = pd.read_csv(csv)
+    assert table.start_s.tolist() == expected.start_s.tolist() == [0.5 * k for k in range(9)]
+    np.testing.assert_allclose(table.filter(like="p_"), expected.filter(like="p_"), atol=1e-6)
 
 
 def test_cli_refuses_bad_arguments_before_any_work(two_people, tmp_path, capsys):
