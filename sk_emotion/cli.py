@@ -199,7 +199,11 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
     if args.csv:
         windows.to_csv(args.csv, index=False)
         print(f"windows -> {args.csv}")
-    if args.plot:
+    if args.plot and windows.empty:
+        # The video was read: an empty result is an answer, not an error.
+        print(f"figure not written: nobody was found on screen for {args.min_track:g} s or more in {args.video}",
+              file=sys.stderr)
+    elif args.plot:
         from .viz.timeline import plot_timeline
 
         plot_timeline(windows, persons, title=str(args.video)).savefig(args.plot, dpi=args.dpi)

@@ -70,6 +70,7 @@ class _PersonState:
     n_detected: int = 0
     sum_box: np.ndarray = field(default_factory=lambda: np.zeros(4))  # for the mean position and size
     thumbnails: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    thumbnail_every: float = 0.0
     next_thumbnail_s: float = 0.0
 
 
@@ -166,6 +167,13 @@ def _read_ahead(iterable: Iterable, depth: int) -> Iterator:
         thread.join()
 
 
+def _spread(items: list, k: int) -> list:
+    """At most ``k`` of ``items``, evenly spread, the first and the last included."""
+    if len(items) <= k:
+        return items
+    return [items[i] for i in np.unique(np.linspace(0, len(items) - 1, k).round().astype(int))] if k else []
+
+
 def _fill(faces: dict[int, np.ndarray], indices: range) -> tuple[np.ndarray, np.ndarray]:
     """The window's clip: each sample's face, or the nearest detected one's (earlier on ties)."""
     detected = np.array([j in faces for j in indices])
@@ -224,10 +232,13 @@ class _Timeline:
         pending: list[tuple[int, np.ndarray]] = []  # (row index, clip) awaiting the classifier
         n = self.n_frames
         next_window = 0
+        j = -1
         for sample in _read_ahead(sampler, _READ_AHEAD) if _READ_AHEAD else sampler:
             j, frame = sample.index, sample.image
             for obs in tracker.update(frame, sample.time_s):
-                state = persons.setdefault(obs.person, _PersonState())
+                if obs.person not in persons:
+                    persons[obs.person] = _PersonState(thumbnail_every=thumbnail_every)
+                state = persons[obs.person]
                 rgb = cut_face(frame, obs.landmarks, obs.box, self.face_size, self.margin, self.template)
                 face = to_color(rgb.reshape(1, *rgb.shape[:2], -1), self.color)[0].transpose(2, 0, 1)
                 state.faces[j] = np.ascontiguousarray(face)
@@ -237,7 +248,11 @@ class _Timeline:
                 state.sum_box += obs.box
                 if self.max_thumbnails > 0 and sample.time_s >= state.next_thumbnail_s:
                     state.thumbnails.append((sample.time_s, self._thumbnail(frame, obs, cut_face)))
-                    state.next_thumbnail_s = sample.time_s + thumbnail_every
+                    if len(state.thumbnails) >= 2 * self.max_thumbnails:
+                        # More than the duration foretold (or none was stated): every other one, twice apart.
+                        state.thumbnails = state.thumbnails[::2]
+                        state.thumbnail_every *= 2
+                    state.next_thumbnail_s = sample.time_s + state.thumbnail_every
             if self.progress is not None:
                 self.progress(sample.time_s + step / 2)  # the end of this sample's share of the video
             # Windows whose last sample this was are complete.
@@ -250,6 +265,11 @@ class _Timeline:
             for state in persons.values():
                 for old in [k for k in state.faces if k < first_needed]:
                     del state.faces[old]
+        covered = (next_window - 1) * per_hop + n - 1  # the last sample of the last complete window
+        if not single_window and covered < j and next_window * per_hop <= j:
+            # Samples after the last complete window: the next window, which the video ends inside,
+            # covers them with the samples that exist, up to the end.
+            self._close_window(next_window, step, per_hop, persons, rows, pending, single_window, last=j)
         self._classify(rows, pending)
         return rows, persons, sampler.end_time_s
 
@@ -257,21 +277,25 @@ class _Timeline:
         return cut_face(frame, obs.landmarks, obs.box, _THUMBNAIL_SIZE, 0.15, self.template)
 
     def _close_window(self, k: int, step: float, per_hop: int, persons: dict[int, _PersonState],
-                      rows: list[dict], pending: list, single_window: bool) -> None:
+                      rows: list[dict], pending: list, single_window: bool, last: int | None = None) -> None:
+        """Rows of window ``k`` for the persons on screen in it; ``last``: the video's last sample, inside it."""
         first = k * per_hop
         indices = range(first, first + self.n_frames)
-        start = 0.0 if single_window else k * self.hop
-        end = self.n_frames * step if single_window else start + self.window
+        within = indices if last is None else range(first, min(first + self.n_frames, last + 1))
+        # Rounded so that 8 * 0.3 s reads 2.4 s, not 2.4000000000000004 s.
+        start = 0.0 if single_window else round(k * self.hop, 9)
+        end = round(self.n_frames * step, 9) if single_window else round(start + self.window, 9)
         for person_id in sorted(persons):
             state = persons[person_id]
-            if not any(j in state.faces for j in indices):
+            if not any(j in state.faces for j in within):
                 continue  # not on screen in this window
+            # Samples past the video's end are filled like missed detections, but do not count as such.
             clip, detected = _fill(state.faces, indices)
-            coverage = float(detected.mean())
+            found = int(detected[:len(within)].sum())
             row = {"person": person_id, "start_s": start, "end_s": end, "label": None,
-                   "face_coverage": coverage}
+                   "face_coverage": found / len(within)}
             rows.append(row)
-            if detected.sum() >= max(1, math.ceil(self.min_face_coverage * self.n_frames - 1e-9)):
+            if found >= max(1, math.ceil(self.min_face_coverage * len(within) - 1e-9)):
                 pending.append((len(rows) - 1, clip))
 
     def _classify(self, rows: list[dict], pending: list) -> None:
@@ -332,7 +356,8 @@ def emotion_timeline(
         absence, or elsewhere in the frame, it is a new person: ids follow
         positions, not faces (no face embedding is used).
     max_thumbnails : int, default=6
-        Face thumbnails kept per person (for :func:`~sk_emotion.viz.timeline.plot_timeline`).
+        Face thumbnails kept per person, spread over their time on screen
+        (for :func:`~sk_emotion.viz.timeline.plot_timeline`).
     batch_size : int, default=32
         Windows classified at once.
     verbose : int, default=0
@@ -350,11 +375,18 @@ def emotion_timeline(
         than ``min_face_coverage`` of the window's samples), one ``p_<class>``
         column per class (NaN without a label), ``face_coverage`` (share of
         the window's samples where the face was found).  Sorted by person,
-        then time.
+        then time.  The windows start every ``hop`` seconds; the last one
+        ends with the video: when the video ends inside a window, that window
+        is kept with the samples that exist (its ``end_s`` is the video's end,
+        and the answer repeats its last samples to make up ``n_frames``), so
+        no part of the video goes unreported.  A video shorter than
+        ``window`` is one window, sampled as a clip.
     persons : pandas.DataFrame
         With ``return_persons=True``: one row per person: ``person``,
         ``first_s`` and ``last_s`` (first and last sample where found),
-        ``on_screen_s`` (samples found times the sample spacing),
+        ``on_screen_s`` (samples found times the sample spacing; a person
+        on screen for the whole of a video shorter than ``min_track_s`` is
+        kept),
         ``n_windows`` (windows with a label), ``x``, ``y`` and
         ``face_size`` (mean centre and side of the face's box, in frame
         pixels: which face is whom), ``thumbnails`` (list of
@@ -386,9 +418,11 @@ def emotion_timeline(
 
         from .video.decode import probe_video
 
-        total = round(probe_video(video).duration_s, 1)
+        stated = probe_video(video).duration_s
+        # Some containers (raw streams, live captures) state no duration: a bar without a total.
+        total = round(stated, 1) if np.isfinite(stated) and stated > 0 else None
         bar = tqdm(total=total, unit="s", desc="timeline")
-        progress = lambda done: bar.update(round(min(done, total) - bar.n, 3))  # noqa: E731 - a one-line callback
+        progress = lambda done: bar.update(round(min(done, total or done) - bar.n, 3))  # noqa: E731
     from .config import single_threaded_torch
 
     timeline = _Timeline(video, extractor, classifier, window=window, hop=hop, min_track_s=min_track_s,
@@ -403,23 +437,28 @@ def emotion_timeline(
                 timeline.progress = None
                 rows, persons, end_s = timeline.run(step, 1, single_window=True)
         if bar is not None:
-            bar.update(total - bar.n)  # the whole video was read
+            bar.update(round((total or float(end_s)) - bar.n, 3))  # the whole video was read
     finally:
         if bar is not None:
             bar.close()
 
     classes = np.asarray(classifier.classes_)
     order = column_order(classes)
+    end_s = float(end_s)
+    # A person on screen for the whole of a video shorter than min_track_s is kept.
+    min_track = min(min_track_s, end_s)
+    on_screen = {p: min(persons[p].n_detected * step, end_s) for p in persons}
     # Ids in order of first appearance, left to right among faces found in the same frame.
     keep = [p for p in sorted(persons, key=lambda p: (persons[p].first_s, _mean_place(persons[p])["x"]))
-            if persons[p].n_detected * step >= min_track_s - 1e-9]
+            if on_screen[p] >= min_track - 1e-9]
     renumber = {old: new for new, old in enumerate(keep)}
     records = []
     for row in rows:
         if row["person"] not in renumber:
             continue
         proba = row.pop("proba", None)
-        record = {**row, "person": renumber[row["person"]]}
+        # The last window ends with the video (it may be shorter than `window`).
+        record = {**row, "person": renumber[row["person"]], "end_s": min(row["end_s"], round(end_s, 9))}
         for i in order:
             record[f"p_{classes[i]}"] = float(proba[i]) if proba is not None else float("nan")
         records.append(record)
@@ -431,7 +470,7 @@ def emotion_timeline(
     labelled = windows.dropna(subset=["label"]).groupby("person").size()
     people = pd.DataFrame.from_records(
         [{"person": renumber[p], "first_s": persons[p].first_s, "last_s": persons[p].last_s,
-          "on_screen_s": persons[p].n_detected * step, "n_windows": int(labelled.get(renumber[p], 0)),
-          **_mean_place(persons[p]), "thumbnails": persons[p].thumbnails} for p in keep],
+          "on_screen_s": on_screen[p], "n_windows": int(labelled.get(renumber[p], 0)),
+          **_mean_place(persons[p]), "thumbnails": _spread(persons[p].thumbnails, max_thumbnails)} for p in keep],
         columns=list(PERSON_COLUMNS))
     return windows, people

@@ -137,8 +137,14 @@ def test_a_window_equals_predict_on_that_window_cut_as_a_clip(one_person, n_fram
                                   extractor={"n_frames": n_frames})
     windows = emotion_timeline(one_person, model, window=window, hop=hop)
     assert windows.person.unique().tolist() == [0]
-    assert windows.start_s.tolist() == pytest.approx(np.arange(len(windows)) * hop)
-    assert windows.end_s.iloc[-1] <= 6.0 < windows.end_s.iloc[-1] + hop
+    assert windows.start_s.tolist() == [round(k * hop, 9) for k in range(len(windows))]
+    # The last window ends with the video.  With 1.6 s windows every 0.8 s the last complete one is
+    # [4, 5.6): the video's last 0.4 s go to [4.8, 6), made of the samples that exist (not a clip's).
+    assert windows.end_s.iloc[-1] == 6.0
+    if window == 1.6:
+        assert windows[["start_s", "end_s"]].iloc[-1].tolist() == [4.8, 6.0]
+        windows = windows.iloc[:-1]
+    assert ((windows.end_s - windows.start_s).round(9) == window).all()
     n_all = int(6.0 * FPS)
     frames = read_frame_indices(one_person, range(n_all)).frames
     clips = [frames[round(r.start_s * FPS):round(r.end_s * FPS)] for r in windows.itertuples()]
@@ -193,6 +199,54 @@ def test_variable_frame_rate_windows_are_placed_by_the_container_times(tmp_path)
     assert windows.start_s.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
     labels = dict(zip(windows.start_s, windows.label))
     assert [labels[0.0], labels[1.0], labels[3.0]] == ["neutral", "neutral", "happy"]
+
+
+def test_the_end_of_the_video_is_reported_even_when_it_ends_inside_a_window(tmp_path):
+    # 7.92 s (198 frames), windows of 2 s every 2 s: [6, 7.92) is the last one.  Person 1 appears at 5.5 s.
+    path = tmp_path / "tail.avi"
+    people = [PersonScript(identity="t1_1", position=(0.27, 0.5), face_size=100),
+              PersonScript(identity="t1_0", position=(0.73, 0.5), face_size=100, visible=[(5.5, 7.92)])]
+    make_scripted_video(path, people, duration_s=7.92, frame_size=(480, 270), fps=FPS)
+    windows, persons = emotion_timeline(path, window=2.0, hop=2.0, return_persons=True)
+    assert windows[windows.person == 0][["start_s", "end_s"]].values.tolist() == [
+        [0.0, 2.0], [2.0, 4.0], [4.0, 6.0], [6.0, 7.92]]
+    # Person 1 is found by the first whole-frame search after 5.5 s (6.06 s): only in the last window,
+    # whose 15 samples before the end all show the face.
+    late = windows[windows.person == 1]
+    assert late[["start_s", "end_s", "face_coverage"]].values.tolist() == [[6.0, 7.92, 1.0]]
+    assert late.label.notna().all()
+    assert persons.on_screen_s.tolist() == pytest.approx([7.875, 1.875])
+
+
+def test_a_video_shorter_than_min_track_is_still_one_window_for_who_is_on_screen(one_person, tmp_path):
+    from sk_emotion.video import write_video
+
+    short = write_video(tmp_path / "short.avi", read_frame_indices(one_person, range(80, 103)).frames, fps=FPS)
+    windows, persons = emotion_timeline(short, return_persons=True)  # 0.92 s < min_track_s = 1 s
+    assert windows[["person", "start_s", "end_s"]].values.tolist() == [[0, 0.0, 0.92]]
+    assert windows.label.tolist() == ["happy"] and persons.on_screen_s.tolist() == pytest.approx([0.92])
+
+
+def test_a_stream_without_a_stated_duration_keeps_few_thumbnails_and_a_true_progress_bar(one_person, tmp_path,
+                                                                                            capsys):
+    import av
+
+    from sk_emotion.video import probe_video
+
+    frames = read_frame_indices(one_person, range(150)).frames
+    raw = tmp_path / "raw.h264"  # an elementary stream: no container, no duration
+    with av.open(str(raw), "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in np.concatenate([frames, frames]):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    assert not probe_video(raw).duration_s > 0
+    windows, persons = emotion_timeline(raw, max_thumbnails=3, verbose=1, return_persons=True)
+    assert windows.end_s.max() == 12.0
+    times = [t for t, _ in persons.thumbnails[0]]
+    assert len(times) == 3 and times[0] < 1.0 and times[-1] > 8.0
+    assert "12.0s" in capsys.readouterr().err
 
 
 def test_a_video_without_faces_gives_empty_tables(tmp_path):
@@ -273,6 +327,20 @@ def test_cli_uses_a_saved_model_and_its_extractor_settings(one_person, tmp_path,
     table = pd.read_csv(csv)
     assert table.start_s.tolist() == expected.start_s.tolist() == [0.5 * k for k in range(9)]
     np.testing.assert_allclose(table.filter(like="p_"), expected.filter(like="p_"), atol=1e-6)
+
+
+def test_cli_with_nobody_on_screen_writes_the_table_and_says_why_there_is_no_figure(tmp_path, capsys):
+    from skimage import data
+
+    from sk_emotion.video import write_video
+
+    scene = data.coffee()[:240, :320]
+    path = write_video(tmp_path / "coffee.avi", np.stack([np.roll(scene, t, axis=1) for t in range(50)]), fps=FPS)
+    csv, png = tmp_path / "windows.csv", tmp_path / "timeline.png"
+    assert main(["timeline", str(path), "--csv", str(csv), "--plot", str(png)]) == 0
+    err = capsys.readouterr().err
+    assert "figure not written: nobody was found on screen" in err and str(path) in err
+    assert pd.read_csv(csv).empty and not png.exists()
 
 
 def test_cli_refuses_bad_arguments_before_any_work(two_people, tmp_path, capsys):
