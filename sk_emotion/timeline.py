@@ -247,7 +247,7 @@ class _Timeline:
                 state.n_detected += 1
                 state.sum_box += obs.box
                 if self.max_thumbnails > 0 and sample.time_s >= state.next_thumbnail_s:
-                    state.thumbnails.append((sample.time_s, self._thumbnail(frame, obs, cut_face)))
+                    state.thumbnails.append((sample.time_s, self._thumbnail(frame, obs)))
                     if len(state.thumbnails) >= 2 * self.max_thumbnails:
                         # More than the duration foretold (or none was stated): every other one, twice apart.
                         state.thumbnails = state.thumbnails[::2]
@@ -273,7 +273,9 @@ class _Timeline:
         self._classify(rows, pending)
         return rows, persons, sampler.end_time_s
 
-    def _thumbnail(self, frame: np.ndarray, obs: Any, cut_face: Callable) -> np.ndarray:
+    def _thumbnail(self, frame: np.ndarray, obs: Any) -> np.ndarray:
+        from .faces.align import cut_face
+
         return cut_face(frame, obs.landmarks, obs.box, _THUMBNAIL_SIZE, 0.15, self.template)
 
     def _close_window(self, k: int, step: float, per_hop: int, persons: dict[int, _PersonState],

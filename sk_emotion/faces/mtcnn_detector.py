@@ -442,6 +442,10 @@ class MTCNNDetector(BaseEstimator):
                             f"got {type(images).__name__}")
         for i, image in enumerate(images):
             _check_image(image, f"images[{i}]")
+        return self._cascade(list(images))
+
+    def _cascade(self, images: list[np.ndarray], regions: list[np.ndarray] | None = None) -> list[Detections]:
+        """P-Net, R-Net and O-Net over checked images (P-Net only where ``regions`` say, if given)."""
         thresholds = self._check_params()
         if not images:
             return []
@@ -450,7 +454,7 @@ class MTCNNDetector(BaseEstimator):
         # float32 copies feed both the pyramid and the crops (no uint8 rounding).
         floats = [image.astype(np.float32) for image in images]
         with torch.inference_mode():
-            boxes, scores, owner = self._propose(nets[0], images, thresholds[0], device)
+            boxes, scores, owner = self._propose(nets[0], images, thresholds[0], device, regions=regions)
             boxes, scores, owner = self._refine(nets[1], floats, boxes, owner, thresholds[1],
                                                 device)
             boxes, scores, landmarks, owner = self._output(nets[2], floats, boxes, owner,
@@ -487,19 +491,7 @@ class MTCNNDetector(BaseEstimator):
             The faces found, by decreasing O-Net score, in image pixels.
         """
         _check_image(image, "image")
-        regions = np.asarray(regions, dtype=np.float64).reshape(-1, 4)
-        thresholds = self._check_params()
-        nets = self._get_nets()
-        device = torch.device(self.device)
-        floats = [image.astype(np.float32)]
-        with torch.inference_mode():
-            boxes, scores, owner = self._propose(nets[0], [image], thresholds[0], device, regions=[regions])
-            boxes, scores, owner = self._refine(nets[1], floats, boxes, owner, thresholds[1], device)
-            boxes, scores, landmarks, owner = self._output(nets[2], floats, boxes, owner, thresholds[2], device)
-        boxes = np.clip(boxes, 0, np.tile(np.array(image.shape[1::-1], dtype=np.float64) - 1, 2))
-        order = np.argsort(-scores, kind="stable")
-        return Detections(boxes[order].astype(np.float32), scores[order].astype(np.float32),
-                          landmarks[order].astype(np.float32))
+        return self._cascade([image], regions=[np.asarray(regions, dtype=np.float64).reshape(-1, 4)])[0]
 
     def refine_batch(self, images: Sequence[np.ndarray], boxes: np.ndarray, *,
                      passes: int = 3) -> list[Detections]:

@@ -33,6 +33,33 @@ _X264_CRF = "18"
 _NO_ROTATION_EXT = {".avi"}
 
 
+def _codec_for(ext: str) -> str:
+    """The extension's encoder, or its fallback when FFmpeg lacks it."""
+    preferred, fallback = _CODEC_BY_EXT.get(ext, ("libx264", "mpeg4"))
+    return preferred if preferred in av.codecs_available else fallback
+
+
+def _set_quality(stream, codec: str, options: dict[str, str] | None = None) -> None:
+    """The package's quality defaults (CRF for x264, a fixed quantiser otherwise), then ``options``."""
+    opts: dict[str, str] = {}
+    if codec in ("libx264", "h264"):
+        opts["crf"] = _X264_CRF
+    elif codec in ("mpeg4", "mjpeg"):
+        ctx = stream.codec_context
+        ctx.qscale = True  # the flag; the value goes in global_quality
+        ctx.global_quality = _QSCALE * _FF_QP2LAMBDA
+    opts.update(options or {})
+    if opts:
+        stream.options = opts
+
+
+def _pad_even(frame: np.ndarray, pad_h: int, pad_w: int) -> np.ndarray:
+    """4:2:0 chroma needs even sizes: pad (edge replicate) rather than crop, so no content is lost."""
+    if pad_h or pad_w:
+        frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    return frame
+
+
 def write_video(
     path: PathLike,
     frames: Iterable[np.ndarray] | np.ndarray,
@@ -110,11 +137,8 @@ def write_video(
         raise ValueError(f"cannot write '{path}': {ext} files cannot store a display rotation")
 
     if codec is None:
-        preferred, fallback = _CODEC_BY_EXT.get(ext, ("libx264", "mpeg4"))
-        codec = preferred if preferred in av.codecs_available else fallback
+        codec = _codec_for(ext)
     pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
-    # 4:2:0 needs even sizes: pad (edge replicate) rather than crop, so no
-    # content is lost.
     pad_h, pad_w = h % 2, w % 2
 
     rate = Fraction(fps).limit_denominator(1001)
@@ -126,15 +150,7 @@ def write_video(
         ctx = stream.codec_context
         if gop_size is not None:
             ctx.gop_size = int(gop_size)
-        opts: dict[str, str] = {}
-        if codec in ("libx264", "h264"):
-            opts["crf"] = _X264_CRF
-        elif codec in ("mpeg4", "mjpeg"):
-            ctx.qscale = True  # the flag; the value goes in global_quality
-            ctx.global_quality = _QSCALE * _FF_QP2LAMBDA
-        opts.update(options or {})
-        if opts:
-            stream.options = opts
+        _set_quality(stream, codec, options)
         time_base = None
         if pts_s is not None:
             # Millisecond ticks: fine enough for video, and within MPEG-4
@@ -146,9 +162,7 @@ def write_video(
             stream.set_display_rotation(int(rotation) % 360)
 
         for i, arr in enumerate(frames_list):
-            if pad_h or pad_w:
-                arr = np.pad(arr, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(_pad_even(arr, pad_h, pad_w)), format="rgb24")
             if pts_s is not None:
                 frame.pts = int(round(pts_s[i] / time_base))
                 frame.time_base = time_base
@@ -209,8 +223,7 @@ class VideoWriter:
             raise ValueError(f"cannot write '{path}': the extension must be one of {', '.join(_CODEC_BY_EXT)}")
         if int(width) < 2 or int(height) < 2:
             raise ValueError(f"cannot write '{path}': frames must be at least 2x2, got {width}x{height}")
-        preferred, fallback = _CODEC_BY_EXT[ext]
-        codec = preferred if preferred in av.codecs_available else fallback
+        codec = _codec_for(ext)
         self.path = path
         self.n_written = 0
         self._size = (int(height), int(width))
@@ -220,12 +233,7 @@ class VideoWriter:
             self._stream = self._container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
             self._stream.width, self._stream.height = int(width) + self._pad_w, int(height) + self._pad_h
             self._stream.pix_fmt = "yuv420p"
-            if codec in ("libx264", "h264"):
-                self._stream.options = {"crf": _X264_CRF}
-            else:
-                ctx = self._stream.codec_context
-                ctx.qscale = True  # the flag; the value goes in global_quality
-                ctx.global_quality = _QSCALE * _FF_QP2LAMBDA
+            _set_quality(self._stream, codec)
         except BaseException:
             self.abort()
             raise
@@ -247,9 +255,8 @@ class VideoWriter:
         if frame.shape != (*self._size, 3) or frame.dtype != np.uint8:
             raise ValueError(f"cannot write '{self.path}': frame {self.n_written} must be "
                              f"({self._size[0]}, {self._size[1]}, 3) uint8, got {frame.shape} {frame.dtype}")
-        if self._pad_h or self._pad_w:
-            frame = np.pad(frame, ((0, self._pad_h), (0, self._pad_w), (0, 0)), mode="edge")
-        for packet in self._stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+        frame = np.ascontiguousarray(_pad_even(frame, self._pad_h, self._pad_w))
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
             self._container.mux(packet)
         self.n_written += 1
 
