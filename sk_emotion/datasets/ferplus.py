@@ -41,7 +41,7 @@ _TEST_FOLDERS = ("FER2013Valid", "FER2013Test", "PublicTest", "PrivateTest")
 class FerPlus:
     """Faces with their FER+ votes and FER2013 labels.
 
-    Attributes
+    Parameters
     ----------
     images : numpy.ndarray of shape (n, 48, 48), uint8
         The gray faces.
