@@ -18,6 +18,7 @@ __all__ = [
     "ChecksumError",
     "ExtractionError",
     "ExtractionWarning",
+    "ModelFileError",
     "UntrustedModelError",
     "VideoDecodeError",
     "VideoNotFoundError",
@@ -142,5 +143,55 @@ class ExtractionWarning(UserWarning):
 
 
 # ------------------------------------------------------------------ model files
-class UntrustedModelError(ValueError):
-    """The file needs code execution to load (a pickle), or names objects outside the allow-list."""
+class ModelFileError(ValueError):
+    """A model file cannot be loaded: it is not a model, it is damaged, or it describes an invalid model.
+
+    Raised by :func:`sk_emotion.load_model` and :func:`sk_emotion.persistence.inspect_model`
+    before anything the file describes is built (see ``docs/model_files.md``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model file.
+    reason : str
+        What is wrong with it, e.g. ``"it is neither a zip archive (the .skem
+        format) nor a pickle: it looks like an MP4 video"``.
+
+    Attributes
+    ----------
+    path : str
+        The model file.
+    reason : str
+        What is wrong with it.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"cannot load model '{self.path}': {reason}")
+
+    def __reduce__(self) -> tuple[type[ModelFileError], tuple[str, str]]:
+        return (type(self), (self.path, self.reason))
+
+
+class UntrustedModelError(ModelFileError):
+    """Loading the file would run code it names: refused, and nothing in it is run.
+
+    Either a pickle (joblib) file loaded without ``trusted=True``, or a data
+    model file (``.skem``) naming a class, a parameter, a step type or an
+    encoding outside the registry of what a model file may describe.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model file.
+    reason : str
+        What it names, and what to do.
+
+    Attributes
+    ----------
+    path : str
+        The model file.
+    reason : str
+        What it names, and what to do.
+    """

@@ -11,7 +11,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["check_clips", "check_labels"]
+__all__ = ["check_clips", "check_labels", "check_probabilities"]
 
 
 def check_clips(X: ArrayLike, *, input_size: tuple[int, int] = (64, 64), name: str = "X") -> np.ndarray:
@@ -164,3 +164,38 @@ def check_labels(y: ArrayLike, n_samples: int | None = None) -> np.ndarray:
         names = sorted(k.__name__ for k in kinds)
         raise TypeError(f"y must hold strings or integers, got values of type(s) {names}")
     raise TypeError(f"y must hold strings or integers, got dtype {labels.dtype}")
+
+
+def check_probabilities(probabilities: np.ndarray, *, source: str = "the model") -> np.ndarray:
+    """Return a model's class probabilities, or raise if any is NaN or infinite.
+
+    A network with damaged weights answers NaN for every class, and
+    ``argmax`` would then label every clip with the first class: an output
+    that is not a number is an error, never a label.
+
+    Parameters
+    ----------
+    probabilities : numpy.ndarray of shape (n_videos, n_classes)
+        What the model answered.
+    source : str, default="the model"
+        How the message calls the model.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``probabilities``, unchanged.
+
+    Raises
+    ------
+    ValueError
+        If any value is NaN or infinite; the message gives the clips.
+    """
+    finite = np.isfinite(probabilities).reshape(len(probabilities), -1).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        shown = ", ".join(str(i) for i in bad[:10]) + (", ..." if len(bad) > 10 else "")
+        raise ValueError(
+            f"{source} answered NaN or infinite probabilities for {len(bad)} of {len(finite)} clip(s) "
+            f"(clip {shown}): its weights are damaged; no label is given"
+        )
+    return probabilities

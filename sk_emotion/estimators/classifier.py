@@ -27,7 +27,7 @@ from skorch.utils import to_numpy
 from ..nets.spatial import SPATIAL_POOLINGS
 from ..nets.temporal import TEMPORAL_POOLINGS
 from ..nets.video_emotion import FEATURE_STAGES, VideoEmotionNet
-from ..validation import check_clips, check_labels
+from ..validation import check_clips, check_labels, check_probabilities
 from ..weights import MiniXceptionWeights
 from .explanation import Explanation
 from .training import HoldoutSplit, PrintLog, ValidationEarlyStopping, encoded_accuracy
@@ -468,7 +468,7 @@ class EmotionClassifier(NeuralNetClassifier):
         """
         self._check_ready()
         clips = self._clips(X)
-        return super().predict_proba({"clips": clips})
+        return check_probabilities(super().predict_proba({"clips": clips}), source=type(self).__name__)
 
     def predict(self, X) -> np.ndarray:
         """Predicted label of each clip (labels as given to ``fit``)."""

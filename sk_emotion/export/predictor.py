@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ..estimators.explanation import Explanation
-from ..validation import check_clips
+from ..validation import check_clips, check_probabilities
 from .format import FORMAT_VERSION, METADATA_PREFIX, OUTPUT_NAMES, session_options
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only: onnxruntime is imported where used
@@ -289,7 +289,8 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
         numpy.ndarray of shape (n_videos, n_classes), float32
             Each row sums to one.
         """
-        return self._run(X, ["probabilities"], None)["probabilities"]
+        return check_probabilities(self._run(X, ["probabilities"], None)["probabilities"],
+                                   source=f"ONNX model '{self.path}'")
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted label of each clip (labels as the exported estimator was fitted with).
