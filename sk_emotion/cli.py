@@ -1,16 +1,37 @@
 """The ``sk-emotion`` command line.
 
 Errors are printed as one line on standard error with a non-zero exit status;
-``--debug`` shows the full traceback instead.
+``--debug`` shows the full traceback instead.  Arguments, inputs and outputs
+are checked before any model is loaded or video decoded (exit status 2 for a
+command line that cannot work, 1 for a file system that refuses it); outputs
+are written whole or not at all (:mod:`sk_emotion.outputs`), before anything
+is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
+import stat
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 __all__ = ["main"]
+
+#: The most frames sampled per video (``--n-frames``): far above the 16 the
+#: method uses, low enough that one video's frames fit in memory.
+MAX_N_FRAMES = 1024
+#: ``explain`` draws one column per frame: beyond this, no screen or page shows it.
+MAX_EXPLAIN_FRAMES = 64
+#: ``--dpi`` bounds: the largest figure (64 frames in ``explain``, 97 inches
+#: wide) stays under the 65,536-pixel side Agg can render.
+MIN_DPI, MAX_DPI = 10, 600
+#: Figure formats ``--out`` and ``--plot`` accept: those matplotlib writes without extra software.
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -18,6 +39,87 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # noqa: D102 - argparse API
         self.exit(2, f"sk-emotion: error: {message} (see --help)\n")
+
+
+class _UsageError(ValueError):
+    """A command line that cannot work as given, found before any work: exit status 2."""
+
+
+class _GuardedStdout:
+    """Stands in for ``sys.stdout``: once its reader has gone (``... | head``), output is dropped.
+
+    A closed pipe is the reader's choice, not an error of the command, whose
+    files and exit status stay what they would have been.  As the Python
+    documentation advises, the descriptor is pointed at ``os.devnull`` so that
+    the interpreter's last flush at exit does not fail in turn.
+    """
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self.reader_gone = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # no descriptor (an in-memory stream): nothing left to flush
+            pass
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _guarded_stdout() -> Iterator[None]:
+    previous = sys.stdout
+    guard = sys.stdout = _GuardedStdout(previous)
+    try:
+        yield
+        guard.flush()  # a reader that left shows here, inside the guard, not at interpreter exit
+    finally:
+        sys.stdout = previous
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Show each warning as one line, ``sk-emotion: warning: <message>``, each distinct message once.
+
+    Python's own format adds the file, line and source of whoever warned
+    (``sys.exit(main())``, a line of skorch): noise to a user.  Repeats are
+    dropped because libraries reset the warning registry (a grid search
+    repeats one training warning per fit).
+    """
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
+        if text not in seen:
+            seen.add(text)
+            print(f"sk-emotion: warning: {text}", file=sys.stderr)
+
+    previous = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 class _RegistryHelp(argparse.HelpFormatter):
@@ -82,18 +184,98 @@ def _load_or_zero_shot(args: argparse.Namespace, *, progress: bool = False):
             raise ValueError(f"'{args.model}' holds a {type(model).__name__}, not a pipeline from video files")
         model.steps[0][1].set_params(on_error=on_error, verbose=int(progress))
         return model
-    return make_emotion_pipeline(extractor={"n_frames": args.n_frames, "on_error": on_error,
-                                            "verbose": int(progress)},
+    return make_emotion_pipeline(extractor={"on_error": on_error, "verbose": int(progress), **_n_frames_of(args)},
                                  classifier=EmotionClassifier.from_pretrained())
 
 
-def _check_outputs(*paths: str | None) -> None:
-    """Fail before any work when an output cannot be written."""
-    from pathlib import Path
+def _n_frames_of(args: argparse.Namespace) -> dict:
+    """The extractor's ``n_frames`` when the user gave one; otherwise the extractor's default decides."""
+    return {} if args.n_frames is None else {"n_frames": args.n_frames}
 
+
+# ------------------------------------------------------------------ checks before any work
+def _check_outputs(outputs: dict[str, str | None], inputs: dict | None = None) -> None:
+    """Outputs that would destroy a file are usage errors (2); a file system that refuses them, errors (1)."""
+    from .outputs import check_outputs
+
+    try:
+        check_outputs(outputs, inputs)
+    except OSError:
+        raise
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def _check_videos(paths: Sequence[str], *, must_exist: bool) -> None:
+    """Refuse standard input and pipes (decoding needs a file it can seek); missing files when ``must_exist``."""
     for path in paths:
-        if path and not Path(path).resolve().parent.is_dir():
-            raise FileNotFoundError(f"cannot write '{path}': folder '{Path(path).parent}' does not exist")
+        if path == "-" and not os.path.lexists(path):
+            raise _UsageError("VIDEO '-': reading videos from standard input is not supported; "
+                              "save the video to a file and give its name")
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            if must_exist:
+                from .exceptions import VideoNotFoundError
+
+                raise VideoNotFoundError(path, "no such file or directory") from None
+            continue  # predict reports it in the table, with the other videos' results
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise _UsageError(f"VIDEO '{path}' is not a file but a pipe, terminal or device: reading videos "
+                              "from standard input or a pipe is not supported; save the video to a file first")
+
+
+def _check_model_options(args: argparse.Namespace) -> None:
+    if args.model and args.n_frames is not None:
+        raise _UsageError("--n-frames cannot be combined with --model: a saved model samples the number of "
+                          "frames it was trained with")
+    if args.trusted and not args.model:
+        raise _UsageError("--trusted applies to a --model file only")
+
+
+def _check_figure(option: str, path: str | None) -> None:
+    if path is not None and Path(path).suffix.lower() not in FIGURE_SUFFIXES:
+        raise _UsageError(f"{option} '{path}': the figure's format comes from its extension, one of "
+                          f"{', '.join(FIGURE_SUFFIXES)}")
+
+
+def _check_predict(args: argparse.Namespace) -> None:
+    _check_model_options(args)
+    _check_videos(args.videos, must_exist=False)
+    frames_csv = _sibling(args.csv, "_frames") if args.csv and args.frames else None
+    _check_outputs({"--csv": args.csv, "--json": args.json, "--frames (per-frame CSV)": frames_csv},
+                   {"VIDEO": args.videos, "--model": args.model})
+
+
+def _check_explain(args: argparse.Namespace) -> None:
+    _check_model_options(args)
+    _check_figure("--out", args.out)
+    _check_videos([args.video], must_exist=True)
+    _check_outputs({"--out": args.out}, {"VIDEO": args.video, "--model": args.model})
+
+
+def _check_timeline(args: argparse.Namespace) -> None:
+    _check_model_options(args)
+    _check_figure("--plot", args.plot)
+    _check_videos([args.video], must_exist=True)
+    _check_outputs({"--csv": args.csv, "--plot": args.plot}, {"VIDEO": args.video, "--model": args.model})
+
+
+def _check_train(args: argparse.Namespace) -> None:
+    from .nets.video_emotion import check_network_options
+
+    check_network_options(args.spatial, args.temporal, 4)
+    if args.temperatures:
+        _temperatures(args.temperatures)
+    root = Path(args.root)
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"ROOT '{root}' is a file, not a folder: give the folder that holds "
+                                 + ("Train_AFEW and Val_AFEW" if args.layout == "afew" else "one folder per class"))
+    _check_outputs({"--out": args.out})  # the clips are checked once listed, in _cmd_train
+
+
+def _check_nothing(args: argparse.Namespace) -> None:
+    """Commands without files to check."""
 
 
 def _report_failures(table, fallback: bool) -> int:
@@ -112,9 +294,24 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from .pipeline import predict_table
 
-    _check_outputs(args.csv, args.json)
+    from .exceptions import ExtractionWarning
+
     model = _load_or_zero_shot(args, progress=len(args.videos) > 1)
-    table, frames = predict_table(model, list(args.videos), return_frames=True)
+    with warnings.catch_warnings():
+        # Its summary of the fallback clips repeats the one line per failed video given below.
+        warnings.simplefilter("ignore", ExtractionWarning)
+        table, frames = predict_table(model, list(args.videos), return_frames=True)
+    # Files first: a reader that stops early (`| head`) or an interrupt while
+    # printing must not cost them.
+    if args.csv:
+        _write(args.csv, lambda path: table.to_csv(path, index=False))
+        if args.frames:
+            _write(_sibling(args.csv, "_frames"), lambda path: frames.to_csv(path, index=False))
+    if args.json:
+        payload = {"videos": json.loads(table.to_json(orient="records"))}
+        if args.frames:
+            payload["frames"] = json.loads(frames.to_json(orient="records"))
+        _write(args.json, lambda path: path.write_text(json.dumps(payload, indent=2), encoding="utf-8"))
     shown = table if args.fallback else table[table["status"] == "ok"]
     columns = list(shown.columns)
     if (shown["status"] == "ok").all():
@@ -125,22 +322,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if args.frames and not (args.csv or args.json) and len(frames):
             print()
             print(frames.round(3).to_string(index=False))
-    if args.csv:
-        table.to_csv(args.csv, index=False)
-        if args.frames:
-            frames.to_csv(_sibling(args.csv, "_frames"), index=False)
-    if args.json:
-        payload = {"videos": json.loads(table.to_json(orient="records"))}
-        if args.frames:
-            payload["frames"] = json.loads(frames.to_json(orient="records"))
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2)
     return _report_failures(table, args.fallback)
 
 
-def _sibling(path: str, suffix: str) -> str:
-    from pathlib import Path
+def _write(path: str, write: Callable[[Path], object]) -> None:
+    """``write(temporary path)``, then the file replaces ``path`` whole (never half a file)."""
+    from .outputs import atomic_output
 
+    with atomic_output(path) as partial:
+        write(partial)
+
+
+def _save_figure(figure, path: str, dpi: int) -> None:
+    # The temporary name has no figure extension: the format is said explicitly.
+    _write(path, lambda partial: figure.savefig(partial, dpi=dpi, format=Path(path).suffix[1:].lower()))
+
+
+def _sibling(path: str, suffix: str) -> str:
     p = Path(path)
     return str(p.with_name(p.stem + suffix + p.suffix))
 
@@ -149,7 +347,6 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from .estimators.extractor import ExtractionError
     from .viz import plot_explanation
 
-    _check_outputs(args.out)
     model = _load_or_zero_shot(args)
     extractor = model.steps[0][1]
     try:
@@ -169,7 +366,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     figure = plot_explanation(faces[0], explanation, face_detected=detected,
                               title=f"{args.video}: {label} (p = {probability:.2f}; "
                                     f"face detected in {coverage:.0%} of the sampled frames)")
-    figure.savefig(args.out, dpi=args.dpi)
+    _save_figure(figure, args.out, args.dpi)
     print(f"{args.video}: {label} (p = {probability:.2f}) -> {args.out}")
     return 0
 
@@ -179,34 +376,37 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
 
     from .timeline import emotion_timeline
 
-    _check_outputs(args.csv, args.plot)
     model = _load_or_zero_shot(args) if args.model else None
-    if model is None and args.n_frames != 16:
+    if model is None and args.n_frames is not None:
         from .estimators.classifier import EmotionClassifier
         from .pipeline import make_emotion_pipeline
 
-        model = make_emotion_pipeline(extractor={"n_frames": args.n_frames}, cache=False,
+        model = make_emotion_pipeline(extractor=_n_frames_of(args), cache=False,
                                       classifier=EmotionClassifier.from_pretrained())
     windows, persons = emotion_timeline(args.video, model, window=args.window, hop=args.hop,
                                         min_track_s=args.min_track, verbose=1, return_persons=True)
-    with pd.option_context("display.width", 200, "display.max_columns", 40, "display.max_rows", 60):
-        summary = persons.drop(columns="thumbnails").round(2)
-        print(f"{args.video}: {len(persons)} person(s)")
-        print(summary.to_string(index=False))
-        if not args.csv:
-            print()
-            print(windows.round(3).to_string(index=False))
+    # The video was read: an empty result is an answer, not an error.
+    nobody = f"nobody was found on screen for {args.min_track:g} s or more in {args.video}"
     if args.csv:
-        windows.to_csv(args.csv, index=False)
-        print(f"windows -> {args.csv}")
-    if args.plot and windows.empty:
-        # The video was read: an empty result is an answer, not an error.
-        print(f"figure not written: nobody was found on screen for {args.min_track:g} s or more in {args.video}",
-              file=sys.stderr)
-    elif args.plot:
+        _write(args.csv, lambda path: windows.to_csv(path, index=False))
+    if args.plot and not windows.empty:
         from .viz.timeline import plot_timeline
 
-        plot_timeline(windows, persons, title=str(args.video)).savefig(args.plot, dpi=args.dpi)
+        _save_figure(plot_timeline(windows, persons, title=str(args.video)), args.plot, args.dpi)
+    with pd.option_context("display.width", 200, "display.max_columns", 40, "display.max_rows", 60):
+        if persons.empty:
+            print(f"{args.video}: {nobody}")
+        else:
+            print(f"{args.video}: {len(persons)} person(s)")
+            print(persons.drop(columns="thumbnails").round(2).to_string(index=False))
+            if not args.csv:
+                print()
+                print(windows.round(3).to_string(index=False))
+    if args.csv:
+        print(f"windows -> {args.csv}")
+    if args.plot and windows.empty:
+        print(f"figure not written: {nobody}", file=sys.stderr)
+    elif args.plot:
         print(f"figure -> {args.plot}")
     return 0
 
@@ -215,13 +415,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     from .datasets import load_afew, load_video_folders
-    from .nets.video_emotion import check_network_options
     from .persistence import save_model
     from .pipeline import make_emotion_pipeline
 
-    # Options first: a typo must not cost the extraction of every video.
-    check_network_options(args.spatial, args.temporal, 4)
-    _check_outputs(args.out)
+    # Options were checked (_check_train); the listing is cheap, the extraction is not.
     temperatures = _temperatures(args.temperatures) if args.temperatures else None
     if args.layout == "afew":
         table = load_afew(args.root)
@@ -230,7 +427,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         table = load_video_folders(args.root)
         videos, labels = table["path"].tolist(), table["label"].to_numpy()
-    print(f"{len(videos)} videos, classes: {sorted(set(labels))}")
+    _check_outputs({"--out": args.out}, {"training video": videos})
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise ValueError(f"ROOT '{args.root}' holds videos of one class only ({classes[0]!r}, {len(videos)} "
+                         "videos): a classifier needs at least two classes")
+    print(f"{len(videos)} videos, classes: {classes}")
     pipe = make_emotion_pipeline(
         extractor={"n_frames": args.n_frames, "verbose": 1, "n_jobs": args.n_jobs,
                    "on_error": "fallback" if args.fallback else "raise"},
@@ -269,19 +471,55 @@ def _temperatures(text: str) -> list[float]:
         values = [float(t) for t in text.split(",")]
     except ValueError:
         raise ValueError(f"--temperatures must be comma-separated numbers, got {text!r}") from None
-    if not all(v > 0 for v in values):
-        raise ValueError(f"--temperatures must be positive, got {text!r}")
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise _UsageError(f"--temperatures must be positive finite numbers, got {text!r}")
     return values
 
 
-def _positive_int(text: str) -> int:
+def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high`` (no upper bound when None)."""
+    expected = ("a positive integer" if low == 1 else f"an integer >= {low}") if high is None else (
+        f"a positive integer, at most {high}" if low == 1 else f"an integer from {low} to {high}")
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+        return value
+
+    return parse
+
+
+def _seconds(*, zero: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds, > 0 (or >= 0 when ``zero``)."""
+    expected = "a finite number of seconds >= 0" if zero else "a finite number of seconds > 0"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _n_jobs(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        value = 0
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of processes, or -1 for all cores, got {text!r}")
     return value
+
+
+_positive_int = _int_in(1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -295,18 +533,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="instead, run the pretrained model on real faces of package-shipped photos")
     demo.add_argument("--root", help="folder for the generated videos (default: the package cache)")
     demo.add_argument("--quick", action="store_true", help="fewer videos and epochs (a smoke test)")
-    demo.set_defaults(func=_cmd_demo)
+    demo.set_defaults(func=_cmd_demo, check=_check_nothing)
 
     weights = sub.add_parser("weights", help="where the pretrained files are, and their checksum status")
-    weights.set_defaults(func=_cmd_weights)
+    weights.set_defaults(func=_cmd_weights, check=_check_nothing)
 
-    def model_options(p: argparse.ArgumentParser, fallback: bool = True) -> None:
+    def model_options(p: argparse.ArgumentParser, fallback: bool = True, max_frames: int = MAX_N_FRAMES) -> None:
         p.add_argument("--model", help="trained model file (sk-emotion train); default: pretrained zero-shot model")
         p.add_argument("--trusted", action="store_true",
                        help="allow a pickle-based model file (.joblib): loading it can run any code it holds, "
                             "so only for files you made yourself")
-        p.add_argument("--n-frames", type=_positive_int, default=16,
-                       help="frames sampled per video (zero-shot model)")
+        p.add_argument("--n-frames", type=_int_in(1, max_frames), default=None,
+                       help=f"frames sampled per video, 1 to {max_frames} (default 16); pretrained model only: "
+                            "a --model samples what it was trained with")
         if fallback:
             p.add_argument("--fallback", action="store_true",
                            help="keep videos that cannot be read or show no face in the output, marked "
@@ -319,27 +558,30 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", help="write the results as JSON")
     predict.add_argument("--frames", action="store_true",
                          help="also the per-frame table (printed; CSV: <name>_frames.csv; JSON: 'frames')")
-    predict.set_defaults(func=_cmd_predict)
+    predict.set_defaults(func=_cmd_predict, check=_check_predict)
 
     explain = sub.add_parser("explain", help="draw attention, frame probabilities and temporal weights of a video")
     explain.add_argument("video", metavar="VIDEO")
-    explain.add_argument("--out", required=True, help="PNG file to write")
-    explain.add_argument("--dpi", type=int, default=120)
-    model_options(explain)
-    explain.set_defaults(func=_cmd_explain)
+    explain.add_argument("--out", required=True, help="figure to write: .png, .pdf or .svg")
+    explain.add_argument("--dpi", type=_int_in(MIN_DPI, MAX_DPI), default=120,
+                         help=f"resolution, {MIN_DPI} to {MAX_DPI} (default: %(default)s)")
+    model_options(explain, max_frames=MAX_EXPLAIN_FRAMES)
+    explain.set_defaults(func=_cmd_explain, check=_check_explain)
 
     timeline = sub.add_parser("timeline", help="emotions of every person in a long video, window by window")
     timeline.add_argument("video", metavar="VIDEO")
     model_options(timeline, fallback=False)
-    timeline.add_argument("--window", type=float, default=2.0, help="window length in seconds (default: 2)")
-    timeline.add_argument("--hop", type=float, default=1.0,
+    timeline.add_argument("--window", type=_seconds(zero=False), default=2.0,
+                          help="window length in seconds (default: 2)")
+    timeline.add_argument("--hop", type=_seconds(zero=False), default=1.0,
                           help="seconds between window starts, a multiple of window / n-frames (default: 1)")
-    timeline.add_argument("--min-track", type=float, default=1.0,
-                          help="drop persons on screen for less than this many seconds (default: 1)")
+    timeline.add_argument("--min-track", type=_seconds(zero=True), default=1.0,
+                          help="drop persons on screen for less than this many seconds; 0 keeps all (default: 1)")
     timeline.add_argument("--csv", help="write the windows table as CSV")
-    timeline.add_argument("--plot", help="write the timeline figure (PNG)")
-    timeline.add_argument("--dpi", type=int, default=100)
-    timeline.set_defaults(func=_cmd_timeline)
+    timeline.add_argument("--plot", help="write the timeline figure: .png, .pdf or .svg")
+    timeline.add_argument("--dpi", type=_int_in(MIN_DPI, MAX_DPI), default=100,
+                          help=f"resolution of --plot, {MIN_DPI} to {MAX_DPI} (default: %(default)s)")
+    timeline.set_defaults(func=_cmd_timeline, check=_check_timeline)
 
     train = sub.add_parser("train", help="train the method on a folder of labelled videos",
                            formatter_class=_RegistryHelp)
@@ -351,18 +593,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="comma-separated temperatures to search (frame-probability units), e.g. 0.1,0.2,0.35")
     train.add_argument("--epochs", type=_positive_int, default=40,
                        help="most training epochs (early stopping usually ends sooner)")
-    train.add_argument("--n-frames", type=_positive_int, default=16)
-    train.add_argument("--n-jobs", type=int, default=1)
+    train.add_argument("--n-frames", type=_int_in(1, MAX_N_FRAMES), default=16,
+                       help=f"frames sampled per video, 1 to {MAX_N_FRAMES} (default: %(default)s)")
+    train.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes extracting faces; -1: all cores")
     # Names come from the pooling registries, checked when training starts and
     # listed by `train --help` (importing them here would import torch for every command).
     train.add_argument("--spatial", default="attention",
                        help="spatial pooling, one of: {spatial_poolings} (default: %(default)s)")
     train.add_argument("--temporal", default="auto",
                        help="temporal pooling, one of: {temporal_poolings} (default: %(default)s)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=_int_in(0, 2**32 - 1), default=0)
     train.add_argument("--train-only", action="store_true", help="AFEW: train on Train_AFEW only")
     train.add_argument("--fallback", action="store_true")
-    train.set_defaults(func=_cmd_train)
+    train.set_defaults(func=_cmd_train, check=_check_train)
     return parser
 
 
@@ -381,23 +624,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit status: 0 on success, 1 on an error (or a video without a
-        prediction, unless ``--fallback``), 130 when interrupted.
+        The exit status: 0 on success; 1 on an error (or a video without a
+        prediction, unless ``--fallback``); 2 on a command line that cannot
+        work (an output that is an input or another output, ``--n-frames``
+        with ``--model``, ...), found before any work; 130 when interrupted.
+        A reader that closes standard output early (``| head``) changes
+        nothing: files are written first, the rest of the printing is dropped.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("sk-emotion: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # one line for users, the traceback with --debug
-        if args.debug:
-            raise
-        lines = [line.strip(" -") for line in str(exc).strip().splitlines() if line.strip()]
-        message = "; ".join(lines) if lines else type(exc).__name__
-        print(f"sk-emotion: error: {message}", file=sys.stderr)
-        return 1
+    hooks = contextlib.ExitStack()
+    with hooks:
+        hooks.enter_context(_guarded_stdout())
+        if not args.debug:  # --debug keeps Python's full warning format
+            hooks.enter_context(_warnings_as_lines())
+        try:
+            args.check(args)
+            return int(args.func(args) or 0)
+        except _UsageError as exc:
+            print(f"sk-emotion: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("sk-emotion: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:  # one line for users, the traceback with --debug
+            if args.debug:
+                raise
+            # Bullet marks of multi-line messages go; an option's leading "--" stays.
+            lines = [line.strip().removeprefix("- ") for line in str(exc).strip().splitlines() if line.strip()]
+            message = "; ".join(lines) if lines else type(exc).__name__
+            print(f"sk-emotion: error: {message}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
