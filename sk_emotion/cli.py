@@ -292,9 +292,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from .pipeline import predict_table
-
     from .exceptions import ExtractionWarning
+    from .pipeline import predict_table
 
     model = _load_or_zero_shot(args, progress=len(args.videos) > 1)
     with warnings.catch_warnings():
@@ -386,7 +385,7 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
     windows, persons = emotion_timeline(args.video, model, window=args.window, hop=args.hop,
                                         min_track_s=args.min_track, verbose=1, return_persons=True)
     # The video was read: an empty result is an answer, not an error.
-    nobody = f"nobody was found on screen for {args.min_track:g} s or more in {args.video}"
+    nobody = f"nobody was found on screen for {args.min_track:g} s or more"
     if args.csv:
         _write(args.csv, lambda path: windows.to_csv(path, index=False))
     if args.plot and not windows.empty:
@@ -405,7 +404,7 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
     if args.csv:
         print(f"windows -> {args.csv}")
     if args.plot and windows.empty:
-        print(f"figure not written: {nobody}", file=sys.stderr)
+        print(f"figure not written: {nobody} in {args.video}", file=sys.stderr)
     elif args.plot:
         print(f"figure -> {args.plot}")
     return 0
