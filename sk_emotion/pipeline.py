@@ -76,9 +76,11 @@ def make_emotion_pipeline(
     return make_pipeline(extractor, classifier)
 
 
-#: ``status`` of a video in the tables: predicted from its faces, substituted by the
-#: extractor's fallback (``on_error="fallback"``), or failed (``on_error="raise"``).
-STATUSES = ("ok", "fallback", "failed")
+#: ``status`` of a video in the tables: predicted from its faces; predicted from the
+#: part of a truncated file that decodes (``partial``: the ``error`` column says where it
+#: stopped); substituted by the extractor's fallback (``on_error="fallback"``), or failed
+#: (``on_error="raise"``).
+STATUSES = ("ok", "partial", "fallback", "failed")
 
 
 def predict_table(
@@ -92,7 +94,12 @@ def predict_table(
     One decode and one forward pass serve both tables.  A video that could
     not be read, or in which no face was found often enough, keeps its row
     with its ``status`` and ``error`` and no prediction: a prediction of the
-    substituted clip would be made up.
+    substituted clip would be made up.  A truncated file (decoding stopped
+    well before its stated duration, e.g. an interrupted download) is
+    predicted from the part that decodes, with ``status`` ``"partial"`` and
+    the extractor's warning (where decoding stopped) in ``error``, under
+    either ``on_error``: its faces are real, but they do not cover the
+    whole video.
 
     Parameters
     ----------
@@ -109,14 +116,15 @@ def predict_table(
     -------
     videos : pandas.DataFrame
         One row per input video, in order: ``video``, ``status`` (one of
-        :data:`STATUSES`), ``label`` (None unless ``status == "ok"``), one
-        ``p_<class>`` column per class (NaN unless ok; in
-        :func:`~sk_emotion.estimators.explanation.column_order`),
+        :data:`STATUSES`), ``label`` (None unless ``status`` is ``"ok"`` or
+        ``"partial"``), one ``p_<class>`` column per class (NaN without a
+        label; in :func:`~sk_emotion.estimators.explanation.column_order`),
         ``face_coverage`` (share of sampled frames where the face was
-        detected) and ``error`` (the reason, or None).
+        detected) and ``error`` (the reason, the warning of a partial
+        video, or None).
     frames : pandas.DataFrame
         Only with ``return_frames``: one row per sampled frame of every ok
-        video: ``video``, ``frame``, ``timestamp_s``, ``face_detected``
+        or partial video: ``video``, ``frame``, ``timestamp_s``, ``face_detected``
         (False where the face box was borrowed from the nearest frame),
         ``face_tracked`` (True where the face was re-detected near its
         expected position rather than found by a whole-frame search), then
@@ -151,16 +159,22 @@ def predict_table(
             probabilities[ok] = explanation.probabilities
         else:
             probabilities[ok] = classifier.predict_proba(inputs)
+    warning = report["warning"].to_numpy(dtype=object)
+    has_warning = pd.notna(warning)
     table = pd.DataFrame({
         "video": report["path"],
-        "status": np.where(ok, "ok", failed_status),
+        "status": np.where(ok, np.where(has_warning, "partial", "ok"), failed_status),
         "label": pd.Series(np.where(ok, classes[np.nan_to_num(probabilities).argmax(axis=1)], None),
                            dtype=object),
     })
     for column in column_order(classes):
         table[f"p_{classes[column]}"] = probabilities[:, column]
     table["face_coverage"] = report["face_coverage"].to_numpy()
-    table["error"] = report["error"].to_numpy()
+    error = report["error"].to_numpy(dtype=object)
+    # One message per row: the failure, the warning of a partial video, or both.
+    messages = [f"{e}; {w}" if e is not None and w is not None else (e if e is not None else w)
+                for e, w in zip(error, np.where(has_warning, warning, None))]
+    table["error"] = np.array(messages, dtype=object)
     if not return_frames:
         return table
     return table, _frame_table(report[ok].reset_index(drop=True), explanation)

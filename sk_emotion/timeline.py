@@ -39,12 +39,15 @@ import math
 import os
 import queue
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .video.decode import DEFAULT_FOLDER_FPS, TruncatedVideoWarning
 
 __all__ = ["TIMELINE_COLUMNS", "emotion_timeline"]
 
@@ -101,6 +104,7 @@ def _resolve_model(model: Any) -> tuple[Any, Any]:
         classifier.classes_  # noqa: B018 - fitted or not
     except AttributeError:
         raise ValueError("the model is not fitted: fit it, or pass model=None for the zero-shot model") from None
+    first._validate_params()  # e.g. n_frames above MAX_N_FRAMES, before any decoding
     return first, classifier
 
 
@@ -190,7 +194,7 @@ class _Timeline:
 
     def __init__(self, video: str, extractor: Any, classifier: Any, *, window: float, hop: float,
                  min_track_s: float, anchor_every_s: float, reid_max_gap_s: float, max_thumbnails: int,
-                 batch_size: int, progress: Callable[[float], None] | None) -> None:
+                 batch_size: int, folder_fps: float, progress: Callable[[float], None] | None) -> None:
         from .faces.align import template_points
         from .faces.detectors import make_detector
 
@@ -212,7 +216,11 @@ class _Timeline:
         self.reid_max_gap_s = float(reid_max_gap_s)
         self.max_thumbnails = int(max_thumbnails)
         self.batch_size = int(batch_size)
+        self.folder_fps = folder_fps
         self.progress = progress
+        # After run(): why the video ended early (if it did), and the duration its container states.
+        self.truncation: str | None = None
+        self.stated_duration_s: float | None = None
 
     # ------------------------------------------------------------------ pass
     def run(self, step: float, per_hop: int, single_window: bool = False) -> tuple[list[dict], dict, float]:
@@ -222,7 +230,7 @@ class _Timeline:
         from .preprocessing import to_color
         from .video.stream import FrameSampler
 
-        sampler = FrameSampler(self.video, step)
+        sampler = FrameSampler(self.video, step, folder_fps=self.folder_fps)
         duration_hint = float(sampler.info.duration_s) if np.isfinite(sampler.info.duration_s) else 0.0
         thumbnail_every = max(duration_hint / max(self.max_thumbnails, 1), self.window)
         tracker = PersonTracker(self.detector, anchor_every=max(1, round(self.anchor_every_s / step)),
@@ -271,6 +279,8 @@ class _Timeline:
             # covers them with the samples that exist, up to the end.
             self._close_window(next_window, step, per_hop, persons, rows, pending, single_window, last=j)
         self._classify(rows, pending)
+        self.truncation = sampler.truncation
+        self.stated_duration_s = sampler.info.stated_duration_s
         return rows, persons, sampler.end_time_s
 
     def _thumbnail(self, frame: np.ndarray, obs: Any) -> np.ndarray:
@@ -325,13 +335,15 @@ def emotion_timeline(
     batch_size: int = 32,
     verbose: int = 0,
     return_persons: bool = False,
+    folder_fps: float = DEFAULT_FOLDER_FPS,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """The emotions of every person in a video, window by window.
 
     Parameters
     ----------
     video : str or path-like
-        A video file.
+        A video file, or a folder of frame images (natural order, shown at
+        ``folder_fps``, as the extractor reads folders).
     model : Pipeline, classifier or None, default=None
         A fitted ``Pipeline(VideoFaceExtractor, ...)`` (e.g. from
         :func:`~sk_emotion.pipeline.make_emotion_pipeline` or
@@ -366,6 +378,9 @@ def emotion_timeline(
         1 shows a progress bar in seconds of video (on standard error).
     return_persons : bool, default=False
         Also return the persons table.
+    folder_fps : float, default=30.0
+        Frame rate of a folder of frame images (times and windows are in
+        seconds of ``image index / folder_fps``); ignored for video files.
 
     Returns
     -------
@@ -382,7 +397,13 @@ def emotion_timeline(
         is kept with the samples that exist (its ``end_s`` is the video's end,
         and the answer repeats its last samples to make up ``n_frames``), so
         no part of the video goes unreported.  A video shorter than
-        ``window`` is one window, sampled as a clip.
+        ``window`` is one window, sampled as a clip.  ``windows.attrs``
+        holds ``"end_s"`` (where the decoded video ends),
+        ``"stated_duration_s"`` (the container's claim, or None) and
+        ``"warning"``: None, or, for a file that ends well before its stated
+        duration (an interrupted download), where decoding stopped; a
+        :class:`~sk_emotion.video.TruncatedVideoWarning` says the same, and
+        there are no windows after ``end_s``.
     persons : pandas.DataFrame
         With ``return_persons=True``: one row per person: ``person``,
         ``first_s`` and ``last_s`` (first and last sample where found),
@@ -397,11 +418,15 @@ def emotion_timeline(
     Raises
     ------
     VideoNotFoundError, VideoDecodeError
-        If the video is missing or cannot be decoded.
+        If the video is missing or cannot be decoded (a pipe such as
+        ``/dev/stdin`` is refused: save the video to a file).
     ValueError
         For invalid parameters (``hop`` not a multiple of the sample spacing...).
+    TypeError
+        If ``video`` is not a path (a file object, bytes in memory).
     """
     from .estimators.explanation import column_order
+    from .video.decode import check_video_path
 
     extractor, classifier = _resolve_model(model)
     for name, value in (("min_track_s", min_track_s), ("anchor_every_s", anchor_every_s),
@@ -411,8 +436,10 @@ def emotion_timeline(
     for name, value in (("max_thumbnails", max_thumbnails), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (name == "batch_size"):
             raise ValueError(f"{name} must be an integer >= {int(name == 'batch_size')}, got {value!r}")
+    if isinstance(folder_fps, bool) or not isinstance(folder_fps, (int, float, np.floating)) or not folder_fps > 0:
+        raise ValueError(f"folder_fps must be a positive number of frames per second, got {folder_fps!r}")
     step, per_hop = _grid(window, hop, int(extractor.n_frames))
-    video = os.fspath(video)
+    video = check_video_path(video)
     bar = None
     progress = None
     if verbose:
@@ -420,7 +447,7 @@ def emotion_timeline(
 
         from .video.decode import probe_video
 
-        stated = probe_video(video).duration_s
+        stated = probe_video(video, folder_fps=folder_fps).duration_s
         # Some containers (raw streams, live captures) state no duration: a bar without a total.
         total = round(stated, 1) if np.isfinite(stated) and stated > 0 else None
         bar = tqdm(total=total, unit="s", desc="timeline")
@@ -429,7 +456,8 @@ def emotion_timeline(
 
     timeline = _Timeline(video, extractor, classifier, window=window, hop=hop, min_track_s=min_track_s,
                          anchor_every_s=anchor_every_s, reid_max_gap_s=reid_max_gap_s,
-                         max_thumbnails=max_thumbnails, batch_size=batch_size, progress=progress)
+                         max_thumbnails=max_thumbnails, batch_size=batch_size, folder_fps=folder_fps,
+                         progress=progress)
     try:
         with single_threaded_torch():
             rows, persons, end_s = timeline.run(step, per_hop)
@@ -439,10 +467,15 @@ def emotion_timeline(
                 timeline.progress = None
                 rows, persons, end_s = timeline.run(step, 1, single_window=True)
         if bar is not None:
-            bar.update(round((total or float(end_s)) - bar.n, 3))  # the whole video was read
+            # The whole video was read (a truncated one only up to where it ends).
+            read = float(end_s) if timeline.truncation or not total else total
+            bar.update(round(read - bar.n, 3))
     finally:
         if bar is not None:
             bar.close()
+    if timeline.truncation is not None:
+        warnings.warn(f"'{video}': {timeline.truncation}; the timeline ends there, at {float(end_s):.1f} s",
+                      TruncatedVideoWarning, stacklevel=2)
 
     classes = np.asarray(classifier.classes_)
     order = column_order(classes)
@@ -467,6 +500,7 @@ def emotion_timeline(
     columns = [*TIMELINE_COLUMNS[:4], *(f"p_{classes[i]}" for i in order), TIMELINE_COLUMNS[4]]
     windows = pd.DataFrame.from_records(records, columns=columns)
     windows = windows.sort_values(["person", "start_s"], kind="stable").reset_index(drop=True)
+    windows.attrs.update(end_s=end_s, stated_duration_s=timeline.stated_duration_s, warning=timeline.truncation)
     if not return_persons:
         return windows
     labelled = windows.dropna(subset=["label"]).groupby("person").size()

@@ -295,10 +295,11 @@ def test_decoder_running_out_reuses_last_frame(tmp_path):
         pts=np.arange(20), keyframe=np.r_[table.keyframe, np.zeros(10, bool)],
         has_pts=True, time_base=table.time_base, last_duration=1,
     )
-    frames, keys, n_decoded, _ = decode_mod._decode_positions(
+    frames, keys, n_decoded, ran_out, _ = decode_mod._decode_positions(
         path, table, np.array([4, 15, 19]), True)
     got = [read_frame_index(f.to_ndarray(format="rgb24")) for f in frames]
     assert got == [4, 9, 9] and n_decoded == 10
+    assert ran_out == 9  # where the stream ended: the clip says it is partial
 
 
 def test_frames_without_pts_fall_back_to_counting(long_mp4, monkeypatch):

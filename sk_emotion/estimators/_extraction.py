@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from ..faces.align import crop_box, cut_face
 from ..faces.tracking import Track, search_and_track
 from ..identity import file_identity
 from ..preprocessing import to_color
-from ..video.decode import VideoDecodeError, VideoNotFoundError, read_frames
+from ..video.decode import VideoDecodeError, VideoNotFoundError, check_video_path, read_frames
 from ._cache import VideoCache
 from ._inputs import Item
 
@@ -56,6 +57,7 @@ REPORT_COLUMNS: tuple[str, ...] = (
     "fallback_used",
     "cached",
     "error",
+    "warning",
 )
 
 #: Pixel value of the clip substituted for unreadable videos (mid-grey).
@@ -162,6 +164,7 @@ def _empty_row(name: str) -> dict:
         "path": name, "frames_in_video": 0, "frames_decoded": 0, "fps": float("nan"),
         "duration_s": float("nan"), "width": 0, "height": 0, "face_coverage": float("nan"),
         "frame_detected": None, "frame_tracked": None, "fallback_used": False, "cached": False, "error": None,
+        "warning": None,
     }
 
 
@@ -174,14 +177,20 @@ def _describe(exc: BaseException) -> str:
 def _identity(item: Item, mode: str) -> str:
     if item.path is None:
         return item.identity
+    # A pipe or a device is refused before hashing would consume it.
+    check_video_path(item.path)
     try:
         return file_identity(item.path, mode)
     except FileNotFoundError:
         raise VideoNotFoundError(item.path, "no such file or directory") from None
 
 
-def extract_one(item: Item, s: Settings, detector) -> Outcome:
-    """Decode, detect, track and crop one video; never raises for a bad video."""
+def extract_one(item: Item, s: Settings, detector,
+                progress: Callable[[int, int], None] | None = None) -> Outcome:
+    """Decode, detect, track and crop one video; never raises for a bad video.
+
+    ``progress(done, total)`` is called as the sampled frames are decoded.
+    """
     row = _empty_row(item.name)
     if item.error is not None:
         row["error"] = item.error
@@ -197,13 +206,15 @@ def extract_one(item: Item, s: Settings, detector) -> Outcome:
             expected = (s.n_frames, s.channels, s.face_size, s.face_size)
             if hit is not None and hit[0].shape == expected and hit[0].dtype == np.uint8:
                 faces, cached_row = hit
+                cached_row.setdefault("warning", None)  # entries written before the column existed
                 cached_row.update(path=item.name, cached=True, frames_decoded=0)
                 return Outcome(faces, cached_row, looked_up=True, hit=True)
         if item.path is not None:
-            clip = read_frames(item.path, s.n_frames, return_timestamps=False)
+            clip = read_frames(item.path, s.n_frames, return_timestamps=False, progress=progress)
             info = clip.info
+            # A truncated file: its frames are real, sampled over the part that decodes; say so.
             row.update(frames_in_video=int(info.n_frames), frames_decoded=int(clip.n_decoded),
-                       fps=float(info.fps), duration_s=float(info.duration_s))
+                       fps=float(info.fps), duration_s=float(info.duration_s), warning=clip.truncation)
             frames = clip.frames
         else:
             frames = item.frames

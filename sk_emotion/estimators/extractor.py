@@ -17,6 +17,7 @@ from .._version import __version__
 from ..exceptions import ExtractionError, ExtractionWarning
 from ..faces.align import template_points
 from ..faces.detectors import make_detector
+from ..video.decode import TruncatedVideoWarning
 from ._cache import CacheInfo
 from ._extraction import (
     COLD_POOL_MIN_VIDEOS,
@@ -37,7 +38,15 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
-__all__ = ["ExtractionError", "ExtractionWarning", "REPORT_COLUMNS", "VideoFaceExtractor"]
+__all__ = ["MAX_N_FRAMES", "ExtractionError", "ExtractionWarning", "REPORT_COLUMNS", "TruncatedVideoWarning",
+           "VideoFaceExtractor"]
+
+#: Largest ``n_frames`` the extractor accepts.  Memory grows with it (the
+#: sampled frames are held at full resolution: 1024 frames of 720p take
+#: 2.6 GiB), while emotion clips are seconds long: 1024 frames is 40 s of
+#: 25 fps video, every frame of it.  Checked with the other parameters, before
+#: any video is opened.
+MAX_N_FRAMES = 1024
 
 
 def _caller_stacklevel() -> int:
@@ -71,7 +80,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
     ----------
     n_frames : int, default=16
         Frames sampled per video, uniformly in time over the whole clip
-        (short clips repeat frames).
+        (short clips repeat frames); at most :data:`MAX_N_FRAMES` (1024).
     face_size : int, default=64
         Side of the output faces; 64 matches the pretrained FER2013 backbone.
     color : {"gray", "rgb"}, default="gray"
@@ -129,7 +138,10 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         results and report.  ``"fallback"``: substitute a centred square
         crop of each sampled frame for videos without faces and a uniform
         grey clip (value 128) for unreadable ones, and emit an
-        :class:`ExtractionWarning`.
+        :class:`ExtractionWarning`.  A truncated file (decoding ends well
+        before its stated duration) is not a failure under either policy:
+        its frames are sampled over the part that decodes, the report's
+        ``warning`` says so and a :class:`TruncatedVideoWarning` names it.
     cache_dir : path-like or None, default=None
         Folder of the per-video cache (None: no cache).  With a cache, a
         video is decoded and searched once per setting of the parameters
@@ -144,7 +156,9 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         to run on a Dask cluster);
         None means 1, -1 all cores.
     verbose : int, default=0
-        Show a tqdm progress bar when > 0.
+        Show a tqdm progress bar (on standard error) when > 0: over the
+        videos, or, for a single video, over its sampled frames as they are
+        decoded (a long or 8K video shows progress too).
     path_column : str, default="path"
         Column of the video paths when ``X`` is a DataFrame.
 
@@ -179,7 +193,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_frames": [Interval(Integral, 1, None, closed="left")],
+        "n_frames": [Interval(Integral, 1, MAX_N_FRAMES, closed="both")],
         "face_size": [Interval(Integral, 8, None, closed="left")],
         "color": [StrOptions({"gray", "rgb"})],
         "detector": [None, str, os.PathLike, callable, HasMethods(["detect_batch"])],
@@ -349,9 +363,13 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
             face was detected there rather than borrowed from the nearest
             frame), ``frame_tracked`` (per sampled frame, whether it was
             found by re-detection near its expected position rather than by
-            a whole-frame search), ``fallback_used``, ``cached`` and
-            ``error`` (None when it went well).  ``report.attrs["cache_info"]``
-            is the :class:`~sk_emotion.estimators._cache.CacheInfo` of the call.
+            a whole-frame search), ``fallback_used``, ``cached``,
+            ``error`` (None when it went well) and ``warning`` (None, or why
+            the faces may not represent the whole video: ``"decoding
+            stopped at 9.3 s of a stated 19.7 s: the file is probably
+            truncated"``; ``duration_s`` is then the decoded part's).
+            ``report.attrs["cache_info"]`` is the
+            :class:`~sk_emotion.estimators._cache.CacheInfo` of the call.
         """
         faces, report = self._extract(X)
         return faces, report
@@ -362,7 +380,8 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         outcomes = self._run(items, settings, detector)
         faces = np.stack([o.faces for o in outcomes])
         report = pd.DataFrame([o.row for o in outcomes], columns=list(REPORT_COLUMNS))
-        report["error"] = report["error"].astype(object).where(report["error"].notna(), None)
+        for column in ("error", "warning"):
+            report[column] = report[column].astype(object).where(report[column].notna(), None)
         failed = report["error"].notna().to_numpy()
         report.loc[failed, "fallback_used"] = True
         report["fallback_used"] = report["fallback_used"].astype(bool)
@@ -371,6 +390,16 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
             misses=sum(o.looked_up and not o.hit for o in outcomes),
             writes=sum(o.written for o in outcomes),
         )
+        warned = report["warning"].notna().to_numpy()
+        if warned.any():
+            lines = "; ".join(f"'{p}': {w}" for p, w in zip(report.loc[warned, "path"],
+                                                            report.loc[warned, "warning"]))
+            warnings.warn(
+                f"{int(warned.sum())} of {len(items)} videos end before their stated duration; their faces "
+                f"are sampled from the part that decodes (report['warning']): {lines}",
+                TruncatedVideoWarning,
+                stacklevel=_caller_stacklevel(),
+            )
         if failed.any():
             failures = list(zip(report.loc[failed, "path"], report.loc[failed, "error"]))
             if settings.on_error == "raise":
@@ -396,11 +425,27 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
                 n_jobs = 1  # starting the workers would cost more than they save
             else:
                 pool_kwargs["initializer"] = warm_worker
-        progress = tqdm(total=len(items), disable=not self.verbose, desc="extracting faces",
-                        unit="video")
+        if len(items) == 1:
+            # One video, maybe long or huge: progress over its sampled frames as they are decoded.
+            progress = tqdm(total=settings.n_frames, disable=not self.verbose,
+                            desc=f"extracting faces from {os.path.basename(items[0].name)}", unit="frame")
+        else:
+            progress = tqdm(total=len(items), disable=not self.verbose, desc="extracting faces",
+                            unit="video")
+
+        def frames_decoded(done: int, total: int) -> None:
+            progress.total = total
+            progress.update(done - progress.n)
+            if done == total:
+                progress.set_postfix_str("finding faces")
+
         outcomes = []
         try:
-            if n_jobs == 1:
+            if len(items) == 1:
+                outcomes.append(extract_one(items[0], settings, detector,
+                                            frames_decoded if self.verbose else None))
+                progress.update(progress.total - progress.n)
+            elif n_jobs == 1:
                 for item in items:
                     outcomes.append(extract_one(item, settings, detector))
                     progress.update(1)

@@ -28,9 +28,11 @@ Design notes
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Iterator, Sequence
+import stat
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Union
@@ -42,11 +44,16 @@ from ..exceptions import VideoDecodeError, VideoNotFoundError
 from .formats import IMAGE_EXTENSIONS
 
 __all__ = [
+    "MAX_CLIP_BYTES",
+    "TRUNCATION_FRACTION",
+    "TRUNCATION_MIN_S",
     "DecodedClip",
+    "TruncatedVideoWarning",
     "VideoDecodeError",
     "VideoInfo",
     "VideoNotFoundError",
     "apply_rotation",
+    "check_video_path",
     "list_image_files",
     "probe_video",
     "read_frame_indices",
@@ -61,6 +68,20 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: Frame rate assumed for image folders (CK+ was recorded at 30 fps).
 DEFAULT_FOLDER_FPS = 30.0
 
+#: A video counts as truncated when decoding ends more than
+#: ``max(TRUNCATION_MIN_S, TRUNCATION_FRACTION * stated duration)`` seconds
+#: before the duration its container states.  The margin absorbs what normal
+#: files differ by (a last frame's duration, edit lists, rounding in headers);
+#: an interrupted download or recording loses far more.
+TRUNCATION_MIN_S = 1.0
+TRUNCATION_FRACTION = 0.05
+
+#: Largest sampled clip (``n_frames * height * width * 3`` bytes of RGB) that
+#: :func:`read_frames` and :func:`sample_array_frames` build: 8 GiB, e.g. 1,300
+#: frames of 1080p or 80 of 8K.  Beyond it they refuse before decoding
+#: anything, instead of letting the allocation exhaust the machine's memory.
+MAX_CLIP_BYTES = 8 * 2**30
+
 # Seeking flushes the decoder and re-reads from a keyframe; it only pays off
 # when it lets us skip at least this many frames.
 _MIN_FRAMES_SKIPPED_BY_SEEK = 12
@@ -69,6 +90,10 @@ _MIN_FRAMES_SKIPPED_BY_SEEK = 12
 # --------------------------------------------------------------------------
 # Errors and result types
 # --------------------------------------------------------------------------
+class TruncatedVideoWarning(UserWarning):
+    """A video ended well before its stated duration: only its decodable part was used."""
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """Metadata of a video file or image folder.
@@ -97,6 +122,12 @@ class VideoInfo:
         True for a folder of frame images.
     n_frames_exact : bool, default=False
         Whether ``n_frames`` was counted rather than taken from metadata.
+    stated_duration_s : float or None, default=None
+        Duration of the video stream as the container states it (stream
+        duration, frame count over frame rate, or duration tag; the whole
+        file's duration only when it holds no other stream); None when it
+        states none.  A file cut short (an interrupted download) keeps its
+        stated duration but decodes to a shorter ``duration_s``.
     """
 
     path: str
@@ -109,6 +140,7 @@ class VideoInfo:
     codec: str
     is_image_folder: bool
     n_frames_exact: bool = False
+    stated_duration_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +164,14 @@ class DecodedClip:
     n_decoded : int
         Number of frames the decoder actually produced (seeking and early
         stopping keep this well below the clip length for sparse samples).
+    truncation : str or None, default=None
+        Why the samples may not span the whole video, e.g. ``"decoding
+        stopped at 9.3 s of a stated 19.7 s: the file is probably
+        truncated"``: decoding ended more than
+        ``max(TRUNCATION_MIN_S, TRUNCATION_FRACTION * stated)`` seconds before
+        the stated duration (or the rest of the file could not be decoded),
+        and the frames were sampled over the decodable part only.  None
+        otherwise.
     """
 
     frames: np.ndarray
@@ -139,6 +179,7 @@ class DecodedClip:
     indices: np.ndarray
     info: VideoInfo
     n_decoded: int
+    truncation: str | None = None
 
 
 # --------------------------------------------------------------------------
@@ -230,7 +271,8 @@ def sample_array_frames(
     Raises
     ------
     ValueError
-        If ``frames`` is not a non-empty (T, H, W, 3) uint8 array.
+        If ``frames`` is not a non-empty (T, H, W, 3) uint8 array, or the
+        sampled clip would exceed :data:`MAX_CLIP_BYTES`.
     """
     arr = np.asarray(frames)
     if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8 or 0 in arr.shape:
@@ -240,6 +282,8 @@ def sample_array_frames(
         )
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps!r}")
+    n_frames = _check_positive_int(n_frames, "n_frames")
+    _check_clip_bytes("<array>", n_frames, arr.shape[1], arr.shape[2])
     idx = sample_frame_indices(arr.shape[0], n_frames)
     info = VideoInfo(
         path="<array>",
@@ -296,9 +340,12 @@ def probe_video(
         If ``path`` does not exist.
     VideoDecodeError
         If ``path`` is not a decodable video, has no video stream or no
-        frames, or is a folder without images.
+        frames, or is a folder without images (see :func:`check_video_path`
+        for what is refused before opening).
+    TypeError
+        If ``path`` is not a path (a file object, bytes in memory).
     """
-    path = _check_exists(path)
+    path = check_video_path(path)
     if os.path.isdir(path):
         files = list_image_files(path)
         first = _decode_image(path, files[0])
@@ -306,6 +353,7 @@ def probe_video(
 
     with _open_container(path) as container:
         stream = _video_stream(container, path)
+        stated = _stated_duration_s(stream, container)
         if count_frames:
             table = _scan_packets(container, stream, path)
         else:
@@ -341,6 +389,7 @@ def probe_video(
             codec=stream.codec_context.name,
             is_image_folder=False,
             n_frames_exact=exact,
+            stated_duration_s=stated,
         )
 
 
@@ -351,6 +400,7 @@ def read_frames(
     return_timestamps: bool = True,
     seek: bool = True,
     folder_fps: float = DEFAULT_FOLDER_FPS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DecodedClip:
     """Decode ``n_frames`` frames sampled uniformly over a clip.
 
@@ -361,6 +411,10 @@ def read_frames(
     result for constant frame rate).  Clips with fewer frames than
     ``n_frames`` repeat frames.  Only the frames up to the last sample are
     decoded, with keyframe seeking across long gaps.
+
+    A file that ends well before its stated duration (an interrupted
+    download) is sampled over the part that decodes, and
+    ``clip.truncation`` says so (see :class:`DecodedClip`).
 
     Parameters
     ----------
@@ -375,6 +429,10 @@ def read_frames(
         Allow seeking to keyframes to skip long runs of unneeded frames.
     folder_fps : float, default=30.0
         Frame rate assumed for image folders (used for timestamps).
+    progress : callable or None, default=None
+        Called as ``progress(done, total)`` after each distinct sampled
+        frame is decoded (``total`` of them), e.g. to drive a progress bar
+        over a long or very large video.
 
     Returns
     -------
@@ -387,7 +445,11 @@ def read_frames(
         If ``path`` does not exist.
     VideoDecodeError
         If ``path`` cannot be decoded (not a video, no video stream, zero
-        frames, empty image folder, unreadable image).
+        frames, empty image folder, unreadable image, a pipe or device, an
+        MP4 cut before its index), or if the clip would exceed
+        :data:`MAX_CLIP_BYTES` (checked before decoding).
+    TypeError
+        If ``path`` is not a path (a file object, bytes in memory).
 
     See Also
     --------
@@ -396,7 +458,7 @@ def read_frames(
     """
     n_frames = _check_positive_int(n_frames, "n_frames")
     return _read(path, n_frames=n_frames, indices=None, return_timestamps=return_timestamps,
-                 seek=seek, folder_fps=folder_fps)
+                 seek=seek, folder_fps=folder_fps, progress=progress)
 
 
 def read_frame_indices(
@@ -522,7 +584,22 @@ def _folder_info(folder: str, files: list[str], first, fps: float) -> VideoInfo:
     )
 
 
-def _read_folder(folder, n_frames, indices, return_timestamps, folder_fps) -> DecodedClip:
+def _folder_frame(folder: str, name: str, ref: tuple[int, ...] | None) -> tuple[np.ndarray, av.VideoFrame]:
+    """One image of a frame folder: upright RGB array (of shape ``ref`` when given) and decoded frame."""
+    frame = _decode_image(folder, name)
+    arr = apply_rotation(frame.to_ndarray(format="rgb24"), _frame_rotation(frame, None))
+    if ref is not None and arr.shape != ref:
+        # Unlike a codec's mid-stream resize, mixed sizes in a folder are
+        # a data error: resizing would silently distort faces.
+        raise VideoDecodeError(
+            folder,
+            f"image '{name}' is {arr.shape[1]}x{arr.shape[0]} but earlier frames "
+            f"are {ref[1]}x{ref[0]}",
+        )
+    return arr, frame
+
+
+def _read_folder(folder, n_frames, indices, return_timestamps, folder_fps, progress) -> DecodedClip:
     files = list_image_files(folder)
     n = len(files)
     if indices is None:
@@ -531,20 +608,16 @@ def _read_folder(folder, n_frames, indices, return_timestamps, folder_fps) -> De
         idx = _check_indices(indices, n, folder)
     decoded: dict[int, np.ndarray] = {}
     first_frame = None
-    for i in np.unique(idx):
-        frame = _decode_image(folder, files[i])
-        arr = apply_rotation(frame.to_ndarray(format="rgb24"), _frame_rotation(frame, None))
-        if first_frame is None:
+    ref = None
+    wanted = np.unique(idx)
+    for done, i in enumerate(wanted, start=1):
+        arr, frame = _folder_frame(folder, files[i], ref)
+        if ref is None:
             first_frame, ref = frame, arr.shape
-        elif arr.shape != ref:
-            # Unlike a codec's mid-stream resize, mixed sizes in a folder are
-            # a data error: resizing would silently distort faces.
-            raise VideoDecodeError(
-                folder,
-                f"image '{files[i]}' is {arr.shape[1]}x{arr.shape[0]} but earlier frames "
-                f"are {ref[1]}x{ref[0]}",
-            )
+            _check_clip_bytes(folder, len(idx), ref[0], ref[1])
         decoded[int(i)] = arr
+        if progress is not None:
+            progress(done, len(wanted))
     info = _folder_info(folder, files, first_frame, folder_fps)
     return DecodedClip(
         frames=np.stack([decoded[int(i)] for i in idx]),
@@ -595,10 +668,39 @@ class _FrameTable:
         return np.clip(pos, 0, self.n - 1).astype(np.int64)
 
 
+def _without_cut_tail(packets: Iterator) -> Iterator:
+    """``packets`` less a corrupt one at the very end: the part of a frame a truncated file ends inside.
+
+    The demuxer hands out what it could read of such a packet, flagged
+    corrupt; decoded, it gives a half-grey frame (MPEG-4) or an error that
+    loses the frames the decoder still holds (H.264).  A corrupt packet
+    elsewhere is passed on (its damage is the decoder's to conceal).
+    """
+    held = None
+    for packet in packets:
+        if held is not None and packet.size:
+            yield held
+            held = None
+        if packet.size and packet.is_corrupt:
+            held = packet
+            continue
+        yield packet
+
+
+def _table_duration_s(table: _FrameTable, fps: float) -> float:
+    return table.duration_s() if table.has_pts else table.n / fps
+
+
+def _head(table: _FrameTable, n: int) -> _FrameTable:
+    """The first ``n`` frames of ``table`` (n < table.n), the last one shown until the next would be."""
+    last = int(table.pts[n] - table.pts[n - 1]) if table.has_pts else 1
+    return replace(table, pts=table.pts[:n], keyframe=table.keyframe[:n], last_duration=last)
+
+
 def _scan_packets(container, stream, path: str) -> _FrameTable:
     pts_list, dts_list, key_list, dur_list = [], [], [], []
     try:
-        for packet in container.demux(stream):
+        for packet in _without_cut_tail(container.demux(stream)):
             # Size-0 packets are the end-of-stream marker or AVI placeholders
             # for dropped frames (e.g. VFR written to AVI); discard-flagged
             # ones are cut by an MP4 edit list.  Neither is ever displayed.
@@ -668,20 +770,28 @@ class _Decoder:
 
     def _iter(self) -> Iterator:
         ordinal = 0
+        for frame in self._decoded():
+            self.n_decoded += 1
+            if self.use_pts:
+                if frame.pts is None:
+                    raise _NoFramePts
+                yield frame.pts, frame
+            else:
+                yield ordinal, frame
+            ordinal += 1
+
+    def _decoded(self) -> Iterator:
+        # What container.decode(stream) does, less the cut tail of a truncated file.
         try:
-            for frame in self.container.decode(self.stream):
-                self.n_decoded += 1
-                if self.use_pts:
-                    if frame.pts is None:
-                        raise _NoFramePts
-                    yield frame.pts, frame
-                else:
-                    yield ordinal, frame
-                ordinal += 1
+            for packet in _without_cut_tail(self.container.demux(self.stream)):
+                yield from packet.decode()
         except av.FFmpegError:
-            # Damaged data mid-stream: treat as end of stream; the caller
-            # reuses the last good frame.
-            return
+            # Damaged data mid-stream: the stream ends here, after the frames
+            # the decoder still holds; the caller reuses the last good frame.
+            try:
+                yield from self.stream.decode(None)
+            except av.FFmpegError:
+                return
 
     def next(self):
         return next(self._frames, None)
@@ -692,36 +802,39 @@ class _Decoder:
             self.container = None
 
 
-def _decode_positions(path: str, table: _FrameTable, wanted: np.ndarray, seek: bool):
+def _decode_positions(path: str, table: _FrameTable, wanted: np.ndarray, seek: bool, progress=None):
     """Decode the frames at sorted unique table positions ``wanted``.
 
-    Returns ``(frames, keys, n_decoded, table)`` where ``frames[j]`` is the
-    decoded frame used for ``wanted[j]``, ``keys[j]`` its pts (or ordinal)
+    Returns ``(frames, keys, n_decoded, ran_out, table)`` where ``frames[j]``
+    is the decoded frame used for ``wanted[j]``, ``keys[j]`` its pts (or
+    ordinal), ``ran_out`` the key of the last frame decoded when the stream
+    ended before a wanted frame (None when every wanted frame was reached)
     and ``table`` the frame table actually used (timestamps dropped if the
     decoder turned out not to output them).
     """
     dec = _Decoder(path, table.has_pts)
     try:
-        return (*_decode_loop(dec, table, wanted, seek), table)
+        return (*_decode_loop(dec, table, wanted, seek, progress), table)
     except _NoFramePts:
         dec.close()
         table = replace(table, pts=np.arange(table.n, dtype=np.int64), has_pts=False)
         dec2 = _Decoder(path, use_pts=False)
         dec2.n_decoded = dec.n_decoded
         try:
-            return (*_decode_loop(dec2, table, wanted, False), table)
+            return (*_decode_loop(dec2, table, wanted, False, progress), table)
         finally:
             dec2.close()
     finally:
         dec.close()
 
 
-def _decode_loop(dec: _Decoder, table: _FrameTable, wanted: np.ndarray, seek: bool):
+def _decode_loop(dec: _Decoder, table: _FrameTable, wanted: np.ndarray, seek: bool, progress=None):
     keyframe_pos = np.flatnonzero(table.keyframe)
     frames, keys = [], []
     prev = None  # (key, frame): latest frame at or before the current target
     pending = None  # (key, frame): frame already read, beyond the previous target
     last_good = None  # last frame decoded at all, for running out early
+    ran_out = None  # key of last_good when the stream ended before a target
     just_seeked = False
     for pos in wanted.tolist():
         target = int(table.pts[pos])
@@ -740,6 +853,8 @@ def _decode_loop(dec: _Decoder, table: _FrameTable, wanted: np.ndarray, seek: bo
                 pending = dec.next()
                 if pending is None:  # end of stream before the target
                     result = prev or last_good
+                    if last_good is not None and ran_out is None:
+                        ran_out = last_good[0]
                     break
                 last_good = pending
             if pending[0] <= target:
@@ -762,13 +877,15 @@ def _decode_loop(dec: _Decoder, table: _FrameTable, wanted: np.ndarray, seek: bo
         just_seeked = False
         frames.append(result[1])
         keys.append(result[0])
-    return frames, keys, dec.n_decoded
+        if progress is not None:
+            progress(len(frames), len(wanted))
+    return frames, keys, dec.n_decoded, ran_out
 
 
-def _read(path, n_frames, indices, return_timestamps, seek, folder_fps) -> DecodedClip:
-    path = _check_exists(path)
+def _read(path, n_frames, indices, return_timestamps, seek, folder_fps, progress=None) -> DecodedClip:
+    path = check_video_path(path)
     if os.path.isdir(path):
-        return _read_folder(path, n_frames, indices, return_timestamps, folder_fps)
+        return _read_folder(path, n_frames, indices, return_timestamps, folder_fps, progress)
 
     with _open_container(path) as container:
         stream = _video_stream(container, path)
@@ -776,10 +893,31 @@ def _read(path, n_frames, indices, return_timestamps, seek, folder_fps) -> Decod
         fps = _stream_fps(stream)
         codec = stream.codec_context.name
         stream_rotation = _metadata_rotation(stream)
+        stated = _stated_duration_s(stream, container)
+        coded_hw = (stream.codec_context.height, stream.codec_context.width)
 
     idx = table.sample(n_frames) if indices is None else _check_indices(indices, table.n, path)
+    # Before any frame is decoded: the output's size is known from the stream.
+    _check_clip_bytes(path, len(idx), *coded_hw)
     wanted = np.unique(idx)
-    frames, keys, n_decoded, table = _decode_positions(path, table, wanted, seek)
+    frames, keys, n_decoded, ran_out, table = _decode_positions(path, table, wanted, seek, progress)
+    truncation = _truncation_reason(_table_duration_s(table, fps), stated)
+    if ran_out is not None:
+        # The packets go on, but the decoder gave up: for us the video ends
+        # where the last decoded frame stops being shown.
+        last = table.position(ran_out) if table.has_pts else int(ran_out)
+        if last + 1 < table.n:
+            head = _head(table, last + 1)
+            damaged = _truncation_reason(_table_duration_s(head, fps), _table_duration_s(table, fps),
+                                         damaged=True)
+            if damaged is not None:
+                truncation = damaged
+                if indices is None:
+                    # Sample the part that decodes, instead of repeating its last frame.
+                    table, idx = head, head.sample(n_frames)
+                    wanted = np.unique(idx)
+                    frames, keys, more, _, table = _decode_positions(path, table, wanted, seek, progress)
+                    n_decoded += more
 
     # Frames are reformatted to the first one's size: streams may change
     # resolution midway, and the output must stack.
@@ -798,11 +936,10 @@ def _read(path, n_frames, indices, return_timestamps, seek, folder_fps) -> Decod
     if table.has_pts:
         used_pos = np.array([table.position(k) for k in keys], dtype=np.int64)
         used_ts = (np.asarray(keys, dtype=np.int64) - table.pts[0]) * float(table.time_base)
-        duration = table.duration_s()
     else:
         used_pos = np.asarray(keys, dtype=np.int64)
         used_ts = used_pos / fps
-        duration = table.n / fps
+    duration = _table_duration_s(table, fps)
     sel = np.array([by_pos[int(p)] for p in idx], dtype=np.int64)
     height, width = out.shape[1:3]
     info = VideoInfo(
@@ -816,6 +953,7 @@ def _read(path, n_frames, indices, return_timestamps, seek, folder_fps) -> Decod
         codec=codec,
         is_image_folder=False,
         n_frames_exact=True,
+        stated_duration_s=stated,
     )
     return DecodedClip(
         frames=out,
@@ -823,6 +961,7 @@ def _read(path, n_frames, indices, return_timestamps, seek, folder_fps) -> Decod
         indices=used_pos[sel],
         info=info,
         n_decoded=int(n_decoded),
+        truncation=truncation,
     )
 
 
@@ -842,11 +981,77 @@ def _check_indices(indices: np.ndarray, n: int, path: str) -> np.ndarray:
     return indices
 
 
-def _check_exists(path: PathLike) -> str:
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise VideoNotFoundError(path, "no such file or directory")
+# What os.stat calls the kinds of file a video cannot be read from.
+_NOT_REGULAR = ((stat.S_ISFIFO, "a pipe"), (stat.S_ISCHR, "a character device (a terminal?)"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def check_video_path(path: PathLike) -> str:
+    """Check, without opening it, that ``path`` names something a video can be read from.
+
+    Cheap enough to validate every input of a batch before any work (a
+    command line can call it on each argument): it looks at the file's type
+    and size only, not at its content.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A video file, a single image or a folder of frame images.
+
+    Returns
+    -------
+    path : str
+        ``path`` as a string.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a path: a file object or bytes in memory cannot be
+        decoded (the decoder reads a file several times, by name).
+    VideoNotFoundError
+        If ``path`` does not exist.
+    VideoDecodeError
+        If ``path`` is a pipe (e.g. ``/dev/stdin`` fed by ``cat video.mp4 |``),
+        a device or a socket, which can be read only once; or an empty file.
+    """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"a video is given by its path (str or os.PathLike), not a {type(path).__name__}: "
+            "file objects and bytes in memory cannot be decoded; save the video to a file"
+        )
+    path = os.fsdecode(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise VideoNotFoundError(path, "no such file or directory") from None
+    except OSError as exc:
+        raise VideoDecodeError(path, f"cannot open ({_describe(exc)})") from exc
+    for test, kind in _NOT_REGULAR:
+        if test(mode):
+            raise VideoDecodeError(
+                path, f"{kind}, not a file: reading a video from standard input or a pipe is not "
+                      "supported (it is read more than once); save it to a file first")
+    if stat.S_ISREG(mode) and os.path.getsize(path) == 0:
+        raise VideoDecodeError(path, "empty file (0 bytes)")
     return path
+
+
+def _check_clip_bytes(path: str, n_frames: int, height: int, width: int) -> None:
+    size = int(n_frames) * int(height) * int(width) * 3
+    if size > MAX_CLIP_BYTES:
+        raise VideoDecodeError(
+            path, f"{n_frames} sampled frames of {width}x{height} would take {size / 2**30:.1f} GiB, "
+                  f"more than the {MAX_CLIP_BYTES / 2**30:g} GiB limit of one clip; sample fewer frames")
+
+
+def _truncation_reason(decoded_s: float, stated_s: float | None, *, damaged: bool = False) -> str | None:
+    """Why decoding ending at ``decoded_s`` did not see a video stated to last ``stated_s``; None if it did."""
+    if stated_s is None or not (math.isfinite(stated_s) and math.isfinite(decoded_s)):
+        return None
+    if stated_s - decoded_s <= max(TRUNCATION_MIN_S, TRUNCATION_FRACTION * stated_s):
+        return None
+    why = "the rest of the file cannot be decoded (damaged data)" if damaged else "the file is probably truncated"
+    return f"decoding stopped at {decoded_s:.1f} s of a stated {stated_s:.1f} s: {why}"
 
 
 def _describe(exc: BaseException) -> str:
@@ -856,12 +1061,59 @@ def _describe(exc: BaseException) -> str:
     return text[:1].lower() + text[1:]
 
 
+def _truncated_mp4(path: str) -> str | None:
+    """Why an MP4/MOV file FFmpeg could not open is unreadable, if it was cut before its index.
+
+    ISO media files are a sequence of boxes (32-bit size, 4-letter type).  A
+    file written without "faststart" keeps its index (``moov``) after the
+    media data (``mdat``); cut short, it has the media but no index, and
+    nothing can be decoded.  Walk the top-level boxes: an ``ftyp`` file
+    without ``moov`` whose last box runs past the end of the file was cut;
+    one whose boxes give way to zeros is an unfinished download (download
+    managers preallocate the whole file).
+    """
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            boxes, offset = [], 0
+            while offset + 8 <= size and len(boxes) < 10_000:
+                handle.seek(offset)
+                header = handle.read(16)
+                length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+                if header[:8] == bytes(8) and boxes:
+                    # Zeros where the next box should be: a download manager's preallocated file.
+                    return _missing_index(boxes, f"the file holds only zeros from byte {offset:,} on")
+                if length == 1 and len(header) == 16:
+                    length = int.from_bytes(header[8:16], "big")
+                elif length == 0:
+                    length = size - offset
+                if length < 8:
+                    return None
+                boxes.append(kind)
+                offset += length
+    except OSError:
+        return None
+    if offset <= size:
+        return None
+    return _missing_index(boxes, f"the file ends (at {size:,} bytes) inside its media data")
+
+
+def _missing_index(boxes: list[bytes], where: str) -> str | None:
+    if not boxes or boxes[0] != b"ftyp" or b"moov" in boxes:
+        return None
+    return (f"truncated MP4/MOV: {where}, before the index (moov box) that decoding needs; "
+            "it is probably an interrupted download or recording")
+
+
 def _open_container(path: str):
     if os.path.getsize(path) == 0:
         raise VideoDecodeError(path, "empty file (0 bytes)")
     try:
         return av.open(path, mode="r", metadata_errors="ignore")
     except av.InvalidDataError as exc:
+        truncated = _truncated_mp4(path)
+        if truncated is not None:
+            raise VideoDecodeError(path, truncated) from exc
         raise VideoDecodeError(path, f"not a video file ({_describe(exc)})") from exc
     except av.EOFError as exc:
         # e.g. an MKV written without any frame: the header is all there is.
@@ -893,6 +1145,36 @@ def _stream_duration_s(stream, container) -> float:
     if container.duration:
         return container.duration / av.time_base
     return 0.0
+
+
+def _stated_duration_s(stream, container) -> float | None:
+    """The video stream's duration as the container states it, or None; see ``VideoInfo.stated_duration_s``."""
+    claims = []
+    if stream.duration and stream.time_base:
+        claims.append(float(stream.duration * stream.time_base))
+    rate = stream.average_rate or stream.guessed_rate
+    if stream.frames and rate:
+        # AVI headers keep the frame count when FFmpeg re-estimates a cut file's duration.
+        claims.append(stream.frames / float(rate))
+    tag = _hms_seconds((stream.metadata or {}).get("DURATION"))  # Matroska, per stream
+    if tag is not None:
+        claims.append(tag)
+    if claims:
+        return max(claims)
+    others = [s for s in container.streams if s is not stream]
+    if container.duration and not others:
+        # The file's duration counts every stream (audio may run longer): only for a lone video stream.
+        return container.duration / av.time_base
+    return None
+
+
+def _hms_seconds(text: str | None) -> float | None:
+    """``"00:00:19.700000000"`` as seconds, or None."""
+    match = re.fullmatch(r"(\d+):(\d{2}):(\d{2}(?:\.\d*)?)", (text or "").strip())
+    if match is None:
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def _one_frame_ticks(stream) -> int:

@@ -27,6 +27,7 @@ Design notes
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import os
@@ -40,13 +41,18 @@ import numpy as np
 
 from ..exceptions import VideoDecodeError
 from .decode import (
+    DEFAULT_FOLDER_FPS,
     PathLike,
     VideoInfo,
-    _check_exists,
     _display_hw,
+    _folder_frame,
     _open_container,
+    _truncation_reason,
     _video_stream,
+    _without_cut_tail,
     apply_rotation,
+    check_video_path,
+    list_image_files,
     probe_video,
 )
 
@@ -110,7 +116,9 @@ class FrameSampler:
     Parameters
     ----------
     path : str or path-like
-        Video file (whatever FFmpeg reads).  Image folders are not supported.
+        Video file (whatever FFmpeg reads), or folder of frame images
+        (natural order, as :func:`~sk_emotion.video.read_frames` reads them)
+        shown at ``folder_fps``.
     step_s : float
         Spacing of the targets in seconds (> 0).
     offset_s : float, optional
@@ -122,6 +130,10 @@ class FrameSampler:
     end_s : float, optional
         Targets at or after this time are not yielded; None for the whole
         video.  Decoding stops soon after the last target.
+    folder_fps : float, default=30.0
+        Frame rate of an image folder: image ``i`` is shown from
+        ``i / folder_fps`` to ``(i + 1) / folder_fps`` seconds.  Ignored for
+        video files.
 
     Attributes
     ----------
@@ -137,6 +149,12 @@ class FrameSampler:
         first frame, at which the last decodable frame stops being displayed
         (its presentation time plus its duration).  None before that, and
         after a pass that stopped early because of ``end_s``.
+    truncation : str or None
+        After a pass that reached the end of the video: why it ended well
+        before the container's stated duration (``"decoding stopped at 9.3 s
+        of a stated 19.7 s: the file is probably truncated"``, with the
+        tolerance of :data:`~sk_emotion.video.decode.TRUNCATION_MIN_S`), so
+        that no target after ``end_time_s`` was yielded; None otherwise.
     n_decoded : int
         Frames decoded in the latest pass (updated while iterating).
     n_converted : int
@@ -149,8 +167,11 @@ class FrameSampler:
     VideoDecodeError
         If ``path`` cannot be opened or holds no decodable video frame.
     ValueError
-        If ``path`` is a folder, or a time parameter is not a finite number
-        (``step_s`` must be positive and ``end_s`` not below ``start_s``).
+        If a time parameter is not a finite number (``step_s`` must be
+        positive and ``end_s`` not below ``start_s``), or ``folder_fps`` is
+        not positive.
+    TypeError
+        If ``path`` is not a path (a file object, bytes in memory).
 
     See Also
     --------
@@ -181,6 +202,10 @@ class FrameSampler:
     data ends the pass at the last decodable frame, as in
     :func:`~sk_emotion.video.read_frames`; ``end_time_s`` then ends there.
 
+    Image folders decode only the images some target shows; images of
+    another size than the first are an error, as in
+    :func:`~sk_emotion.video.read_frames`.
+
     Examples
     --------
     >>> import tempfile
@@ -203,12 +228,12 @@ class FrameSampler:
         offset_s: float | None = None,
         start_s: float = 0.0,
         end_s: float | None = None,
+        folder_fps: float = DEFAULT_FOLDER_FPS,
     ) -> None:
-        path = _check_exists(path)
-        if os.path.isdir(path):
-            raise ValueError(
-                f"FrameSampler reads video files; for an image folder use read_frames: '{path}'"
-            )
+        path = check_video_path(path)
+        self._folder_fps = _exact_time(folder_fps, "folder_fps")
+        if self._folder_fps <= 0:
+            raise ValueError(f"folder_fps must be positive, got {folder_fps!r}")
         self._step = _exact_time(step_s, "step_s")
         if self._step <= 0:
             raise ValueError(f"step_s must be positive, got {step_s!r}")
@@ -222,8 +247,10 @@ class FrameSampler:
         self.offset_s = float(self._offset)
         self.start_s = float(self._start)
         self.end_s = None if self._end is None else float(self._end)
-        self.info: VideoInfo = probe_video(path)
+        self._files = list_image_files(path) if os.path.isdir(path) else None
+        self.info: VideoInfo = probe_video(path, folder_fps=float(self._folder_fps))
         self.end_time_s: float | None = None
+        self.truncation: str | None = None
         self.n_decoded = 0
         self.n_converted = 0
 
@@ -240,10 +267,14 @@ class FrameSampler:
 
     def _pass(self) -> Iterator[SampledFrame]:
         self.end_time_s = None
+        self.truncation = None
         self.n_decoded = self.n_converted = 0
         j = self._first_target()
         t = self._offset + j * self._step
         if self._end is not None and t >= self._end:
+            return
+        if self._files is not None:
+            yield from self._folder_pass(j, t)
             return
         frames = _FrameStream(self.path, skip_to=t)
         # Stored size of the frames: streams may change resolution midway,
@@ -279,9 +310,30 @@ class FrameSampler:
                 j += 1
                 t = self._offset + j * self._step
             self.end_time_s = float(end_time)
+            self.truncation = _truncation_reason(self.end_time_s, self.info.stated_duration_s)
         finally:
             self.n_decoded = frames.n_decoded
             frames.close()
+
+    def _folder_pass(self, j: int, t: Fraction) -> Iterator[SampledFrame]:
+        """Targets over an image folder: image ``floor(t * fps)`` is on screen at ``t``."""
+        files, fps = self._files, self._folder_fps
+        end_time = len(files) / fps
+        stop = end_time if self._end is None else min(end_time, self._end)
+        ref = (self.info.height, self.info.width, 3)
+        index, image = -1, None
+        while t < stop:
+            shown = max(0, math.floor(t * fps))
+            if shown != index:
+                index = shown
+                image, _ = _folder_frame(self.path, files[index], ref)
+                self.n_decoded += 1
+                self.n_converted += 1
+            yield SampledFrame(j, float(t), float(index / fps), index, image)
+            j += 1
+            t = self._offset + j * self._step
+        if self._end is None or self._end >= end_time:
+            self.end_time_s = float(end_time)
 
     def _convert(self, frame, stored_hw: tuple[int, int]) -> np.ndarray:
         h, w = stored_hw
@@ -361,19 +413,18 @@ class _FrameStream:
             # Empty packets are AVI placeholders for dropped frames: sending
             # one would put the decoder in draining mode.
             try:
-                for source in (_drain(buffered), packets):
-                    for packet in source:
-                        if packet.size == 0:
-                            continue
-                        if (entry_pts is not None and packet.pts is not None
-                                and packet.pts < entry_pts and not packet.is_discard):
-                            # An open GOP's leading frame, displayed before the
-                            # entry: it must come before the entry is output
-                            # for the entry's index to count it.
-                            if last_frame is not None:
-                                raise _SkipFailed
-                            n_leading += 1
-                        yield packet
+                for packet in _without_cut_tail(itertools.chain(_drain(buffered), packets)):
+                    if packet.size == 0:
+                        continue
+                    if (entry_pts is not None and packet.pts is not None
+                            and packet.pts < entry_pts and not packet.is_discard):
+                        # An open GOP's leading frame, displayed before the
+                        # entry: it must come before the entry is output
+                        # for the entry's index to count it.
+                        if last_frame is not None:
+                            raise _SkipFailed
+                        n_leading += 1
+                    yield packet
             except av.FFmpegError:
                 pass  # damaged container data: the stream ends here
             yield None
