@@ -46,7 +46,7 @@ from torch import nn
 from .._version import __version__
 from ..nets.video_emotion import VideoEmotionNet
 from ..preprocessing import LUMA
-from ..weights import MiniXceptionWeights
+from ..weights import resolve_emotion_weights
 from .format import FORMAT_VERSION, INPUT_NAME, METADATA_PREFIX, OUTPUT_NAMES, session_options
 
 if TYPE_CHECKING:  # the annotation only: export does not import the estimators package
@@ -176,7 +176,7 @@ def export_onnx(
         raise ImportError('ONNX export needs the onnx package: pip install "sk-emotion[onnx]"') from exc
 
     path = Path(path)
-    transforms = MiniXceptionWeights.verify(estimator.weights).transforms
+    transforms = resolve_emotion_weights(estimator.weights).transforms
     input_size = tuple(int(v) for v in transforms["input_size"])
     # A CPU copy in eval mode: tracing must not move or switch the estimator's own network.
     net = copy.deepcopy(module).cpu().eval()

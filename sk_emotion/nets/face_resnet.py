@@ -11,6 +11,8 @@ are the mean of the class map -- so the spatial attention stage sits on its
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -152,6 +154,27 @@ class FaceResNet(nn.Module):
             The head applied to stage 4; its mean over positions is the logits.
         """
         return self.head(self.dropout(self.forward_stage(x, 4)))
+
+    def folded(self) -> FaceResNet:
+        """An inference copy with every batch normalisation folded into its convolution.
+
+        Returns
+        -------
+        FaceResNet
+            A deep copy in evaluation mode, gradients disabled, computing the
+            same maps (within float rounding) with fewer operations.
+        """
+        from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+        net = copy.deepcopy(self).eval()
+        net.stem_conv, net.stem_bn = fuse_conv_bn_eval(net.stem_conv, net.stem_bn), nn.Identity()
+        for stage in net.blocks:
+            for block in stage:
+                block.conv1, block.bn1 = fuse_conv_bn_eval(block.conv1, block.bn1), nn.Identity()
+                block.conv2, block.bn2 = fuse_conv_bn_eval(block.conv2, block.bn2), nn.Identity()
+                if isinstance(block.shortcut, nn.Sequential):
+                    block.shortcut = fuse_conv_bn_eval(block.shortcut[0], block.shortcut[1])
+        return net.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits.

@@ -141,6 +141,21 @@ class MiniXception(nn.Module):
         )
         self.head = nn.Conv2d(128, n_classes, 3, padding=1, bias=True)
 
+    @property
+    def stage_shapes(self) -> dict[int, tuple[int, int, int]]:
+        """Output shape of each residual block for a 64x64 input (:data:`STAGE_SHAPES`)."""
+        return dict(STAGE_SHAPES)
+
+    def folded(self) -> MiniXception:
+        """An inference copy with batch normalisations folded; see :func:`fold_batchnorm`.
+
+        Returns
+        -------
+        MiniXception
+            The folded copy, in evaluation mode, gradients disabled.
+        """
+        return fold_batchnorm(self)
+
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         """The two 3x3 convolutions before the residual blocks.
 

@@ -9,13 +9,13 @@ import torch
 from torch import nn
 
 from ..preprocessing import LUMA, normalize
-from .mini_xception import STAGE_SHAPES, MiniXception, fold_batchnorm, load_mini_xception
+from .backbones import build_backbone, load_backbone
 from .registry import build
 from .spatial import SPATIAL_POOLINGS
 from .temporal import TEMPORAL_POOLINGS, resolve_temporal_pooling
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only; the weights are imported where used
-    from ..weights import MiniXceptionWeights
+    from ..weights import EmotionWeights
 
 __all__ = ["VideoEmotionNet"]
 
@@ -87,8 +87,9 @@ class VideoEmotionNet(nn.Module):
         64x8x8 maps with a freshly initialised classifier.
     freeze_backbone : bool, default=True
         Whether the backbone's weights stay fixed (it then stays in eval mode).
-    weights : MiniXceptionWeights, str or None
-        Pretrained backbone weights; ``None`` is the default set.
+    weights : MiniXceptionWeights, FaceResNetWeights, str or None
+        Pretrained backbone weights (they also decide the backbone's
+        architecture); ``None`` is the package's default set.
     pretrained : bool, default=True
         Whether to load the weights at all (False only for tests of shapes).
     lstm_hidden : int, default=128
@@ -113,7 +114,7 @@ class VideoEmotionNet(nn.Module):
         attention_hidden: int = 64,
         feature_stage: int = 4,
         freeze_backbone: bool = True,
-        weights: MiniXceptionWeights | str | None = None,
+        weights: EmotionWeights | str | None = None,
         pretrained: bool = True,
         lstm_hidden: int = 128,
     ) -> None:
@@ -125,27 +126,28 @@ class VideoEmotionNet(nn.Module):
         self.feature_stage = feature_stage
         self.freeze_backbone = freeze_backbone
 
-        from ..weights import MiniXceptionWeights
+        from ..weights import resolve_emotion_weights
 
+        declared = resolve_emotion_weights(weights)
         # The weights' declared preprocessing (plain data, not a module: not saved in state_dict).
-        self.transforms = dict(MiniXceptionWeights.verify(weights).transforms)
-        self.backbone = load_mini_xception(weights) if pretrained else MiniXception()
+        self.transforms = dict(declared.transforms)
+        self.backbone = load_backbone(weights) if pretrained else build_backbone(declared)
         if freeze_backbone:
             self.backbone.requires_grad_(False)
-        channels = STAGE_SHAPES[feature_stage][0]
-        self.head = nn.Conv2d(channels, len(self.classes), 3, padding=1)
+        channels = self.backbone.stage_shapes[feature_stage][0]
+        # The backbone's own head shape, so that at stage 4 it can start as that head.
+        kernel = self.backbone.head.kernel_size[0]
+        self.head = nn.Conv2d(channels, len(self.classes), kernel, padding=kernel // 2)
         if feature_stage == 4 and pretrained:
-            self._init_head_from_backbone(weights)
+            self._init_head_from_backbone(declared)
         self.spatial = build(SPATIAL_POOLINGS, spatial_pooling, "spatial_pooling",
                              in_channels=channels, n_heads=n_heads, hidden=attention_hidden)
         self.temporal = build(TEMPORAL_POOLINGS, temporal_pooling, "temporal_pooling",
                               classes=self.classes, n_features=channels, temperature=temperature,
                               learn_temperature=learn_temperature, lstm_hidden=lstm_hidden)
 
-    def _init_head_from_backbone(self, weights: MiniXceptionWeights | str | None) -> None:
-        from ..weights import MiniXceptionWeights
-
-        categories = list(MiniXceptionWeights.verify(weights).meta["categories"])
+    def _init_head_from_backbone(self, weights: EmotionWeights) -> None:
+        categories = list(weights.meta["categories"])
         with torch.no_grad():
             for row, name in enumerate(self.classes):
                 if name in categories:
@@ -186,8 +188,9 @@ class VideoEmotionNet(nn.Module):
         -------
         torch.Tensor of shape (N, T, C', h, w)
             Output of the backbone's residual block ``feature_stage``,
-            float32: ``C', h, w`` are 128, 4, 4 for stage 4 and 64, 8, 8 for
-            stage 3.
+            float32: ``C', h, w`` is the backbone's ``stage_shapes[feature_stage]``
+            (for the mini-Xception 128, 4, 4 at stage 4 and 64, 8, 8 at
+            stage 3).
         """
         n, t = clips.shape[:2]
         x = clips.float()
@@ -211,7 +214,7 @@ class VideoEmotionNet(nn.Module):
             ])
         return features.contiguous().reshape(n, t, *features.shape[1:])
 
-    def _folded_backbone(self) -> MiniXception:
+    def _folded_backbone(self) -> nn.Module:
         """The backbone with batch norms folded, rebuilt whenever its weights change.
 
         Kept outside the module's registered children: it is derived state,
@@ -222,7 +225,7 @@ class VideoEmotionNet(nn.Module):
         key = tuple((id(t), t._version) for t in state)
         cached = self.__dict__.get("_folded")
         if cached is None or cached[0] != key:
-            folded = fold_batchnorm(self.backbone).to(memory_format=torch.channels_last)
+            folded = self.backbone.folded().to(memory_format=torch.channels_last)
             self.__dict__["_folded"] = cached = (key, folded)
         return cached[1]
 

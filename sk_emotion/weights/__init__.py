@@ -63,7 +63,10 @@ __all__ = [
     "WeightsNotFoundError",
     "ChecksumError",
     "MiniXceptionWeights",
+    "FaceResNetWeights",
     "MTCNNWeights",
+    "EMOTION_WEIGHTS",
+    "resolve_emotion_weights",
     "sha256sum",
 ]
 
@@ -543,6 +546,7 @@ class MiniXceptionWeights(_WeightsEnum):
             "categories": EMOTIONS,
             "num_params": 58423,
             "architecture": "mini-Xception",
+            "network": "mini_xception",
             "dataset": "FER2013",
             "metrics": {"FER2013 test accuracy": 0.66},
             "metrics_source": "Arriaga, Ploeger, Valdenegro-Toro, 'Real-time Convolutional "
@@ -552,6 +556,116 @@ class MiniXceptionWeights(_WeightsEnum):
         }),
     )
     DEFAULT = FER2013
+
+
+_FACE_RESNET_FILE = "face_resnet24_ferplus.npz"
+_FACE_RESNET_SHA = "0" * 64
+_FACE_RESNET_PARAMS = 0
+_FACE_RESNET_METRICS: dict[str, float] = {}
+
+
+class FaceResNetWeights(_WeightsEnum):
+    """Weights of :class:`~sk_emotion.nets.face_resnet.FaceResNet` trained by sk-emotion on FER+ votes.
+
+    A ResNet-18 layout of width 24 trained from scratch on FER2013's training
+    faces with the FER+ crowd votes as soft targets (mixed with FER2013's
+    original labels), by :mod:`sk_emotion.weights.train`; the recipe, the
+    held-out figures per class and the provenance are in ``docs/weights.md``.
+    It reads faces exactly as the mini-Xception does (64x64 gray, FER2013's
+    framing), so the extractor's settings serve both.
+
+    Parameters
+    ----------
+    value : Weights
+        Calling the enum looks a member up by its :class:`Weights`, as for
+        any :class:`enum.Enum`; it creates nothing.
+    """
+
+    FERPLUS = Weights(
+        files=_frozen({
+            "model": WeightsFile(
+                filename=_FACE_RESNET_FILE,
+                sha256=_FACE_RESNET_SHA,
+                # Our own release: the download is the file itself (converter "identity").
+                upstream=UpstreamFile(
+                    filename=_FACE_RESNET_FILE,
+                    sha256=_FACE_RESNET_SHA,
+                    url=f"https://github.com/sk-emotion/sk-emotion/releases/download/weights-1/{_FACE_RESNET_FILE}",
+                ),
+                converter="identity",
+            )
+        }),
+        transforms=MiniXceptionWeights.FER2013.transforms,
+        meta=_frozen({
+            "categories": EMOTIONS,
+            "num_params": _FACE_RESNET_PARAMS,
+            "architecture": "FaceResNet (ResNet-18 layout, width 24)",
+            "network": "face_resnet",
+            "network_kwargs": _frozen({"width": 24}),
+            "dataset": "FER2013 training faces with FER+ votes",
+            "metrics": _frozen(_FACE_RESNET_METRICS),
+            "metrics_source": "sk-emotion, held-out 10% of FER+'s FER2013Train (docs/weights.md)",
+            "framework": "PyTorch (sk_emotion.weights.train)",
+            "license": "MIT (sk-emotion); trained on FER2013 faces with FER+ labels (MIT, Microsoft)",
+        }),
+    )
+    DEFAULT = FERPLUS
+
+
+#: Emotion backbone weights enums; the first one's DEFAULT is the package's default backbone.
+EMOTION_WEIGHTS: tuple[type[_WeightsEnum], ...] = (MiniXceptionWeights, FaceResNetWeights)
+
+#: Any member of :data:`EMOTION_WEIGHTS`.
+EmotionWeights = MiniXceptionWeights | FaceResNetWeights
+
+
+def resolve_emotion_weights(obj: Any = None) -> _WeightsEnum:
+    """The emotion backbone weights set ``obj`` stands for.
+
+    Parameters
+    ----------
+    obj : weights member, str, path-like or None, default=None
+        A member of :data:`EMOTION_WEIGHTS`; a member's name (``"FER2013"``:
+        the mini-Xception, ``"FERPLUS"``: the FaceResNet, ``"DEFAULT"``);
+        the path of a copy of a weights file (recognised by its SHA-256);
+        or None for the package's default.
+
+    Returns
+    -------
+    MiniXceptionWeights or FaceResNetWeights
+        The member.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    TypeError
+        For any other type.
+    """
+    default = EMOTION_WEIGHTS[0].DEFAULT
+    if obj is None:
+        return default
+    if isinstance(obj, EMOTION_WEIGHTS):
+        return obj
+    path = _WeightsEnum.explicit_path(obj)
+    if path is not None:
+        if path.is_file():
+            digest = sha256sum(path)
+            for enum in EMOTION_WEIGHTS:
+                for member in enum:
+                    if any(digest in (spec.sha256, spec.upstream.sha256) for spec in member.files.values()):
+                        return member
+        return default  # loading then reports the missing file or the unknown checksum
+    if isinstance(obj, str):
+        if obj.upper() == "DEFAULT":
+            return default
+        for enum in EMOTION_WEIGHTS:
+            if obj.upper() in enum.__members__:
+                return enum[obj.upper()]
+        names = sorted({name for enum in EMOTION_WEIGHTS for name in enum.__members__})
+        raise ValueError(f"unknown emotion weights '{obj}'; expected one of {names}")
+    raise TypeError(f"expected emotion weights (a member of {[e.__name__ for e in EMOTION_WEIGHTS]}, "
+                    f"its name or a file path), got {type(obj).__name__}")
 
 
 _MTCNN_SHA = {

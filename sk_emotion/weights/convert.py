@@ -68,8 +68,17 @@ def _mtcnn(net_name: str) -> Callable[[Path], dict[str, np.ndarray]]:
     return convert
 
 
+def _identity(path: Path) -> dict[str, np.ndarray]:
+    # sk-emotion's own weights are published in the shipped format: rewriting their arrays
+    # reproduces the file byte for byte (write_arrays depends only on the arrays).
+    from .arrays import read_arrays
+
+    return read_arrays(path)
+
+
 #: Converter name (as declared by :class:`sk_emotion.weights.WeightsFile`) -> function.
 CONVERTERS: dict[str, Callable[[Path], dict[str, np.ndarray]]] = {
+    "identity": _identity,
     "mini_xception": _mini_xception,
     "mtcnn_pnet": _mtcnn("pnet"),
     "mtcnn_rnet": _mtcnn("rnet"),
@@ -120,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         The exit status, 0 (errors in the arguments exit through
         :mod:`argparse`; failed conversions raise).
     """
-    from . import MiniXceptionWeights, MTCNNWeights
+    from . import EMOTION_WEIGHTS, MTCNNWeights
 
     parser = argparse.ArgumentParser(prog="python -m sk_emotion.weights.convert",
                                      description=__doc__.split("\n\n")[0])
@@ -128,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", action="append", default=[], metavar="CONVERTER=PATH",
                         help=f"an upstream file; converters: {', '.join(CONVERTERS)}")
     args = parser.parse_args(argv)
-    specs = {spec.converter: spec for enum in (MiniXceptionWeights, MTCNNWeights)
-             for spec in enum.DEFAULT.files.values()}
+    specs = {spec.converter: spec for enum in (*EMOTION_WEIGHTS, MTCNNWeights)
+             for spec in enum.DEFAULT.files.values() if spec.converter != "identity"}
     for item in args.source:
         name, _, path = item.partition("=")
         if name not in specs or not path:
