@@ -70,7 +70,7 @@ MAX_FLOAT = 1e15  # magnitude of a float value
 MAX_CLASSES = 1000  # labels of a fitted classifier
 MAX_LABEL = 256  # characters of a label
 #: Parameters that size the network built at load time, and their largest value.
-NETWORK_SIZE_LIMITS = {"n_heads": 64, "module__attention_hidden": 4096, "module__lstm_hidden": 4096}
+NETWORK_SIZE_LIMITS = {"n_heads": 16, "module__attention_hidden": 1024, "module__lstm_hidden": 1024}
 _ARRAY_SLACK = 65536  # bytes of zip and .npy headers allowed beyond the arrays' data (plus _PER_ARRAY each)
 _PER_ARRAY = 1024
 
@@ -304,16 +304,16 @@ def _open_archive(path: Path) -> zipfile.ZipFile:
     try:
         infos = archive.infolist()
         names = [info.filename for info in infos]
-        if len(infos) > MAX_MEMBERS:
-            raise _Refused(f"the zip holds {len(infos)} members; a model has at most {MAX_MEMBERS}")
-        if len(set(names)) != len(names):
-            twice = sorted({n for n in names if names.count(n) > 1})
-            raise _Refused(f"the zip holds member(s) {twice[:5]} more than once")
         if "manifest.json" not in names:
             if names and all(n.endswith(".npy") for n in names):
                 raise _Refused("it is a NumPy .npz archive of arrays (a weights file?), not a model: "
                                "it has no manifest.json")
             raise _Refused("it is a zip archive but not an sk-emotion model (it has no manifest.json)")
+        if len(infos) > MAX_MEMBERS:
+            raise _Refused(f"the zip holds {len(infos)} members; a model has at most {MAX_MEMBERS}")
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise _Refused(f"the zip holds member(s) {twice[:5]} more than once")
         total = 0
         for info in infos:
             if info.flag_bits & 0x1:
@@ -547,13 +547,13 @@ def _check_route(key: str, value: Any, params: Mapping[str, Any], where: str) ->
 
 def _decode_value(key: str, value: Any, where: str) -> Any:
     """A top-level parameter's value: plain JSON, or the one encoded object that parameter may hold."""
-    if not isinstance(value, dict):
-        return _plain(value, f"{where} parameter {key}")
-    tag = next(iter(value), None) if len(value) == 1 else None
+    tag = next(iter(value), None) if isinstance(value, dict) and len(value) == 1 else None
     if key in _registry():
         if tag != "__class__":
             raise _Refused(f"{where} parameter {key} must name a class as {{'__class__': name}}")
         return _resolve_class(key, value[tag], where)
+    if not isinstance(value, dict):
+        return _plain(value, f"{where} parameter {key}")
     if tag == "__holdout__" and key == "train_split":
         return _holdout(value[tag], f"{where} parameter train_split")
     if tag == "__weights__" and key == "weights":
@@ -731,7 +731,7 @@ def _load_network(estimator, fitted: dict[str, Any], archive: zipfile.ZipFile, w
     estimator.label_encoder_ = encoder
     try:
         estimator.initialize()
-    except (TypeError, ValueError, RuntimeError, OSError) as exc:
+    except Exception as exc:  # torch and skorch raise many types for values they refuse (device, lr...)
         raise _Refused(f"{where}: the network cannot be built from the file's parameters ({exc})") from exc
     reference = {k: v.detach().cpu().numpy() for k, v in estimator.module_.state_dict().items()}
     member = fitted["weights"]
