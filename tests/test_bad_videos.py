@@ -339,17 +339,24 @@ def test_one_video_shows_progress_over_its_sampled_frames(videos, capsys):
     VideoFaceExtractor(n_frames=8, verbose=1).transform([videos["avi"]])
     err = capsys.readouterr().err
     assert "extracting faces from face.avi" in err and "8/8" in err and "frame" in err
+    assert "finding faces" in err
     VideoFaceExtractor(n_frames=8, verbose=0).transform([videos["avi"]])
     assert capsys.readouterr().err == ""
 
 
-def test_read_frames_reports_each_decoded_sample(clip72):
+def test_read_frames_reports_each_decoded_and_converted_sample(clip72, tmp_path):
     calls = []
-    read_frames(clip72, 8, progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(i, 8) for i in range(1, 9)]
+    read_frames(clip72, 8, progress=lambda *call: calls.append(call))
+    assert calls == [("decoding", i, 8) for i in range(1, 9)] + [("converting", i, 8) for i in range(1, 9)]
     calls.clear()
-    read_frames(clip72, 100, progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(i, 72) for i in range(1, 73)]  # 100 samples of 72 frames: each frame once
+    clip = read_frames(clip72, 100, progress=lambda *call: calls.append(call))
+    # 100 samples of 72 frames: each frame decoded and converted once, then repeated.
+    assert calls == [("decoding", i, 72) for i in range(1, 73)] + [("converting", i, 72) for i in range(1, 73)]
+    assert [read_frame_index(f) for f in clip.frames] == clip.indices.tolist()
+    folder = save_frames(tmp_path / "frames", index_frames(6, 64, 96))
+    calls.clear()
+    read_frames(folder, 4, progress=lambda *call: calls.append(call))
+    assert calls == [("decoding", i, 4) for i in range(1, 5)]
 
 
 # ------------------------------------------------------------ item 12: pipes, folders, file objects

@@ -186,10 +186,11 @@ def _identity(item: Item, mode: str) -> str:
 
 
 def extract_one(item: Item, s: Settings, detector,
-                progress: Callable[[int, int], None] | None = None) -> Outcome:
+                progress: Callable[[str, int, int], None] | None = None) -> Outcome:
     """Decode, detect, track and crop one video; never raises for a bad video.
 
-    ``progress(done, total)`` is called as the sampled frames are decoded.
+    ``progress(stage, done, total)`` is called as the sampled frames are
+    decoded and converted (see :func:`~sk_emotion.video.read_frames`).
     """
     row = _empty_row(item.name)
     if item.error is not None:

@@ -158,7 +158,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
     verbose : int, default=0
         Show a tqdm progress bar (on standard error) when > 0: over the
         videos, or, for a single video, over its sampled frames as they are
-        decoded (a long or 8K video shows progress too).
+        decoded, then converted (a long or 8K video shows progress too).
     path_column : str, default="path"
         Column of the video paths when ``X`` is a DataFrame.
 
@@ -433,17 +433,20 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
             progress = tqdm(total=len(items), disable=not self.verbose, desc="extracting faces",
                             unit="video")
 
-        def frames_decoded(done: int, total: int) -> None:
-            progress.total = total
+        def frames_done(stage: str, done: int, total: int) -> None:
+            # Decoding, then converting to RGB (seconds for 8K), then the face search.
+            if progress.postfix != stage:
+                progress.reset(total)
+                progress.set_postfix_str(stage, refresh=False)
             progress.update(done - progress.n)
-            if done == total:
+            if stage == "converting" and done == total:
                 progress.set_postfix_str("finding faces")
 
         outcomes = []
         try:
             if len(items) == 1:
                 outcomes.append(extract_one(items[0], settings, detector,
-                                            frames_decoded if self.verbose else None))
+                                            frames_done if self.verbose else None))
                 progress.update(progress.total - progress.n)
             elif n_jobs == 1:
                 for item in items:

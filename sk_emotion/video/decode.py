@@ -77,8 +77,8 @@ TRUNCATION_MIN_S = 1.0
 TRUNCATION_FRACTION = 0.05
 
 #: Largest sampled clip (``n_frames * height * width * 3`` bytes of RGB) that
-#: :func:`read_frames` and :func:`sample_array_frames` build: 8 GiB, e.g. 1,300
-#: frames of 1080p or 80 of 8K.  Beyond it they refuse before decoding
+#: :func:`read_frames` and :func:`sample_array_frames` build: 8 GiB, i.e. 1,380
+#: frames of 1080p or 86 of 8K.  Beyond it they refuse before decoding
 #: anything, instead of letting the allocation exhaust the machine's memory.
 MAX_CLIP_BYTES = 8 * 2**30
 
@@ -400,7 +400,7 @@ def read_frames(
     return_timestamps: bool = True,
     seek: bool = True,
     folder_fps: float = DEFAULT_FOLDER_FPS,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> DecodedClip:
     """Decode ``n_frames`` frames sampled uniformly over a clip.
 
@@ -430,9 +430,12 @@ def read_frames(
     folder_fps : float, default=30.0
         Frame rate assumed for image folders (used for timestamps).
     progress : callable or None, default=None
-        Called as ``progress(done, total)`` after each distinct sampled
-        frame is decoded (``total`` of them), e.g. to drive a progress bar
-        over a long or very large video.
+        Called as ``progress(stage, done, total)`` after each distinct
+        sampled frame (``total`` of them) is decoded (``stage`` is
+        ``"decoding"``), then after each is converted to RGB
+        (``"converting"``; a few tenths of a second a frame for 8K video;
+        image folders have the first stage only), e.g. to drive a progress
+        bar over a long or very large video.
 
     Returns
     -------
@@ -617,7 +620,7 @@ def _read_folder(folder, n_frames, indices, return_timestamps, folder_fps, progr
             _check_clip_bytes(folder, len(idx), ref[0], ref[1])
         decoded[int(i)] = arr
         if progress is not None:
-            progress(done, len(wanted))
+            progress("decoding", done, len(wanted))
     info = _folder_info(folder, files, first_frame, folder_fps)
     return DecodedClip(
         frames=np.stack([decoded[int(i)] for i in idx]),
@@ -878,8 +881,32 @@ def _decode_loop(dec: _Decoder, table: _FrameTable, wanted: np.ndarray, seek: bo
         frames.append(result[1])
         keys.append(result[0])
         if progress is not None:
-            progress(len(frames), len(wanted))
+            progress("decoding", len(frames), len(wanted))
     return frames, keys, dec.n_decoded, ran_out
+
+
+def _to_rgb(frames: list, sel: np.ndarray, stream_rotation: int | None, progress) -> tuple[np.ndarray, int]:
+    """The output clip: ``frames[sel[i]]`` as upright RGB at position ``i``; and the first frame's rotation.
+
+    Each frame is written straight into the output and dropped: an 8K clip
+    is not held twice (decoded frames and arrays, then their stack).
+    Frames are reformatted to the first one's size: streams may change
+    resolution midway, and the output must stack.
+    """
+    w0, h0 = frames[0].width, frames[0].height
+    rotation = _frame_rotation(frames[0], None, stream_rotation)
+    out = None
+    for j, frame in enumerate(frames):
+        kwargs = {} if (frame.width, frame.height) == (w0, h0) else {"width": w0, "height": h0}
+        rgb = apply_rotation(frame.to_ndarray(format="rgb24", **kwargs),
+                             _frame_rotation(frame, None, stream_rotation))
+        if out is None:
+            out = np.empty((len(sel), *rgb.shape), np.uint8)
+        out[sel == j] = rgb
+        frames[j] = None
+        if progress is not None:
+            progress("converting", j + 1, len(frames))
+    return out, rotation
 
 
 def _read(path, n_frames, indices, return_timestamps, seek, folder_fps, progress=None) -> DecodedClip:
@@ -919,17 +946,9 @@ def _read(path, n_frames, indices, return_timestamps, seek, folder_fps, progress
                     frames, keys, more, _, table = _decode_positions(path, table, wanted, seek, progress)
                     n_decoded += more
 
-    # Frames are reformatted to the first one's size: streams may change
-    # resolution midway, and the output must stack.
-    w0, h0 = frames[0].width, frames[0].height
-    arrays = []
-    for frame in frames:
-        kwargs = {} if (frame.width, frame.height) == (w0, h0) else {"width": w0, "height": h0}
-        rgb = frame.to_ndarray(format="rgb24", **kwargs)
-        arrays.append(apply_rotation(rgb, _frame_rotation(frame, None, stream_rotation)))
-    rotation = _frame_rotation(frames[0], None, stream_rotation)
     by_pos = {int(p): i for i, p in enumerate(wanted)}
-    out = np.stack([arrays[by_pos[int(p)]] for p in idx])
+    sel = np.array([by_pos[int(p)] for p in idx], dtype=np.int64)
+    out, rotation = _to_rgb(frames, sel, stream_rotation, progress)
 
     # Report what was actually used (a missing frame is replaced by the one
     # on screen before it).
@@ -940,7 +959,6 @@ def _read(path, n_frames, indices, return_timestamps, seek, folder_fps, progress
         used_pos = np.asarray(keys, dtype=np.int64)
         used_ts = used_pos / fps
     duration = _table_duration_s(table, fps)
-    sel = np.array([by_pos[int(p)] for p in idx], dtype=np.int64)
     height, width = out.shape[1:3]
     info = VideoInfo(
         path=path,
