@@ -410,9 +410,9 @@ def test_file_objects_are_refused_by_type_not_by_their_repr(videos):
     for call in calls:
         with pytest.raises(TypeError) as err:
             call(buffer)
-        assert str(err.value) == ("a video is given by its path (str or os.PathLike), not a BytesIO: file "
+        assert str(err.value) == ("a video is given by its path (str or os.PathLike), got BytesIO: file "
                                   "objects and bytes in memory cannot be decoded; save the video to a file")
-    with open(videos["avi"], "rb") as handle, pytest.raises(TypeError, match="not a BufferedReader"):
+    with open(videos["avi"], "rb") as handle, pytest.raises(TypeError, match="got BufferedReader"):
         read_frames(handle)
 
 

@@ -1000,7 +1000,7 @@ def _check_indices(indices: np.ndarray, n: int, path: str) -> np.ndarray:
 
 
 # What os.stat calls the kinds of file a video cannot be read from.
-_NOT_REGULAR = ((stat.S_ISFIFO, "a pipe"), (stat.S_ISCHR, "a character device (a terminal?)"),
+_NOT_REGULAR = ((stat.S_ISFIFO, "a pipe"), (stat.S_ISCHR, "a character device"),
                 (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
@@ -1034,7 +1034,7 @@ def check_video_path(path: PathLike) -> str:
     """
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(
-            f"a video is given by its path (str or os.PathLike), not a {type(path).__name__}: "
+            f"a video is given by its path (str or os.PathLike), got {type(path).__name__}: "
             "file objects and bytes in memory cannot be decoded; save the video to a file"
         )
     path = os.fsdecode(path)
