@@ -22,8 +22,9 @@ from pathlib import Path
 
 __all__ = ["main"]
 
-#: The most frames sampled per video (``--n-frames``): far above the 16 the
-#: method uses, low enough that one video's frames fit in memory.
+#: The most frames sampled per video (``--n-frames``), checked when parsing:
+#: the extractor's ``MAX_N_FRAMES``, restated because importing the extractor
+#: imports torch (seconds); tests/test_cli_outputs.py keeps the two equal.
 MAX_N_FRAMES = 1024
 #: ``explain`` draws one column per frame: beyond this, no screen or page shows it.
 MAX_EXPLAIN_FRAMES = 64
@@ -207,22 +208,30 @@ def _check_outputs(outputs: dict[str, str | None], inputs: dict | None = None) -
 
 
 def _check_videos(paths: Sequence[str], *, must_exist: bool) -> None:
-    """Refuse standard input and pipes (decoding needs a file it can seek); missing files when ``must_exist``."""
+    """Refuse standard input, pipes and devices (decoding reads a file by name, more than once).
+
+    A missing or empty file is refused here only when ``must_exist`` (one
+    video); ``predict`` reports it in its table, with the other videos' results.
+    """
+    from .exceptions import VideoDecodeError
+    from .video.decode import check_video_path
+
     for path in paths:
         if path == "-" and not os.path.lexists(path):
             raise _UsageError("VIDEO '-': reading videos from standard input is not supported; "
                               "save the video to a file and give its name")
         try:
-            mode = os.stat(path).st_mode
-        except OSError:
+            check_video_path(path)
+        except VideoDecodeError as exc:
+            try:
+                mode = os.stat(path).st_mode
+            except OSError:  # missing
+                mode = stat.S_IFREG
+            special = not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+            if special:  # no run of this command line can read it
+                raise _UsageError(str(exc)) from None
             if must_exist:
-                from .exceptions import VideoNotFoundError
-
-                raise VideoNotFoundError(path, "no such file or directory") from None
-            continue  # predict reports it in the table, with the other videos' results
-        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            raise _UsageError(f"VIDEO '{path}' is not a file but a pipe, terminal or device: reading videos "
-                              "from standard input or a pipe is not supported; save the video to a file first")
+                raise
 
 
 def _check_model_options(args: argparse.Namespace) -> None:

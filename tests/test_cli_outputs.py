@@ -312,6 +312,13 @@ def test_n_frames_above_the_maximum_is_refused_when_parsed(clips, no_work, capsy
     assert "at most 64" in capsys.readouterr().err
 
 
+def test_the_command_line_and_the_extractor_share_one_maximum():
+    # The CLI checks --n-frames when parsing, without importing torch (the extractor does).
+    from sk_emotion.estimators.extractor import MAX_N_FRAMES as EXTRACTOR_MAX
+
+    assert MAX_N_FRAMES == EXTRACTOR_MAX
+
+
 def test_n_frames_with_a_saved_model_is_refused_not_ignored(clips, model_file, no_work, capsys):
     """The defect: `--n-frames 3 --model m.skem` was silently ignored."""
     a, _ = clips
@@ -356,8 +363,9 @@ def test_bad_numbers_are_usage_errors_before_any_work(argv, message, dataset, cl
     (["train", "{root}", "--out", "{tmp}/m.skem", "--temperatures", "0.1,inf"],
      "--temperatures must be positive finite numbers, got '0.1,inf'"),
     (["predict", "{a}", "-"], "VIDEO '-': reading videos from standard input is not supported"),
-    (["predict", "{a}", "{tmp}/fifo.avi"], "VIDEO '{tmp}/fifo.avi' is not a file but a pipe"),
-    (["explain", "{tmp}/fifo.avi", "--out", "{tmp}/x.png"], "reading videos from standard input or a pipe is not"),
+    (["predict", "{a}", "{tmp}/fifo.avi"], "'{tmp}/fifo.avi': a pipe, not a file: reading a video from standard "
+                                           "input or a pipe is not supported"),
+    (["explain", "{tmp}/fifo.avi", "--out", "{tmp}/x.png"], "'{tmp}/fifo.avi': a pipe, not a file"),
 ])
 def test_arguments_checked_after_parsing_are_usage_errors_before_any_work(argv, message, dataset, clips, tmp_path,
                                                                           no_work, capsys):
@@ -375,9 +383,9 @@ def test_standard_input_is_refused_with_a_reason(clips):
     process = _cli("predict", "/dev/stdin", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, err = process.communicate(a.read_bytes(), timeout=120)
     assert process.returncode == 2
-    assert err.decode().strip() == ("sk-emotion: error: VIDEO '/dev/stdin' is not a file but a pipe, terminal or "
-                                    "device: reading videos from standard input or a pipe is not supported; "
-                                    "save the video to a file first")
+    line = _one_error_line(err.decode())
+    assert "'/dev/stdin': a pipe, not a file: reading a video from standard input" in line
+    assert "save it to a file first" in line and "empty file" not in line
 
 
 def test_figures_in_the_formats_offered(clips, tmp_path, capsys):
