@@ -443,10 +443,10 @@ def _estimator_classes() -> dict[str, type]:
     return {"VideoFaceExtractor": VideoFaceExtractor, "EmotionClassifier": EmotionClassifier}
 
 
-@lru_cache(maxsize=1)
 def _classifier_constraints() -> dict[str, list]:
     """Constraints of every top-level parameter a data file may give an EmotionClassifier.
 
+    Not cached: the pooling names come from registries users may add to.
     The estimator's own come from the estimator; skorch validates none of its
     own values, so theirs are stated here.  ``iterator_*`` and ``dataset``
     are absent: a data file leaves them at their defaults.
@@ -533,14 +533,14 @@ def _check_route(key: str, value: Any, params: Mapping[str, Any], where: str) ->
         callback, _, arg = rest.partition("__")
         callbacks = _callback_args()
         if callback not in callbacks or (arg and arg not in callbacks[callback]) or "__" in arg:
-            raise _Foreign(f"{where} has parameter {key!r}, which routes to no argument of the default "
+            raise _Foreign(f"{where} has parameter {key[:80]!r}, which routes to no argument of the default "
                            f"callbacks ({', '.join(callbacks)})")
         if not arg and value is not None:
             raise _Refused(f"{where} parameter {key} can only be None (the callback turned off) in a model file")
     else:
         targets = _route_targets(prefix, params)
         if targets is None or "__" in rest or rest not in targets:
-            raise _Foreign(f"{where} has parameter {key!r}, which routes to no argument a model file may set"
+            raise _Foreign(f"{where} has parameter {key[:80]!r}, which routes to no argument a model file may set"
                            + (f" (the {prefix} takes {', '.join(sorted(targets))})" if targets else ""))
     return _plain(value, f"{where} parameter {key}")
 
