@@ -22,6 +22,7 @@ _EXPORTS = {
     "ExtractionError": ".exceptions",
     "ExtractionWarning": ".exceptions",
     "UntrustedModelError": ".exceptions",
+    "ModelFileError": ".exceptions",
     "VideoDecodeError": ".exceptions",
     "VideoNotFoundError": ".exceptions",
     "WeightsNotFoundError": ".exceptions",
@@ -32,11 +33,13 @@ _EXPORTS = {
     "export_onnx": ".export.exporter",
     "load_model": ".persistence",
     "save_model": ".persistence",
+    "inspect_model": ".persistence",
     "make_emotion_pipeline": ".pipeline",
     "predict_table": ".pipeline",
     "emotion_timeline": ".timeline",
     "EMOTIONS": ".emotions",
     "MiniXceptionWeights": ".weights",
+    "FaceResNetWeights": ".weights",
     "MTCNNWeights": ".weights",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
@@ -51,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
         ChecksumError,
         ExtractionError,
         ExtractionWarning,
+        ModelFileError,
         UntrustedModelError,
         VideoDecodeError,
         VideoNotFoundError,
@@ -59,7 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     )
     from .export.exporter import export_onnx
     from .export.predictor import OnnxEmotionClassifier
-    from .persistence import load_model, save_model
+    from .persistence import inspect_model, load_model, save_model
     from .pipeline import make_emotion_pipeline, predict_table
     from .timeline import emotion_timeline
-    from .weights import MiniXceptionWeights, MTCNNWeights
+    from .weights import FaceResNetWeights, MiniXceptionWeights, MTCNNWeights

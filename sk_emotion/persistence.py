@@ -188,11 +188,18 @@ def _encode_param(owner: str, name: str, value: Any, default: Any) -> Any:
     )
 
 
+#: Parameters that belong to the machine, not to the model: never saved, and a file naming
+#: them does not decide where the loading machine writes.
+_MACHINE_LOCAL = ("cache_dir",)
+
+
 def _params(estimator) -> dict[str, Any]:
     owner = type(estimator).__name__
     defaults = type(estimator)().get_params(deep=False)
     out = {}
     for name, value in estimator.get_params(deep=False).items():
+        if name in _MACHINE_LOCAL:
+            continue
         encoded = _encode_param(owner, name, value, defaults.get(name))
         if not (isinstance(encoded, dict) and encoded.get("__default__")):
             out[name] = encoded
@@ -628,6 +635,12 @@ def _check_params(kind: str, params: Any, where: str) -> dict[str, Any]:
             if kind != "EmotionClassifier":
                 raise _Foreign(f"{where} has parameter {key[:80]!r}, which {kind} does not take")
             decoded[key] = _check_route(key, value, decoded, where)
+    for key in _MACHINE_LOCAL:
+        if decoded.get(key) is not None:
+            warnings.warn(f"{where} names {key}={str(decoded[key])[:120]!r}; a model file does not choose where "
+                          f"this machine writes, so it is not used (set_params({key}=...) to cache)",
+                          UserWarning, stacklevel=2)
+            decoded[key] = None
     for key, largest in NETWORK_SIZE_LIMITS.items():
         value = decoded.get(key)
         if value is not None and not (isinstance(value, int) and not isinstance(value, bool)

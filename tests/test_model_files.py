@@ -683,3 +683,14 @@ def test_the_documented_registry_is_the_registry():
     documented = set(re.findall(r"^\| `(\w+)` \| `([\w.:]+)` \|", text, flags=re.MULTILINE))
     registry = {(param, name) for param, table in _registry().items() for name in table}
     assert documented == registry
+
+
+def test_a_model_file_does_not_choose_where_this_machine_writes(saved, tmp_path):
+    path, manifest, weights = saved
+    assert "cache_dir" not in _ext(manifest)["params"]  # machine-local: never saved
+    crafted = copy.deepcopy(manifest)
+    _ext(crafted)["params"]["cache_dir"] = str(tmp_path / "somewhere")
+    with pytest.warns(UserWarning, match="does not choose where this machine writes"):
+        loaded = load_model(write_skem(tmp_path / "m.skem", crafted, {"emotionclassifier.npz": weights}))
+    assert loaded.steps[0][1].cache_dir is None
+    assert not (tmp_path / "somewhere").exists()

@@ -504,7 +504,7 @@ class EmotionClassifier(NeuralNetClassifier):
         out = {key: np.concatenate(value) for key, value in parts.items()}
         return Explanation.from_outputs(
             self.classes_,
-            probabilities=_softmax(out["logits"]),
+            probabilities=check_probabilities(_softmax(out["logits"]), source=type(self).__name__),
             frame_probabilities=_softmax(out["frame_logits"]),
             class_temporal_weights=out["temporal_weights"],
             attention_maps=out["attention_maps"],
