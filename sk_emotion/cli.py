@@ -20,12 +20,11 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from .limits import MAX_N_FRAMES
+from .video.formats import DEFAULT_FOLDER_FPS
+
 __all__ = ["main"]
 
-#: The most frames sampled per video (``--n-frames``), checked when parsing:
-#: the extractor's ``MAX_N_FRAMES``, restated because importing the extractor
-#: imports torch (seconds); tests/test_cli_outputs.py keeps the two equal.
-MAX_N_FRAMES = 1024
 #: ``explain`` draws one column per frame: beyond this, no screen or page shows it.
 MAX_EXPLAIN_FRAMES = 64
 #: ``--dpi`` bounds: the largest figure (64 frames in ``explain``, 97 inches
@@ -288,12 +287,16 @@ def _check_nothing(args: argparse.Namespace) -> None:
 
 
 def _report_failures(table, fallback: bool) -> int:
-    """One line per video that got no prediction; the exit status (1 if any, unless --fallback)."""
-    bad = table[table["status"] != "ok"]
-    kind = "warning" if fallback else "error"
-    for row in bad.itertuples():
+    """One line per video without a whole answer; the exit status (1 if any failed, unless --fallback).
+
+    A ``partial`` row (a truncated file, labelled from the part that decodes)
+    is a warning: its answer is shown and it does not fail the batch.
+    """
+    failed = table["status"].isin(("fallback", "failed"))
+    for row in table[table["status"] != "ok"].itertuples():
+        kind = "error" if row.status != "partial" and not fallback else "warning"
         print(f"sk-emotion: {kind}: {row.video}: {row.error}", file=sys.stderr)
-    return 1 if len(bad) and not fallback else 0
+    return 1 if failed.any() and not fallback else 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -304,7 +307,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .exceptions import ExtractionWarning
     from .pipeline import predict_table
 
-    model = _load_or_zero_shot(args, progress=len(args.videos) > 1)
+    # One video's bar (frames) only where someone watches; a batch's (videos) always, as before.
+    model = _load_or_zero_shot(args, progress=len(args.videos) > 1 or sys.stderr.isatty())
     with warnings.catch_warnings():
         # Its summary of the fallback clips repeats the one line per failed video given below.
         warnings.simplefilter("ignore", ExtractionWarning)
@@ -320,7 +324,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if args.frames:
             payload["frames"] = json.loads(frames.to_json(orient="records"))
         _write(args.json, lambda path: path.write_text(json.dumps(payload, indent=2), encoding="utf-8"))
-    shown = table if args.fallback else table[table["status"] == "ok"]
+    shown = table if args.fallback else table[table["status"].isin(("ok", "partial"))]
     columns = list(shown.columns)
     if (shown["status"] == "ok").all():
         columns = [c for c in columns if c not in ("status", "error")]  # nothing to say on screen
@@ -392,7 +396,8 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
         model = make_emotion_pipeline(extractor=_n_frames_of(args), cache=False,
                                       classifier=EmotionClassifier.from_pretrained())
     windows, persons = emotion_timeline(args.video, model, window=args.window, hop=args.hop,
-                                        min_track_s=args.min_track, verbose=1, return_persons=True)
+                                        min_track_s=args.min_track, folder_fps=args.fps, verbose=1,
+                                        return_persons=True)
     # The video was read: an empty result is an answer, not an error.
     nobody = f"nobody was found on screen for {args.min_track:g} s or more"
     if args.csv:
@@ -501,9 +506,9 @@ def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
-def _seconds(*, zero: bool) -> Callable[[str], float]:
-    """An argparse type: a finite number of seconds, > 0 (or >= 0 when ``zero``)."""
-    expected = "a finite number of seconds >= 0" if zero else "a finite number of seconds > 0"
+def _seconds(*, zero: bool, unit: str = "seconds") -> Callable[[str], float]:
+    """An argparse type: a finite number of ``unit``, > 0 (or >= 0 when ``zero``)."""
+    expected = f"a finite number of {unit} >= 0" if zero else f"a finite number of {unit} > 0"
 
     def parse(text: str) -> float:
         try:
@@ -585,6 +590,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="seconds between window starts, a multiple of window / n-frames (default: 1)")
     timeline.add_argument("--min-track", type=_seconds(zero=True), default=1.0,
                           help="drop persons on screen for less than this many seconds; 0 keeps all (default: 1)")
+    timeline.add_argument("--fps", type=_seconds(zero=False, unit="frames per second"), default=DEFAULT_FOLDER_FPS,
+                          help="frame rate of VIDEO when it is a folder of frame images (default: %(default)g)")
     timeline.add_argument("--csv", help="write the windows table as CSV")
     timeline.add_argument("--plot", help="write the timeline figure: .png, .pdf or .svg")
     timeline.add_argument("--dpi", type=_int_in(MIN_DPI, MAX_DPI), default=100,

@@ -19,6 +19,7 @@ __all__ = [
     "ExtractionError",
     "ExtractionWarning",
     "ModelFileError",
+    "TruncatedVideoWarning",
     "UntrustedModelError",
     "VideoDecodeError",
     "VideoNotFoundError",
@@ -41,6 +42,10 @@ class WeightsWarning(UserWarning):
 
 
 # ------------------------------------------------------------------ video files
+class TruncatedVideoWarning(UserWarning):
+    """A video ended well before its stated duration: only its decodable part was used."""
+
+
 class VideoDecodeError(ValueError):
     """A video file or image folder cannot be decoded.
 

@@ -47,7 +47,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .video.decode import DEFAULT_FOLDER_FPS, TruncatedVideoWarning
+from .exceptions import TruncatedVideoWarning
+from .video.formats import DEFAULT_FOLDER_FPS
 
 __all__ = ["TIMELINE_COLUMNS", "emotion_timeline"]
 

@@ -30,7 +30,8 @@ from _helpers import index_frames, read_frame_index
 
 from sk_emotion import VideoFaceExtractor
 from sk_emotion.estimators.classifier import EmotionClassifier
-from sk_emotion.estimators.extractor import MAX_N_FRAMES, ExtractionError
+from sk_emotion.estimators.extractor import ExtractionError
+from sk_emotion.limits import MAX_N_FRAMES
 from sk_emotion.pipeline import make_emotion_pipeline, predict_table
 from sk_emotion.timeline import emotion_timeline
 from sk_emotion.video import (
@@ -457,3 +458,18 @@ def test_the_timeline_of_a_folder_of_frames(tmp_path, zero_shot):
     np.testing.assert_allclose(windows.filter(like="p_"), from_video.filter(like="p_"), atol=0.05)
     with pytest.raises(ValueError, match="folder_fps must be a positive number"):
         emotion_timeline(folder, pipe, folder_fps=0)
+
+
+def test_the_command_line_shows_a_partial_answer_with_a_warning_and_fails_only_for_failures(
+        videos, capsys, tmp_path):
+    from sk_emotion.cli import main
+
+    out = tmp_path / "t.csv"
+    assert main(["predict", videos["avi"], videos["cut_avi"], "--n-frames", "8", "--csv", str(out)]) == 0
+    captured = capsys.readouterr()
+    printed = [line for line in captured.out.splitlines() if "cut" in line]
+    assert len(printed) == 1 and "partial" in printed[0] and "happy" in printed[0]
+    warning_lines = [line for line in captured.err.splitlines() if line.startswith("sk-emotion: warning:")]
+    assert any(videos["cut_avi"] in line and "probably truncated" in line for line in warning_lines)
+    assert not any(line.startswith("sk-emotion: error:") for line in captured.err.splitlines())
+    assert main(["predict", videos["cut_avi"], videos["missing"], "--n-frames", "8"]) == 1

@@ -313,10 +313,18 @@ def test_n_frames_above_the_maximum_is_refused_when_parsed(clips, no_work, capsy
 
 
 def test_the_command_line_and_the_extractor_share_one_maximum():
-    # The CLI checks --n-frames when parsing, without importing torch (the extractor does).
-    from sk_emotion.estimators.extractor import MAX_N_FRAMES as EXTRACTOR_MAX
+    # One home (sk_emotion.limits), which the CLI reads when parsing without importing torch.
+    import subprocess
+    import sys
 
-    assert MAX_N_FRAMES == EXTRACTOR_MAX
+    from sk_emotion.estimators.extractor import VideoFaceExtractor
+
+    with pytest.raises(ValueError, match="n_frames"):
+        VideoFaceExtractor(n_frames=MAX_N_FRAMES + 1).fit()
+    VideoFaceExtractor(n_frames=MAX_N_FRAMES).fit()
+    code = "import sys, sk_emotion.cli; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
 
 
 def test_n_frames_with_a_saved_model_is_refused_not_ignored(clips, model_file, no_work, capsys):

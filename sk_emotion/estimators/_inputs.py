@@ -88,6 +88,7 @@ def items_from(X: Any, path_column: str, n_frames: int, want_identity: bool) -> 
         else:
             raise TypeError(
                 f"X[{i}] must be a video path or a (T, H, W, 3) uint8 frame array, "
-                f"got {type(value).__name__} {value!r}"
+                f"got {type(value).__name__}"
+                + ("; save the video to a file and pass its path" if hasattr(value, "read") else "")
             )
     return items

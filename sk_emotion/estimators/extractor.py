@@ -14,10 +14,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .._version import __version__
-from ..exceptions import ExtractionError, ExtractionWarning
+from ..exceptions import ExtractionError, ExtractionWarning, TruncatedVideoWarning
 from ..faces.align import template_points
 from ..faces.detectors import make_detector
-from ..video.decode import TruncatedVideoWarning
+from ..limits import MAX_N_FRAMES
 from ._cache import CacheInfo
 from ._extraction import (
     COLD_POOL_MIN_VIDEOS,
@@ -38,15 +38,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
-__all__ = ["MAX_N_FRAMES", "ExtractionError", "ExtractionWarning", "REPORT_COLUMNS", "TruncatedVideoWarning",
+__all__ = ["ExtractionError", "ExtractionWarning", "REPORT_COLUMNS", "TruncatedVideoWarning",
            "VideoFaceExtractor"]
-
-#: Largest ``n_frames`` the extractor accepts.  Memory grows with it (the
-#: sampled frames are held at full resolution: 1024 frames of 720p take
-#: 2.6 GiB), while emotion clips are seconds long: 1024 frames is 40 s of
-#: 25 fps video, every frame of it.  Checked with the other parameters, before
-#: any video is opened.
-MAX_N_FRAMES = 1024
 
 
 def _caller_stacklevel() -> int:

@@ -40,8 +40,8 @@ from typing import Union
 import av
 import numpy as np
 
-from ..exceptions import VideoDecodeError, VideoNotFoundError
-from .formats import IMAGE_EXTENSIONS
+from ..exceptions import TruncatedVideoWarning, VideoDecodeError, VideoNotFoundError
+from .formats import DEFAULT_FOLDER_FPS, IMAGE_EXTENSIONS
 
 __all__ = [
     "MAX_CLIP_BYTES",
@@ -65,8 +65,6 @@ __all__ = [
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-#: Frame rate assumed for image folders (CK+ was recorded at 30 fps).
-DEFAULT_FOLDER_FPS = 30.0
 
 #: A video counts as truncated when decoding ends more than
 #: ``max(TRUNCATION_MIN_S, TRUNCATION_FRACTION * stated duration)`` seconds
@@ -90,10 +88,6 @@ _MIN_FRAMES_SKIPPED_BY_SEEK = 12
 # --------------------------------------------------------------------------
 # Errors and result types
 # --------------------------------------------------------------------------
-class TruncatedVideoWarning(UserWarning):
-    """A video ended well before its stated duration: only its decodable part was used."""
-
-
 @dataclass(frozen=True)
 class VideoInfo:
     """Metadata of a video file or image folder.

@@ -41,7 +41,6 @@ import numpy as np
 
 from ..exceptions import VideoDecodeError
 from .decode import (
-    DEFAULT_FOLDER_FPS,
     PathLike,
     VideoInfo,
     _display_hw,
@@ -55,6 +54,7 @@ from .decode import (
     list_image_files,
     probe_video,
 )
+from .formats import DEFAULT_FOLDER_FPS
 
 __all__ = ["FrameSampler", "SampledFrame"]
 
