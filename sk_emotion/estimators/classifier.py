@@ -28,7 +28,7 @@ from ..nets.spatial import SPATIAL_POOLINGS
 from ..nets.temporal import TEMPORAL_POOLINGS
 from ..nets.video_emotion import FEATURE_STAGES, VideoEmotionNet
 from ..validation import check_clips, check_labels, check_probabilities
-from ..weights import MiniXceptionWeights
+from ..weights import FaceResNetWeights, MiniXceptionWeights, resolve_emotion_weights
 from .explanation import Explanation
 from .training import HoldoutSplit, PrintLog, ValidationEarlyStopping, encoded_accuracy
 
@@ -110,9 +110,13 @@ class EmotionClassifier(NeuralNetClassifier):
         When fine-tuning (``freeze_backbone=False``), the backbone's learning
         rate relative to ``lr``: the pretrained layers move less than the new
         ones.  Ignored when ``optimizer__param_groups`` is given.
-    weights : MiniXceptionWeights, str or path, default=None
-        Pretrained backbone weights (``None``: the FER2013 default), their
-        name, or the path of a copy of the weights file (checksum-verified).
+    weights : FaceResNetWeights, MiniXceptionWeights, str or path, default=None
+        Pretrained backbone weights, which also decide its architecture:
+        ``None`` is the package's default (see
+        :func:`~sk_emotion.weights.resolve_emotion_weights`), ``"FERPLUS"``
+        the FaceResNet trained on FER+ votes, ``"FER2013"`` the paper's
+        mini-Xception; or the path of a copy of a weights file
+        (checksum-verified).
     random_state : int, RandomState or None, default=None
         Seed of weight initialisation and batch shuffling; an int makes two
         fits identical.
@@ -184,7 +188,7 @@ class EmotionClassifier(NeuralNetClassifier):
         feature_stage: int = 4,
         freeze_backbone: bool = True,
         backbone_lr_scale: float = 0.1,
-        weights: MiniXceptionWeights | str | os.PathLike | None = None,
+        weights: FaceResNetWeights | MiniXceptionWeights | str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
         criterion: type[torch.nn.Module] = torch.nn.CrossEntropyLoss,
         optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
@@ -243,7 +247,7 @@ class EmotionClassifier(NeuralNetClassifier):
             "feature_stage": [Options(Integral, set(FEATURE_STAGES))],
             "freeze_backbone": ["boolean"],
             "backbone_lr_scale": [Interval(Real, 0, None, closed="left")],
-            "weights": [None, str, os.PathLike, MiniXceptionWeights],
+            "weights": [None, str, os.PathLike, MiniXceptionWeights, FaceResNetWeights],
             "random_state": ["random_state"],
         }
 
@@ -252,11 +256,11 @@ class EmotionClassifier(NeuralNetClassifier):
         validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
                                        caller_name=type(self).__name__)
         _check_module_routes(self)
-        MiniXceptionWeights.verify(self.weights)
+        resolve_emotion_weights(self.weights)
 
     @property
     def _input_size(self) -> tuple[int, int]:
-        return tuple(MiniXceptionWeights.verify(self.weights).transforms["input_size"])
+        return tuple(resolve_emotion_weights(self.weights).transforms["input_size"])
 
     def _clips(self, X, name: str = "X") -> np.ndarray:
         return check_clips(X, input_size=self._input_size, name=name)
@@ -542,7 +546,7 @@ class EmotionClassifier(NeuralNetClassifier):
 
     # ----------------------------------------------------------- pretrained
     @classmethod
-    def from_pretrained(cls, weights: MiniXceptionWeights | str | os.PathLike | None = None,
+    def from_pretrained(cls, weights: FaceResNetWeights | MiniXceptionWeights | str | os.PathLike | None = None,
                         **kwargs: Any) -> EmotionClassifier:
         """A ready-to-predict zero-shot model: the pretrained CNN applied to every frame.
 
@@ -557,8 +561,9 @@ class EmotionClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        weights : MiniXceptionWeights or str, optional
-            Backbone weights (default: FER2013).
+        weights : FaceResNetWeights, MiniXceptionWeights, str or path, optional
+            Backbone weights (default: the package's default, see
+            :func:`~sk_emotion.weights.resolve_emotion_weights`).
         **kwargs
             Other estimator parameters (e.g. ``temperature``, ``device``).
 
@@ -581,7 +586,7 @@ class EmotionClassifier(NeuralNetClassifier):
         params.update(kwargs)
         estimator = cls(**params)
         estimator._check_own_params()
-        categories = list(MiniXceptionWeights.verify(estimator.weights).meta["categories"])
+        categories = list(resolve_emotion_weights(estimator.weights).meta["categories"])
         estimator.classes = categories
         encoder = LabelEncoder()
         # LabelEncoder sorts; keep the network's FER2013 output order instead.
