@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,10 +13,11 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from .config import cache_dir
 from .estimators.classifier import EmotionClassifier
-from .estimators.explanation import column_order
 from .estimators.extractor import ExtractionError, VideoFaceExtractor
+from .schema import FRAMES, STATUSES, VIDEOS, probability_columns
 
-__all__ = ["STATUSES", "make_emotion_pipeline", "predict_table", "default_face_cache"]
+__all__ = ["STATUSES", "PipelineParts", "default_face_cache", "make_emotion_pipeline", "predict_table",
+           "split_pipeline"]
 
 
 def default_face_cache() -> str:
@@ -76,11 +78,89 @@ def make_emotion_pipeline(
     return make_pipeline(extractor, classifier)
 
 
-#: ``status`` of a video in the tables: predicted from its faces; predicted from the
-#: part of a truncated file that decodes (``partial``: the ``error`` column says where it
-#: stopped); substituted by the extractor's fallback (``on_error="fallback"``), or failed
-#: (``on_error="raise"``).
-STATUSES = ("ok", "partial", "fallback", "failed")
+@dataclass(frozen=True)
+class PipelineParts:
+    """A pipeline from video files taken apart: :func:`split_pipeline` returns it.
+
+    Parameters
+    ----------
+    extractor : VideoFaceExtractor
+        The first step.
+    between : Pipeline or None
+        The steps between the extractor and the classifier (fitted
+        transformers of face clips), or None when the classifier follows
+        the extractor.
+    classifier : estimator
+        The last step (``predict_proba``, ``classes_``, ``explain``).
+    predictor : estimator
+        Everything after the extractor as one estimator: ``classifier``
+        itself, or the pipeline's steps after the extractor.
+    """
+
+    extractor: VideoFaceExtractor
+    between: Pipeline | None
+    classifier: Any
+    predictor: Any
+
+    def prepare(self, faces: np.ndarray) -> Any:
+        """What the classifier takes: ``faces`` through the steps between (unchanged without any).
+
+        Parameters
+        ----------
+        faces : numpy.ndarray
+            Face clips, as the extractor returns them.
+
+        Returns
+        -------
+        array-like
+            The classifier's input.
+        """
+        return faces if self.between is None else self.between.transform(faces)
+
+
+def split_pipeline(model: Pipeline) -> PipelineParts:
+    """Take a pipeline from video files apart: its extractor, the steps between, its classifier.
+
+    What :func:`predict_table`, :func:`~sk_emotion.timeline.emotion_timeline`
+    and the command line use to run the extractor alone (for its report)
+    and then the rest on its faces.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A pipeline whose first step is a :class:`VideoFaceExtractor`, such as
+        :func:`make_emotion_pipeline` builds.
+
+    Returns
+    -------
+    PipelineParts
+        ``extractor``, ``between`` (None for two steps), ``classifier`` and
+        ``predictor``.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a Pipeline of at least two steps, or its first
+        step is not a :class:`VideoFaceExtractor`.
+
+    Examples
+    --------
+    >>> parts = split_pipeline(make_emotion_pipeline(cache=False))
+    >>> type(parts.extractor).__name__, parts.between, type(parts.classifier).__name__
+    ('VideoFaceExtractor', None, 'EmotionClassifier')
+    """
+    if not isinstance(model, Pipeline):
+        raise TypeError(f"the model must be a Pipeline(VideoFaceExtractor, ..., classifier), "
+                        f"got {type(model).__name__}")
+    extractor = model.steps[0][1]
+    if not isinstance(extractor, VideoFaceExtractor):
+        raise TypeError(f"the pipeline's first step must be a VideoFaceExtractor, got {type(extractor).__name__}")
+    if len(model.steps) < 2:
+        raise TypeError("the pipeline has a VideoFaceExtractor but no classifier after it")
+    classifier = model.steps[-1][1]
+    if len(model.steps) == 2:
+        return PipelineParts(extractor, None, classifier, classifier)
+    return PipelineParts(extractor, model[1:-1], classifier, model[1:])
 
 
 def predict_table(
@@ -115,32 +195,31 @@ def predict_table(
     Returns
     -------
     videos : pandas.DataFrame
-        One row per input video, in order: ``video``, ``status`` (one of
-        :data:`STATUSES`), ``label`` (None unless ``status`` is ``"ok"`` or
-        ``"partial"``), one ``p_<class>`` column per class (NaN without a
-        label; in :func:`~sk_emotion.estimators.explanation.column_order`),
-        ``face_coverage`` (share of sampled frames where the face was
-        detected) and ``error`` (the reason, the warning of a partial
-        video, or None).
+        One row per input video, in order (:data:`sk_emotion.schema.VIDEOS`):
+        ``video``, ``status`` (one of :data:`STATUSES`), ``label`` (None
+        unless ``status`` is ``"ok"`` or ``"partial"``), one ``p_<class>``
+        column per class (NaN without a label; in
+        :func:`~sk_emotion.schema.column_order`), ``face_coverage`` (share
+        of sampled frames where the face was detected) and ``error`` (the
+        reason, the warning of a partial video, or None).
     frames : pandas.DataFrame
         Only with ``return_frames``: one row per sampled frame of every ok
-        or partial video: ``video``, ``frame``, ``timestamp_s``, ``face_detected``
-        (False where the face box was borrowed from the nearest frame),
-        ``face_tracked`` (True where the face was re-detected near its
-        expected position rather than found by a whole-frame search), then
-        the columns of :meth:`Explanation.to_frame
-        <sk_emotion.Explanation.to_frame>`.
+        or partial video (:data:`sk_emotion.schema.FRAMES`): ``video``,
+        ``frame``, ``timestamp_s``, ``face_detected`` (False where the face
+        box was borrowed from the nearest frame), ``face_tracked`` (True
+        where the face was re-detected near its expected position rather
+        than found by a whole-frame search), then the columns of
+        :meth:`Explanation.to_frame <sk_emotion.Explanation.to_frame>`.
 
     Raises
     ------
     TypeError
-        If the pipeline's first step is not a :class:`VideoFaceExtractor`.
+        If ``model`` is not a pipeline whose first step is a
+        :class:`VideoFaceExtractor` (see :func:`split_pipeline`).
     """
-    extractor = model.steps[0][1]
-    if not isinstance(extractor, VideoFaceExtractor):
-        raise TypeError(f"the pipeline's first step must be a VideoFaceExtractor, got {type(extractor).__name__}")
+    parts = split_pipeline(model)
     try:
-        faces, report = extractor.transform_with_report(videos)
+        faces, report = parts.extractor.transform_with_report(videos)
     except ExtractionError as exc:  # the good videos were processed: report them
         faces, report = exc.results, exc.report
         failed_status = "failed"
@@ -148,12 +227,12 @@ def predict_table(
         failed_status = "fallback"
     report = report.reset_index(drop=True)
     ok = report["error"].isna().to_numpy()
-    classifier = model.steps[-1][1]
+    classifier = parts.classifier
     classes = np.asarray(classifier.classes_)
     probabilities = np.full((len(report), len(classes)), np.nan)
     explanation = None
     if ok.any():
-        inputs = model[1:-1].transform(faces[ok]) if len(model) > 2 else faces[ok]
+        inputs = parts.prepare(faces[ok])
         if return_frames:
             explanation = classifier.explain(inputs)
             probabilities[ok] = explanation.probabilities
@@ -161,37 +240,35 @@ def predict_table(
             probabilities[ok] = classifier.predict_proba(inputs)
     warning = report["warning"].to_numpy(dtype=object)
     has_warning = pd.notna(warning)
-    table = pd.DataFrame({
-        "video": report["path"],
-        "status": np.where(ok, np.where(has_warning, "partial", "ok"), failed_status),
-        "label": pd.Series(np.where(ok, classes[np.nan_to_num(probabilities).argmax(axis=1)], None),
-                           dtype=object),
-    })
-    for column in column_order(classes):
-        table[f"p_{classes[column]}"] = probabilities[:, column]
-    table["face_coverage"] = report["face_coverage"].to_numpy()
     error = report["error"].to_numpy(dtype=object)
     # One message per row: the failure, the warning of a partial video, or both.
     messages = [f"{e}; {w}" if e is not None and w is not None else (e if e is not None else w)
                 for e, w in zip(error, np.where(has_warning, warning, None))]
-    table["error"] = np.array(messages, dtype=object)
+    values = {
+        "video": report["path"],
+        "status": np.where(ok, np.where(has_warning, "partial", "ok"), failed_status),
+        "label": pd.Series(np.where(ok, classes[np.nan_to_num(probabilities).argmax(axis=1)], None),
+                           dtype=object),
+        **{name: probabilities[:, i] for name, i in probability_columns(classes).items()},
+        "face_coverage": report["face_coverage"].to_numpy(),
+        "error": np.array(messages, dtype=object),
+    }
+    table = pd.DataFrame(values, columns=VIDEOS.columns(classes))
     if not return_frames:
         return table
-    return table, _frame_table(report[ok].reset_index(drop=True), explanation)
+    return table, _frame_table(report[ok].reset_index(drop=True), explanation, classes)
 
 
-def _frame_table(report: pd.DataFrame, explanation) -> pd.DataFrame:
+def _frame_table(report: pd.DataFrame, explanation, classes: np.ndarray) -> pd.DataFrame:
     if explanation is None:
-        return pd.DataFrame(columns=["video", "frame", "timestamp_s", "face_detected"])
+        return pd.DataFrame(columns=FRAMES.columns(classes))
     frames = explanation.to_frame()
     index = frames["video"].to_numpy()
     frames["video"] = report["path"].to_numpy()[index]
     duration = report["duration_s"].to_numpy(dtype=float)[index]
     # Sampled frames sit at the centres of n equal time segments of the clip.
-    frames.insert(2, "timestamp_s", (frames["frame"].to_numpy() + 0.5) * duration / explanation.n_frames)
-    for position, (column, name) in enumerate((("frame_detected", "face_detected"),
-                                               ("frame_tracked", "face_tracked")), start=3):
-        flags = [row[f] if isinstance(row, (list, tuple)) else None
-                 for row, f in zip(report[column].to_numpy()[index], frames["frame"])]
-        frames.insert(position, name, flags)
-    return frames
+    frames["timestamp_s"] = (frames["frame"].to_numpy() + 0.5) * duration / explanation.n_frames
+    for column, name in (("frame_detected", "face_detected"), ("frame_tracked", "face_tracked")):
+        frames[name] = [row[f] if isinstance(row, (list, tuple)) else None
+                        for row, f in zip(report[column].to_numpy()[index], frames["frame"])]
+    return frames[FRAMES.columns(classes)]

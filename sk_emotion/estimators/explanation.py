@@ -7,32 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..schema import EXPLANATION, column_order, probability_columns
+
 __all__ = ["Explanation", "column_order"]
-
-
-def column_order(classes: np.ndarray | list) -> np.ndarray:
-    """Positions of ``classes`` in the documented order of ``p_<class>`` columns in tables.
-
-    The seven FER2013 emotions come first, in the pretrained network's order
-    (angry, disgust, fear, happy, sad, surprise, neutral), then any other
-    class in the model's own order: zero-shot and trained models (whose
-    ``classes_`` are sorted) print their probabilities in the same order.
-
-    Parameters
-    ----------
-    classes : array-like of shape (n_classes,)
-        A model's ``classes_``.
-
-    Returns
-    -------
-    numpy.ndarray of shape (n_classes,), int
-        Indices into ``classes``, in table order.
-    """
-    from ..emotions import EMOTIONS
-
-    names = [str(c) for c in np.asarray(classes)]
-    known = [names.index(e) for e in EMOTIONS if e in names]
-    return np.array(known + [i for i, n in enumerate(names) if n not in EMOTIONS], dtype=int)
 
 
 @dataclass(frozen=True)
@@ -132,18 +109,18 @@ class Explanation:
             own most probable class), ``temporal_weight`` (the frame's weight
             in the clip's score of its label), ``attention_peak`` (largest
             attention weight of the frame) and one ``p_<class>`` column of
-            frame probabilities per class, in :func:`column_order`.
+            frame probabilities per class, in :func:`column_order`
+            (:data:`sk_emotion.schema.EXPLANATION`).
         """
         n, t = self.n_videos, self.n_frames
         probabilities = self.frame_probabilities.reshape(n * t, -1)
-        table = pd.DataFrame({
+        values = {
             "video": np.repeat(np.arange(n), t),
             "frame": np.tile(np.arange(t), n),
             "video_label": np.repeat(self.labels, t),
             "frame_label": self.classes[probabilities.argmax(axis=1)],
             "temporal_weight": self.temporal_weights.reshape(-1),
             "attention_peak": self.attention_maps.reshape(n * t, -1).max(axis=1),
-        })
-        for column in column_order(self.classes):
-            table[f"p_{self.classes[column]}"] = probabilities[:, column]
-        return table
+        }
+        values.update({name: probabilities[:, i] for name, i in probability_columns(self.classes).items()})
+        return pd.DataFrame(values, columns=EXPLANATION.columns(self.classes))

@@ -15,18 +15,21 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..emotions import EMOTIONS
+from ..schema import PERSONS, WINDOWS, classes_of
+
 __all__ = ["plot_timeline", "EMOTION_COLOURS", "class_colours"]
 
 #: One fixed colour per FER2013 emotion, the same in every panel and figure.
-EMOTION_COLOURS: dict[str, str] = {
-    "angry": "#d62728",  # red
-    "disgust": "#2ca02c",  # green
-    "fear": "#5e2a84",  # dark violet
-    "happy": "#ffb000",  # yellow-orange
-    "sad": "#1f77b4",  # blue
-    "surprise": "#17becf",  # cyan
-    "neutral": "#c8c8c8",  # light grey
-}
+EMOTION_COLOURS: dict[str, str] = dict(zip(EMOTIONS, (
+    "#d62728",  # red
+    "#2ca02c",  # green
+    "#5e2a84",  # dark violet
+    "#ffb000",  # yellow-orange
+    "#1f77b4",  # blue
+    "#17becf",  # cyan
+    "#c8c8c8",  # light grey
+), strict=True))
 
 #: Other labels take colours of this qualitative map (picked by a hash of the
 #: name, so a label keeps its colour from one figure to the next).
@@ -109,22 +112,9 @@ def _duration(seconds: float) -> str:
     return f"{total // 3600} h {total % 3600 // 60:02d} min"
 
 
-def _all_classes(windows: pd.DataFrame) -> list[str]:
-    """The classes of a windows table: its ``p_<class>`` suffixes, in column order."""
-    return [str(c)[2:] for c in windows.columns if str(c).startswith("p_") and len(str(c)) > 2]
-
-
 def _validate_windows(windows: pd.DataFrame, classes: Sequence[str] | None) -> list[str]:
     """Check the windows table; return the classes to draw."""
-    if not isinstance(windows, pd.DataFrame):
-        raise TypeError(f"windows must be a pandas DataFrame, got {type(windows).__name__}")
-    missing = [c for c in ("person", "start_s", "end_s", "label") if c not in windows.columns]
-    if missing:
-        raise ValueError(f"windows is missing the column(s) {missing}; it has {list(windows.columns)}")
-    found = _all_classes(windows)
-    if not found:
-        raise ValueError("windows has no p_<class> probability columns (e.g. p_happy); "
-                         f"it has {list(windows.columns)}")
+    found = WINDOWS.check(windows)
     if classes is None:
         classes = found
     else:
@@ -157,8 +147,7 @@ def _validate_persons(persons: pd.DataFrame, ids: list) -> None:
     """Check the persons table against the person ids of the windows."""
     if not isinstance(persons, pd.DataFrame):
         raise TypeError(f"persons must be a pandas DataFrame or None, got {type(persons).__name__}")
-    if "person" not in persons.columns:
-        raise ValueError(f"persons is missing the column 'person'; it has {list(persons.columns)}")
+    PERSONS.check(persons)
     if persons["person"].duplicated().any():
         dup = sorted(persons["person"][persons["person"].duplicated()].unique().tolist())
         raise ValueError(f"persons has several rows for person(s) {dup}")
@@ -289,8 +278,8 @@ def plot_timeline(
     Parameters
     ----------
     windows : pandas.DataFrame
-        One row per (person, window), as ``emotion_timeline`` returns:
-        ``person``, ``start_s``, ``end_s``, ``label`` (None/NaN when
+        One row per (person, window), as ``emotion_timeline`` returns
+        (:data:`sk_emotion.schema.WINDOWS`): ``person``, ``start_s``, ``end_s``, ``label`` (None/NaN when
         undecided), a ``p_<class>`` column per class (NaN when undecided)
         and, optionally, ``face_coverage`` (an undecided window with a
         coverage of 0 counts as off screen).
@@ -358,8 +347,8 @@ def plot_timeline(
     else:
         info = pd.DataFrame(index=pd.Index(ids, name="person"))
     labelled = set(windows["label"][windows["label"].notna()].astype(str))
-    shown = list(classes) + [c for c in _all_classes(windows) if c in labelled and c not in classes]
-    colours = class_colours(_all_classes(windows))
+    shown = list(classes) + [c for c in classes_of(windows) if c in labelled and c not in classes]
+    colours = class_colours(classes_of(windows))
     t0 = float(windows["start_s"].min())
     t1 = float(windows["end_s"].max())
     span = max(t1 - t0, 1e-9)
