@@ -181,34 +181,26 @@ def _spread(items: list, k: int) -> list:
 
 def _fill(faces: dict[int, np.ndarray], indices: range) -> tuple[np.ndarray, np.ndarray]:
     """The window's clip: each sample's face, or the nearest detected one's (earlier on ties)."""
+    from .faces.cutting import nearest_detected
+
     detected = np.array([j in faces for j in indices])
-    have = [j for j in indices if j in faces]
-    clip = []
-    for j in indices:
-        nearest = j if j in faces else min(have, key=lambda h: (abs(h - j), h))
-        clip.append(faces[nearest])
-    return np.stack(clip), detected
+    return np.stack([faces[indices[s]] for s in nearest_detected(detected)]), detected
 
 
 class _Timeline:
     """One pass over one video with fixed settings; see :func:`emotion_timeline`."""
 
-    def __init__(self, video: str, extractor: Any, classifier: Any, *, window: float, hop: float,
+    def __init__(self, video: str, settings: Any, classifier: Any, *, window: float, hop: float,
                  min_track_s: float, anchor_every_s: float, reid_max_gap_s: float, max_thumbnails: int,
                  batch_size: int, folder_fps: float, progress: Callable[[float], None] | None) -> None:
-        from .faces.align import template_points
-        from .faces.detectors import make_detector
-
         self.video = video
         self.classifier = classifier
-        self.n_frames = int(extractor.n_frames)
-        self.face_size = int(extractor.face_size)
-        self.color = extractor.color
-        self.margin = float(extractor.margin)
-        self.template = template_points(extractor.template)
-        self.min_face_coverage = float(extractor.min_face_coverage)
-        self.detector = make_detector(extractor.detector, min_face_size=float(extractor.min_face_size),
-                                      min_confidence=extractor.min_confidence)
+        # The extractor's validated settings: its face cutter, detector, search and coverage rule.
+        self.n_frames = settings.n_frames
+        self.cutter = settings.cutter
+        self.min_face_coverage = settings.min_face_coverage
+        self.search = settings.search
+        self.detector = settings.detector
         if self.detector is None:
             raise ValueError("a timeline needs a face detector: the extractor has detector=None")
         self.window, self.hop = float(window), float(hop)
@@ -226,16 +218,14 @@ class _Timeline:
     # ------------------------------------------------------------------ pass
     def run(self, step: float, per_hop: int, single_window: bool = False) -> tuple[list[dict], dict, float]:
         """Rows (one per person and window), person states, and the video's end time."""
-        from .faces.align import cut_face
         from .faces.persons import PersonTracker
-        from .preprocessing import to_color
         from .video.stream import FrameSampler
 
         sampler = FrameSampler(self.video, step, folder_fps=self.folder_fps)
         duration_hint = float(sampler.info.duration_s) if np.isfinite(sampler.info.duration_s) else 0.0
         thumbnail_every = max(duration_hint / max(self.max_thumbnails, 1), self.window)
         tracker = PersonTracker(self.detector, anchor_every=max(1, round(self.anchor_every_s / step)),
-                                reid_max_gap_s=self.reid_max_gap_s)
+                                reid_max_gap_s=self.reid_max_gap_s, search=self.search)
         persons: dict[int, _PersonState] = {}
         rows: list[dict] = []
         pending: list[tuple[int, np.ndarray]] = []  # (row index, clip) awaiting the classifier
@@ -248,9 +238,7 @@ class _Timeline:
                 if obs.person not in persons:
                     persons[obs.person] = _PersonState(thumbnail_every=thumbnail_every)
                 state = persons[obs.person]
-                rgb = cut_face(frame, obs.landmarks, obs.box, self.face_size, self.margin, self.template)
-                face = to_color(rgb.reshape(1, *rgb.shape[:2], -1), self.color)[0].transpose(2, 0, 1)
-                state.faces[j] = np.ascontiguousarray(face)
+                state.faces[j] = np.ascontiguousarray(self.cutter.cut(frame, obs.landmarks, obs.box))
                 state.first_s = min(state.first_s, sample.time_s)
                 state.last_s = max(state.last_s, sample.time_s)
                 state.n_detected += 1
@@ -287,11 +275,13 @@ class _Timeline:
     def _thumbnail(self, frame: np.ndarray, obs: Any) -> np.ndarray:
         from .faces.align import cut_face
 
-        return cut_face(frame, obs.landmarks, obs.box, _THUMBNAIL_SIZE, 0.15, self.template)
+        return cut_face(frame, obs.landmarks, obs.box, _THUMBNAIL_SIZE, 0.15, self.cutter.template)
 
     def _close_window(self, k: int, step: float, per_hop: int, persons: dict[int, _PersonState],
                       rows: list[dict], pending: list, single_window: bool, last: int | None = None) -> None:
         """Rows of window ``k`` for the persons on screen in it; ``last``: the video's last sample, inside it."""
+        from .faces.cutting import enough_faces
+
         first = k * per_hop
         indices = range(first, first + self.n_frames)
         within = indices if last is None else range(first, min(first + self.n_frames, last + 1))
@@ -308,7 +298,7 @@ class _Timeline:
             row = {"person": person_id, "start_s": start, "end_s": end, "label": None,
                    "face_coverage": found / len(within)}
             rows.append(row)
-            if found >= max(1, math.ceil(self.min_face_coverage * len(within) - 1e-9)):
+            if enough_faces(found, len(within), self.min_face_coverage):
                 pending.append((len(rows) - 1, clip))
 
     def _classify(self, rows: list[dict], pending: list) -> None:
@@ -349,8 +339,16 @@ def emotion_timeline(
         A fitted ``Pipeline(VideoFaceExtractor, ...)`` (e.g. from
         :func:`~sk_emotion.pipeline.make_emotion_pipeline` or
         :func:`~sk_emotion.persistence.load_model`): its extractor's
-        settings (``n_frames``, detector, template, size, colour,
-        ``min_face_coverage``) and its classifier are used.  A fitted
+        validated settings (``n_frames``, the detector with its
+        ``min_face_size`` and ``min_confidence``, template, size, colour,
+        margin, ``min_face_coverage`` and ``search``: ``"full"`` searches
+        every sample whole) and its classifier are used.  The extractor's
+        ``on_error`` does not apply (a timeline is of one video: a video
+        that cannot be read raises, and a window where a person's face is
+        found too rarely gets no label), nor do ``cache_dir`` and
+        ``cache_key`` (the timeline holds no clip to cache: each face is
+        classified in its windows and dropped), ``n_jobs``, ``verbose``
+        and ``path_column``.  A fitted
         classifier alone (:class:`~sk_emotion.EmotionClassifier`,
         :class:`~sk_emotion.export.predictor.OnnxEmotionClassifier`) uses the
         default extractor settings.  None: the pretrained zero-shot model.
@@ -430,6 +428,7 @@ def emotion_timeline(
     from .video.decode import check_video_path
 
     extractor, classifier = _resolve_model(model)
+    settings = extractor.validated_settings()
     for name, value in (("min_track_s", min_track_s), ("anchor_every_s", anchor_every_s),
                         ("reid_max_gap_s", reid_max_gap_s)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not value >= 0:
@@ -439,7 +438,7 @@ def emotion_timeline(
             raise ValueError(f"{name} must be an integer >= {int(name == 'batch_size')}, got {value!r}")
     if isinstance(folder_fps, bool) or not isinstance(folder_fps, (int, float, np.floating)) or not folder_fps > 0:
         raise ValueError(f"folder_fps must be a positive number of frames per second, got {folder_fps!r}")
-    step, per_hop = _grid(window, hop, int(extractor.n_frames))
+    step, per_hop = _grid(window, hop, settings.n_frames)
     video = check_video_path(video)
     bar = None
     progress = None
@@ -455,7 +454,7 @@ def emotion_timeline(
         progress = lambda done: bar.update(round(min(done, total or done) - bar.n, 3))  # noqa: E731
     from .config import single_threaded_torch
 
-    timeline = _Timeline(video, extractor, classifier, window=window, hop=hop, min_track_s=min_track_s,
+    timeline = _Timeline(video, settings, classifier, window=window, hop=hop, min_track_s=min_track_s,
                          anchor_every_s=anchor_every_s, reid_max_gap_s=reid_max_gap_s,
                          max_thumbnails=max_thumbnails, batch_size=batch_size, folder_fps=folder_fps,
                          progress=progress)
@@ -464,7 +463,7 @@ def emotion_timeline(
             rows, persons, end_s = timeline.run(step, per_hop)
             if end_s < window:
                 # Shorter than one window: the whole video is the one window, sampled as a clip.
-                step = end_s / int(extractor.n_frames)
+                step = end_s / settings.n_frames
                 timeline.progress = None
                 rows, persons, end_s = timeline.run(step, 1, single_window=True)
         if bar is not None:

@@ -7,26 +7,26 @@ and imports nothing heavy until a video is processed.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from ..config import single_threaded_torch
-from ..faces.align import crop_box, cut_face
-from ..faces.tracking import Track, search_and_track
+from ..faces.cutting import FaceCutter, enough_faces
+from ..faces.tracking import search_and_track
 from ..identity import file_identity
-from ..preprocessing import to_color
 from ..video.decode import VideoDecodeError, VideoNotFoundError, check_video_path, read_frames
 from ._cache import VideoCache
 from ._inputs import Item
+
+if TYPE_CHECKING:
+    from ..faces.detectors import FrameDetector
 
 __all__ = [
     "COLD_POOL_MIN_VIDEOS",
@@ -63,18 +63,20 @@ REPORT_COLUMNS: tuple[str, ...] = (
 #: Pixel value of the clip substituted for unreadable videos (mid-grey).
 BLANK_VALUE = 128
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
-    """Everything a worker needs; picklable."""
+    """The extractor's validated settings: everything a worker needs; picklable.
+
+    :meth:`VideoFaceExtractor.validated_settings
+    <sk_emotion.estimators.extractor.VideoFaceExtractor.validated_settings>`
+    builds it; the timeline uses it too.
+    """
 
     n_frames: int
-    face_size: int
-    color: str
-    template: Any
-    margin: float
-    min_face_size: float
+    cutter: FaceCutter
+    detector: FrameDetector | None
     min_face_coverage: float
-    search: str
+    search: str  # "track" (re-detection where the detector can) or "full"
     on_error: str
     cache_dir: str | None
     cache_key: str
@@ -82,7 +84,11 @@ class Settings:
 
     @property
     def channels(self) -> int:
-        return 1 if self.color == "gray" else 3
+        return self.cutter.channels
+
+    @property
+    def face_size(self) -> int:
+        return self.cutter.face_size
 
 
 @dataclass
@@ -123,38 +129,6 @@ def stop_workers_on_sigterm():
             os.kill(os.getpid(), signal.SIGTERM)  # now that the workers are gone, die as asked
 
 
-def _resize(frame: np.ndarray, size: int) -> np.ndarray:
-    h, w = frame.shape[:2]
-    interp = cv2.INTER_AREA if (h > size or w > size) else cv2.INTER_LINEAR
-    out = cv2.resize(frame, (size, size), interpolation=interp)
-    return out[..., None] if out.ndim == 2 else out
-
-
-def _crop_faces(frames: np.ndarray, track: Track | None, s: Settings) -> np.ndarray:
-    """Aligned (or box-cropped) faces, (T, C, face_size, face_size) uint8.
-
-    Faces are cut from the RGB frames and converted to gray afterwards: the
-    luma of a warped face is the warp of the luma (both linear), and
-    converting a 64x64 face instead of a 720x576 frame saves about 5 ms a
-    video.
-    """
-    out = np.empty((len(frames), s.channels, s.face_size, s.face_size), np.uint8)
-    for t, frame in enumerate(frames):
-        if track is None:
-            face = _resize(frame, s.face_size)
-        else:
-            face = cut_face(frame, track.landmarks[t], track.boxes[t], s.face_size, s.margin, s.template)
-        face = to_color(face.reshape(1, s.face_size, s.face_size, -1), s.color)[0]
-        out[t] = face.transpose(2, 0, 1)
-    return out
-
-
-def _centre_crops(frames: np.ndarray, s: Settings) -> np.ndarray:
-    colored = to_color(frames, s.color)
-    return np.stack([crop_box(f, None, s.face_size, 0.0).reshape(s.face_size, s.face_size, -1)
-                     .transpose(2, 0, 1) for f in colored])
-
-
 def _blank(s: Settings) -> np.ndarray:
     return np.full((s.n_frames, s.channels, s.face_size, s.face_size), BLANK_VALUE, np.uint8)
 
@@ -185,8 +159,7 @@ def _identity(item: Item, mode: str) -> str:
         raise VideoNotFoundError(item.path, "no such file or directory") from None
 
 
-def extract_one(item: Item, s: Settings, detector,
-                progress: Callable[[str, int, int], None] | None = None) -> Outcome:
+def extract_one(item: Item, s: Settings, progress: Callable[[str, int, int], None] | None = None) -> Outcome:
     """Decode, detect, track and crop one video; never raises for a bad video.
 
     ``progress(stage, done, total)`` is called as the sampled frames are
@@ -221,25 +194,22 @@ def extract_one(item: Item, s: Settings, detector,
             frames = item.frames
             row.update(frames_in_video=int(len(frames)))
         row.update(height=int(frames.shape[1]), width=int(frames.shape[2]))
-        if detector is None:
-            faces = _crop_faces(frames, None, s)
+        if s.detector is None:
+            faces = s.cutter.resize_clip(frames)
         else:
-            search = s.search
-            if search == "auto":
-                search = "track" if detector.supports_refine else "full"
             with single_threaded_torch():
-                track = search_and_track(list(frames), detector, search=search)
+                track = search_and_track(list(frames), s.detector, search=s.search)
             row["face_coverage"] = track.coverage
             row["frame_detected"] = [bool(v) for v in track.detected]
             row["frame_tracked"] = [bool(v) for v in track.tracked]
             n_found, n_sampled = int(track.detected.sum()), len(frames)
-            if n_found >= max(1, math.ceil(s.min_face_coverage * n_sampled - 1e-9)):
-                faces = _crop_faces(frames, track, s)
+            if enough_faces(n_found, n_sampled, s.min_face_coverage):
+                faces = s.cutter.cut_clip(frames, track.landmarks, track.boxes)
             else:
                 # One false detection on a wall must not yield a confident answer.
                 row["error"] = (f"no face found in {n_sampled - n_found} of {n_sampled} sampled frames "
                                 f"(min_face_coverage={s.min_face_coverage:g})")
-                faces = _centre_crops(frames, s)
+                faces = s.cutter.centre_clip(frames)
     except Exception as exc:  # one bad video must never lose the others
         row["error"] = _describe(exc)
         return Outcome(_blank(s), row, looked_up=looked_up)
@@ -252,8 +222,8 @@ def extract_one(item: Item, s: Settings, detector,
 
 
 # ----------------------------------------------------------------- the pool
-def indexed(index: int, item: Item, settings: Settings, detector) -> tuple[int, Outcome]:
-    return index, extract_one(item, settings, detector)
+def indexed(index: int, item: Item, settings: Settings) -> tuple[int, Outcome]:
+    return index, extract_one(item, settings)
 
 
 

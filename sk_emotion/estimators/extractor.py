@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from .._version import __version__
 from ..exceptions import ExtractionError, ExtractionWarning, TruncatedVideoWarning
 from ..faces.align import template_points
+from ..faces.cutting import FaceCutter
 from ..faces.detectors import make_detector
 from ..limits import MAX_N_FRAMES
 from ._cache import CacheInfo
@@ -265,11 +266,36 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         VideoFaceExtractor
             This estimator.
         """
-        self._check_params()
+        self.validated_settings()
         return self
 
     # ---------------------------------------------------------- validation
-    def _check_params(self):
+    def validated_settings(self) -> Settings:
+        """The parameters, validated, as the extraction runs them.
+
+        What the timeline (:func:`~sk_emotion.timeline.emotion_timeline`)
+        takes from the extractor, so that both cut faces, follow them and
+        judge their coverage alike.
+
+        Returns
+        -------
+        Settings
+            A frozen, picklable object: ``n_frames``; ``cutter`` (a
+            :class:`~sk_emotion.faces.cutting.FaceCutter`: face size,
+            colour, template points, margin); ``detector`` (the
+            :class:`~sk_emotion.faces.detectors.FrameDetector`, or None);
+            ``min_face_coverage``; ``search`` (``"track"``: re-detection
+            where the detector can, or ``"full"``); ``on_error``;
+            ``cache_dir`` (absolute, or None), ``cache_key`` and
+            ``cache_settings`` (what the cache key covers).
+
+        Raises
+        ------
+        sklearn.utils._param_validation.InvalidParameterError
+            If a parameter is out of its declared range (a ``ValueError``).
+        TypeError
+            If ``detector`` is none of the accepted kinds.
+        """
         self._validate_params()  # the declarative _parameter_constraints
         template = template_points(self.template)
         # cheap: the detectors share their loaded networks per process
@@ -289,16 +315,19 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
             "search": self.search if detector is not None else None,
             "version": __version__,
         }
-        settings = Settings(
-            n_frames=int(self.n_frames), face_size=int(self.face_size), color=self.color,
-            template=template, margin=float(self.margin), min_face_size=float(self.min_face_size),
+        return Settings(
+            n_frames=int(self.n_frames),
+            cutter=FaceCutter(face_size=int(self.face_size), color=self.color, template=template,
+                              margin=float(self.margin)),
+            detector=detector,
             min_face_coverage=float(self.min_face_coverage),
-            search=self.search, on_error=self.on_error,
+            # "auto" is "track": the tracker searches whole frames for detectors that cannot re-detect.
+            search="full" if self.search == "full" else "track",
+            on_error=self.on_error,
             cache_dir=None if self.cache_dir is None else os.path.abspath(
                 os.path.expanduser(os.fspath(self.cache_dir))),
             cache_key=self.cache_key, cache_settings=cache_settings,
         )
-        return settings, detector
 
     # ----------------------------------------------------------- transform
     def transform(
@@ -368,9 +397,9 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         return faces, report
 
     def _extract(self, X) -> tuple[np.ndarray, pd.DataFrame]:
-        settings, detector = self._check_params()
+        settings = self.validated_settings()
         items = items_from(X, self.path_column, settings.n_frames, settings.cache_dir is not None)
-        outcomes = self._run(items, settings, detector)
+        outcomes = self._run(items, settings)
         faces = np.stack([o.faces for o in outcomes])
         report = pd.DataFrame([o.row for o in outcomes], columns=list(REPORT_COLUMNS))
         for column in ("error", "warning"):
@@ -406,7 +435,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
             )
         return faces, report
 
-    def _run(self, items: list[Item], settings: Settings, detector) -> list[Outcome]:
+    def _run(self, items: list[Item], settings: Settings) -> list[Outcome]:
         from joblib import Parallel, delayed, effective_n_jobs
         from tqdm.auto import tqdm
 
@@ -438,12 +467,11 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         outcomes = []
         try:
             if len(items) == 1:
-                outcomes.append(extract_one(items[0], settings, detector,
-                                            frames_done if self.verbose else None))
+                outcomes.append(extract_one(items[0], settings, frames_done if self.verbose else None))
                 progress.update(progress.total - progress.n)
             elif n_jobs == 1:
                 for item in items:
-                    outcomes.append(extract_one(item, settings, detector))
+                    outcomes.append(extract_one(item, settings))
                     progress.update(1)
             else:
                 # No hard-coded backend: loky processes by default, or whatever
@@ -454,7 +482,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
                                     return_as="generator_unordered", **pool_kwargs)
                 done: dict[int, Outcome] = {}
                 with stop_workers_on_sigterm():
-                    for index, outcome in parallel(delayed(indexed)(i, item, settings, detector)
+                    for index, outcome in parallel(delayed(indexed)(i, item, settings)
                                                    for i, item in enumerate(items)):
                         done[index] = outcome
                         progress.update(1)

@@ -29,11 +29,12 @@ import numpy as np
 from .callable import CallableDetector
 from .insightface import InsightFaceDetector
 from .mtcnn_detector import MTCNNDetector
-from .types import Detections
+from .types import Detections, RefiningDetector, RegionDetector, TrackingDetector
 
 __all__ = [
     "DETECTORS",
     "FrameDetector",
+    "as_frame_detector",
     "filter_detections",
     "make_detector",
     "register_detector",
@@ -153,8 +154,8 @@ class FrameDetector:
 
     @property
     def supports_refine(self) -> bool:
-        """Whether :meth:`refine_batch` is available (cheap re-detection near a known box)."""
-        return callable(getattr(self.detector, "refine_batch", None))
+        """Whether :meth:`refine_batch` is available: the detector is a :class:`.RefiningDetector`."""
+        return isinstance(self.detector, RefiningDetector)
 
     def _filter(self, dets: list[Detections]) -> list[Detections]:
         return [filter_detections(d, min_face_size=self.min_face_size,
@@ -189,8 +190,8 @@ class FrameDetector:
 
     @property
     def supports_regions(self) -> bool:
-        """Whether :meth:`detect_regions` is available (a whole search restricted to regions)."""
-        return callable(getattr(self.detector, "detect_regions", None))
+        """Whether :meth:`detect_regions` is available: the detector is a :class:`.RegionDetector`."""
+        return isinstance(self.detector, RegionDetector)
 
     def detect_regions(self, image: np.ndarray, regions: np.ndarray) -> Detections:
         """Detect faces within regions of one frame, filtered like :meth:`detect_batch`.
@@ -250,6 +251,27 @@ def _estimator_identity(obj: Any) -> str:
         return ident
     params = obj.get_params(deep=False) if hasattr(obj, "get_params") else {}
     return f"{type(obj).__module__}.{type(obj).__qualname__}:{sorted(params.items())!r}"
+
+
+def as_frame_detector(detector: Any) -> TrackingDetector:
+    """The detector as the trackers run it, with its capabilities stated.
+
+    Parameters
+    ----------
+    detector : object
+        A :class:`FrameDetector` (or any
+        :class:`~sk_emotion.faces.types.TrackingDetector`), returned
+        unchanged; or a bare detector (anything with ``detect_batch``),
+        wrapped in a :class:`FrameDetector` without filters.
+
+    Returns
+    -------
+    TrackingDetector
+        ``detector`` itself, or its wrapper.
+    """
+    if isinstance(detector, TrackingDetector):
+        return detector
+    return FrameDetector(detector, _estimator_identity(detector))
 
 
 def make_detector(spec: Any, *, min_face_size: float = 20.0,

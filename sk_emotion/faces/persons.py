@@ -45,17 +45,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .boxes import box_iou, overlap_with
-from .tracking import (
-    LOOSE_SCALE,
-    LOOSE_SHIFT,
-    MAX_SCALE,
-    MAX_SHIFT,
-    MIN_IOU,
+from .association import (
     TRACK_MIN_SCORE,
     associate,
-    landmark_box,
+    box_centre,
+    box_side,
+    continues,
+    extrapolate,
+    lone_match,
+    match_scores,
+    motion_box,
 )
+from .boxes import box_iou, overlap_with
 from .types import Detections
 
 if TYPE_CHECKING:
@@ -112,20 +113,15 @@ class _Person:
 
     def seen(self, time_s: float, box: np.ndarray, landmarks: np.ndarray) -> None:
         self.history = [*self.history[-1:], (time_s, box)]
-        lbox = landmark_box(landmarks)
-        self.moves = [*self.moves[-1:], (time_s, box if lbox is None else lbox)]
+        self.moves = [*self.moves[-1:], (time_s, motion_box(box, landmarks))]
         self.last_time = time_s
         self.active = True
 
     def expected(self, time_s: float, moves: bool) -> np.ndarray:
         """Box expected at ``time_s``: the last one moved with the last velocity."""
         points = self.moves if moves else self.history
-        if len(points) < 2:
-            return points[-1][1]
-        (t0, b0), (t1, b1) = points[-2], points[-1]
-        if t1 <= t0:
-            return b1
-        return b1 + (b1 - b0) * (time_s - t1) / (t1 - t0)
+        predicted = extrapolate(points, time_s)
+        return points[-1][1] if predicted is None else predicted
 
 
 class PersonTracker:
@@ -134,9 +130,11 @@ class PersonTracker:
     Parameters
     ----------
     detector : FrameDetector
-        From :func:`sk_emotion.faces.detectors.make_detector`; with
-        ``supports_refine`` (MTCNN) persons are followed by re-detection
-        between anchor frames, otherwise every frame is searched whole.
+        From :func:`sk_emotion.faces.detectors.make_detector` (a bare
+        detector is wrapped in a :class:`~sk_emotion.faces.detectors.FrameDetector`);
+        with ``supports_refine`` (MTCNN) persons are followed by
+        re-detection between anchor frames, otherwise every frame is
+        searched whole.
     anchor_every : int, default=8
         A whole-frame search every this many sampled frames (new persons are
         found there); 8 is once a second at the timeline's default sampling.
@@ -147,6 +145,10 @@ class PersonTracker:
         Side, in face sides, of the region searched around a person whose
         re-detection failed (covers a move of one face side per sample), for
         detectors with ``detect_regions``.  0 searches the whole frame instead.
+    search : {"track", "full"}, default="track"
+        ``"track"``: follow persons by re-detection between anchors when the
+        detector can (as above).  ``"full"``: search every frame whole, as
+        ``search="full"`` does in :func:`~sk_emotion.faces.tracking.search_and_track`.
 
     Attributes
     ----------
@@ -159,14 +161,19 @@ class PersonTracker:
     """
 
     def __init__(self, detector: FrameDetector, *, anchor_every: int = 8, reid_max_gap_s: float = 5.0,
-                 local_search: float = 3.0) -> None:
+                 local_search: float = 3.0, search: str = "track") -> None:
+        from .detectors import as_frame_detector
+
+        if search not in ("track", "full"):
+            raise ValueError(f"search must be 'track' or 'full', got {search!r}")
         if int(anchor_every) < 1:
             raise ValueError(f"anchor_every must be a positive integer, got {anchor_every!r}")
         if not reid_max_gap_s >= 0:
             raise ValueError(f"reid_max_gap_s must be >= 0, got {reid_max_gap_s!r}")
         if not (local_search == 0 or local_search >= 1):
             raise ValueError(f"local_search must be 0 or at least 1 face side, got {local_search!r}")
-        self.detector = detector
+        self.detector = as_frame_detector(detector)
+        self.search = search
         self.anchor_every = int(anchor_every)
         self.local_search = float(local_search)
         self.reid_max_gap_s = float(reid_max_gap_s)
@@ -200,8 +207,8 @@ class PersonTracker:
         self._n_updates += 1
         active = [p for p in self._persons if p.active]
         found: dict[int, Observation] = {}
-        refines = getattr(self.detector, "supports_refine", False)
-        local = bool(self.local_search) and getattr(self.detector, "supports_regions", False)
+        refines = self.detector.supports_refine and self.search == "track"
+        local = bool(self.local_search) and self.detector.supports_regions
         if not anchor and not active and refines and local:
             return []  # nobody to follow; new faces are looked for on the next anchor
         if active and not anchor and refines:
@@ -249,16 +256,13 @@ class PersonTracker:
         regions = []
         for person in persons:
             box = person.expected(time_s, moves=True)
-            half = self.local_search * max(float(box[2] - box[0]), float(box[3] - box[1])) / 2
-            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-            regions.append([cx - half, cy - half, cx + half, cy + half])
+            half = self.local_search * float(box_side(box)) / 2
+            regions.append(np.r_[box_centre(box) - half, box_centre(box) + half])
         self.n_local_searched += 1
         return self.detector.detect_regions(frame, np.array(regions))
 
     def _moved(self, person_id: int, box: np.ndarray, time_s: float) -> float:
-        expected = self._persons[person_id].expected(time_s, moves=False)
-        side = max(float(expected[2] - expected[0]), 1e-6)
-        return float(np.abs((box[:2] + box[2:]) / 2 - (expected[:2] + expected[2:]) / 2).max() / side)
+        return float(match_scores(self._persons[person_id].expected(time_s, moves=False), box)[1][0])
 
     def _assign(self, dets: Detections | None, time_s: float, found: dict[int, Observation], *,
                 new_persons: bool = True) -> None:
@@ -281,16 +285,11 @@ class PersonTracker:
             reference = person.expected(time_s, moves=False) if recent else person.history[-1][1]
             # An active person was seen one sample ago: the clip tracker's limits.  A lost
             # one may have been away for seconds: position and size only.
-            limits = (MIN_IOU, MAX_SHIFT, MAX_SCALE) if recent else (np.inf, REID_MAX_SHIFT, REID_MAX_SCALE)
+            limits = {} if recent else {"min_iou": np.inf, "max_shift": REID_MAX_SHIFT, "max_scale": REID_MAX_SCALE}
             if not recent and time_s - person.last_time > self.reid_max_gap_s:
                 continue
-            iou = box_iou(reference[None], dets.boxes)[0]
-            side = max(float(reference[2] - reference[0]), 1e-6)
-            centres = (dets.boxes[:, :2] + dets.boxes[:, 2:]) / 2
-            shift = np.abs(centres - (reference[:2] + reference[2:]) / 2).max(axis=1) / side
-            ratio = (dets.boxes[:, 2] - dets.boxes[:, 0]) / side
-            ok = (iou >= limits[0]) | ((shift <= limits[1]) & (ratio <= limits[2]) & (ratio >= 1 / limits[2]))
-            for k in np.flatnonzero(ok & free):
+            iou, shift, ratio = match_scores(reference, dets.boxes)
+            for k in np.flatnonzero(continues(iou, shift, ratio, **limits) & free):
                 pairs.append((0 if recent else 1, -float(iou[k]), float(shift[k]), person.id, int(k)))
         taken_persons: set[int] = set()
         for _, _, _, person_id, k in sorted(pairs):
@@ -304,14 +303,8 @@ class PersonTracker:
         for person in candidates:
             if person.id in found or not person.active or not free.any():
                 continue
-            reference = person.expected(time_s, moves=False)
-            side = max(float(reference[2] - reference[0]), 1e-6)
-            centres = (dets.boxes[:, :2] + dets.boxes[:, 2:]) / 2
-            shift = np.abs(centres - (reference[:2] + reference[2:]) / 2).max(axis=1) / side
-            ratio = (dets.boxes[:, 2] - dets.boxes[:, 0]) / side
-            near = free & (shift <= LOOSE_SHIFT) & (ratio <= LOOSE_SCALE) & (ratio >= 1 / LOOSE_SCALE)
-            if near.sum() == 1:
-                k = int(np.flatnonzero(near)[0])
+            k = lone_match(person.expected(time_s, moves=False), dets, free=free)
+            if k >= 0:
                 free[k] = False
                 found[person.id] = self._observation(person.id, dets, k, tracked=False)
         areas = (dets.boxes[:, 2] - dets.boxes[:, 0]) * (dets.boxes[:, 3] - dets.boxes[:, 1])

@@ -26,13 +26,28 @@ which frames were found which way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .association import (
+    LOOSE_SCALE,
+    LOOSE_SHIFT,
+    MAX_SCALE,
+    MAX_SHIFT,
+    MIN_IOU,
+    TRACK_MIN_SCORE,
+    associate,
+    extrapolate,
+    landmark_box,
+    lone_match,
+    motion_box,
+)
 from .boxes import box_iou
+from .cutting import nearest_detected
 from .types import Detections
 
 if TYPE_CHECKING:
@@ -50,107 +65,18 @@ __all__ = [
     "track_main_face",
 ]
 
-#: Association between consecutive sampled frames: IoU with the previous box
-#: at least this much ...
-MIN_IOU = 0.3
-#: ... or centre moved by at most this fraction of the previous box's side,
-MAX_SHIFT = 0.5
-#: with the box side changing by at most this factor.
-MAX_SCALE = 1.6
-
-#: A face that is the only one within these looser limits (centre shift in
-#: box sides, size factor) also continues the track: fast motion.
-LOOSE_SHIFT = 1.5
-LOOSE_SCALE = 2.0
-
-#: Looser association between anchor frames, which are several samples apart.
-ANCHOR_MIN_IOU = 0.1
-ANCHOR_MAX_SHIFT = 1.5
-ANCHOR_MAX_SCALE = 2.0
-
 #: The main face is chosen in this many sampled frames from the first with faces.
 SEED_WINDOW = 3
 
 #: In ``search="track"`` mode, when the first frame shows no face, one sampled
 #: frame in this many is searched whole before every other frame is.
-ANCHOR_EVERY = 5
-
-#: Box of a face from its five landmarks, as MTCNN frames it: side = this many
-#: times hypot(eye-to-mouth distance, eye distance), centre this many sides
-#: above the landmarks' centroid (medians over 241 MTCNN detections of real
-#: and generated faces; relative IQR of the side 6%, against 11-16% for either
-#: distance alone).  Tracking moves this box rather than the regressed box,
-#: whose small errors would otherwise accumulate from frame to frame.
-LANDMARK_BOX_SIDE = 2.0
-LANDMARK_BOX_RISE = 0.089
-
-#: A re-detected face scored below this is not trusted to continue the track
-#: (the frame is searched whole instead).  Tracked faces score 0.99 and more
-#: when the box sits on the face; on the generated clips, re-detections that
-#: scored 0.8-0.95 carried landmark errors up to 0.38 of the eye distance,
-#: and this gate brought the worst frame down to the full search's own (0.23).
-TRACK_MIN_SCORE = 0.95
-
-
-# ------------------------------------------------------------------ basics
-def _side(boxes: np.ndarray) -> np.ndarray:
-    boxes = np.asarray(boxes, np.float64)
-    return np.maximum(boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1])
-
-
-def _centre(boxes: np.ndarray) -> np.ndarray:
-    boxes = np.asarray(boxes, np.float64)
-    return (boxes[..., :2] + boxes[..., 2:]) / 2.0
+SCAN_EVERY = 5
 
 
 def _weight(dets: Detections) -> np.ndarray:
     """Size-and-confidence weight of each face: score x box area."""
     b = dets.boxes.astype(np.float64)
     return dets.scores.astype(np.float64) * (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-
-
-def associate(previous: np.ndarray, dets: Detections | None, *, min_iou: float = MIN_IOU,
-              max_shift: float = MAX_SHIFT, max_scale: float = MAX_SCALE) -> int:
-    """Index of the face of ``dets`` that continues the track box ``previous``, or -1.
-
-    A face continues the track when its IoU with ``previous`` is at least
-    ``min_iou``, or when its centre moved by at most ``max_shift`` times the
-    previous box's side and its side changed by at most a factor
-    ``max_scale``.  Among those, the highest IoU wins (then the nearest).
-
-    Parameters
-    ----------
-    previous : array-like of shape (4,)
-        The track's box ``x1, y1, x2, y2`` in the previous frame (or where it
-        is expected).
-    dets : Detections or None
-        Faces of the current frame; None (frame not searched) matches nothing.
-    min_iou : float, default=0.3
-        IoU with ``previous`` that suffices.
-    max_shift : float, default=0.5
-        Largest centre move (along x or y), in sides of ``previous``.
-    max_scale : float, default=1.6
-        Largest factor between the box sides.
-
-    Returns
-    -------
-    int
-        Index of the matching face in ``dets``, or -1 when none matches.
-    """
-    if dets is None or len(dets) == 0:
-        return -1
-    previous = np.asarray(previous, np.float64).reshape(4)
-    iou = box_iou(previous[None], dets.boxes)[0]
-    side_prev = max(float(_side(previous)), 1e-6)
-    dist = np.abs(_centre(dets.boxes) - _centre(previous)).max(axis=1) / side_prev
-    ratio = _side(dets.boxes) / side_prev
-    near = (dist <= max_shift) & (ratio <= max_scale) & (ratio >= 1.0 / max_scale)
-    ok = (iou >= min_iou) | near
-    if not ok.any():
-        return -1
-    candidates = np.flatnonzero(ok)
-    order = np.lexsort((dist[candidates], -iou[candidates]))
-    return int(candidates[order[0]])
 
 
 # ------------------------------------------------------------------- track
@@ -252,29 +178,6 @@ def select_main_face(detections: Sequence[Detections | None], *, window: int = S
     return first, int(np.argmax(support))
 
 
-def _loose_match(reference: np.ndarray, dets: Detections | None, max_shift: float,
-                 max_scale: float) -> int:
-    """The only face of ``dets`` within the loose limits of ``reference``, or -1 (none or several)."""
-    if dets is None or len(dets) == 0 or max_shift <= 0:
-        return -1
-    side_ref = max(float(_side(reference)), 1e-6)
-    dist = np.abs(_centre(dets.boxes) - _centre(reference)).max(axis=1) / side_ref
-    ratio = _side(dets.boxes) / side_ref
-    ok = np.flatnonzero((dist <= max_shift) & (ratio <= max_scale) & (ratio >= 1.0 / max_scale))
-    return int(ok[0]) if ok.size == 1 else -1
-
-
-def _extrapolate(history: list[tuple[int, np.ndarray]], t: int) -> np.ndarray | None:
-    """Box expected at frame ``t`` from the last two tracked boxes (constant velocity)."""
-    if len(history) < 2:
-        return None
-    (t1, b1), (t2, b2) = history[-2], history[-1]
-    box = b2 + (b2 - b1) * ((t - t2) / (t2 - t1))
-    if box[2] <= box[0] or box[3] <= box[1]:
-        return None
-    return box
-
-
 def follow(detections: Sequence[Detections | None], seed: tuple[int, int], *,
            min_iou: float = MIN_IOU, max_shift: float = MAX_SHIFT,
            max_scale: float = MAX_SCALE, loose_shift: float = LOOSE_SHIFT,
@@ -311,28 +214,52 @@ def follow(detections: Sequence[Detections | None], seed: tuple[int, int], *,
         Index of the subject's face in ``detections[t]`` for each frame
         ``t``; -1 where it was not found.
     """
+    limits = {"min_iou": min_iou, "max_shift": max_shift, "max_scale": max_scale}
+    return _follow(list(detections), seed, limits=limits, loose=(loose_shift, loose_scale))
+
+
+#: ``redetect(t, expected, reference) -> index``: look for the subject in the
+#: unsearched frame ``t`` near ``expected`` (filling in its detections), and
+#: return the index of the face that continues the track there, or -1.
+_Redetect = Callable[[int, np.ndarray, np.ndarray], int]
+
+
+def _follow(detections: list[Detections | None], seed: tuple[int, int], *, limits: dict | None = None,
+            loose: tuple[float, float] = (LOOSE_SHIFT, LOOSE_SCALE),
+            redetect: _Redetect | None = None) -> np.ndarray:
+    """The one follow loop: from the seed forwards, then backwards (see :func:`follow`).
+
+    With ``redetect``, a frame not searched yet (None) is first given to it,
+    aimed at where the subject's landmark box is expected; it may fill in
+    ``detections[t]``.
+    """
+    limits = {} if limits is None else limits
     n = len(detections)
     chosen = np.full(n, -1, np.int64)
     t0, k0 = seed
     chosen[t0] = k0
     for direction in (1, -1):
-        history = [(t0, detections[t0].boxes[k0].astype(np.float64))]
+        history = [(t0, detections[t0].boxes[k0].astype(np.float64))]  # detector boxes, for association
+        moves = [(t0, motion_box(detections[t0].boxes[k0], detections[t0].landmarks[k0]))]
         t = t0 + direction
         while 0 <= t < n:
-            dets = detections[t]
-            predicted = _extrapolate(history, t)
-            references = ([predicted] if predicted is not None else []) + [history[-1][1]]
+            predicted = extrapolate(history, t)
+            reference = history[-1][1] if predicted is None else predicted
             j = -1
-            for reference in references:
-                j = associate(reference, dets, min_iou=min_iou, max_shift=max_shift,
-                              max_scale=max_scale)
-                if j >= 0:
-                    break
+            if redetect is not None and detections[t] is None:
+                expected = extrapolate(moves, t)
+                j = redetect(t, moves[-1][1] if expected is None else expected, reference)
             if j < 0:
-                j = _loose_match(references[0], dets, loose_shift, loose_scale)
+                for candidate in ([predicted] if predicted is not None else []) + [history[-1][1]]:
+                    j = associate(candidate, detections[t], **limits)
+                    if j >= 0:
+                        break
+            if j < 0:
+                j = lone_match(reference, detections[t], max_shift=loose[0], max_scale=loose[1])
             if j >= 0:
                 chosen[t] = j
-                history.append((t, dets.boxes[j].astype(np.float64)))
+                history.append((t, detections[t].boxes[j].astype(np.float64)))
+                moves.append((t, motion_box(detections[t].boxes[j], detections[t].landmarks[j])))
             t += direction
     return chosen
 
@@ -340,7 +267,8 @@ def follow(detections: Sequence[Detections | None], seed: tuple[int, int], *,
 def fill_missing(detections: Sequence[Detections | None], chosen: np.ndarray) -> Track:
     """Build the :class:`Track`: frames without the face borrow the nearest detected frame's.
 
-    Ties (equally near before and after) take the earlier frame.  Boxes and
+    Ties (equally near before and after) take the earlier frame (see
+    :func:`~sk_emotion.faces.cutting.nearest_detected`).  Boxes and
     landmarks are borrowed unchanged.
 
     Parameters
@@ -361,14 +289,12 @@ def fill_missing(detections: Sequence[Detections | None], chosen: np.ndarray) ->
     boxes = np.full((n, 4), np.nan, np.float32)
     landmarks = np.full((n, 5, 2), np.nan, np.float32)
     scores = np.zeros(n, np.float32)
-    detected = chosen >= 0
-    source = np.full(n, -1, np.int64)
-    hits = np.flatnonzero(detected)
-    if hits.size:
-        for t in range(n):
-            s = int(hits[np.argmin(np.abs(hits - t))])  # argmin takes the first (earlier) on ties
+    detected = np.asarray(chosen) >= 0
+    source = nearest_detected(detected)
+    for t, s in enumerate(source):
+        if s >= 0:
             d, j = detections[s], int(chosen[s])
-            boxes[t], landmarks[t], scores[t], source[t] = d.boxes[j], d.landmarks[j], d.scores[j], s
+            boxes[t], landmarks[t], scores[t] = d.boxes[j], d.landmarks[j], d.scores[j]
     return Track(boxes, landmarks, scores, detected, source)
 
 
@@ -398,37 +324,11 @@ def track_main_face(detections: Sequence[Detections | None], *,
 
 
 # ------------------------------------------------------------------ search
-def landmark_box(landmarks: np.ndarray) -> np.ndarray | None:
-    """The square box MTCNN would put around a face with these five landmarks.
-
-    Parameters
-    ----------
-    landmarks : array-like of shape (5, 2)
-        ``(x, y)`` of left eye, right eye, nose, left and right mouth corners.
-
-    Returns
-    -------
-    numpy.ndarray of shape (4,), float64, or None
-        ``x1, y1, x2, y2`` of the square box; None when a landmark is not
-        finite or the box would be empty.
-    """
-    points = np.asarray(landmarks, np.float64).reshape(5, 2)
-    if not np.isfinite(points).all():
-        return None
-    eyes, mouth = (points[0] + points[1]) / 2, (points[3] + points[4]) / 2
-    side = LANDMARK_BOX_SIDE * float(np.hypot(np.linalg.norm(mouth - eyes),
-                                              np.linalg.norm(points[1] - points[0])))
-    if side <= 0:
-        return None
-    centre = points.mean(axis=0) - np.array([0.0, LANDMARK_BOX_RISE * side])
-    return np.r_[centre - side / 2, centre + side / 2]
-
-
 def _first_faces(frames: list[np.ndarray], detector, dets: list, full: np.ndarray,
-                 anchor_every: int) -> tuple[int, int] | None:
+                 scan_every: int) -> tuple[int, int] | None:
     """Search whole frames until the main face is found: the first, then a sparse set, then all."""
     n = len(frames)
-    sparse = sorted(set(range(0, n, max(1, int(anchor_every)))) | {n - 1})
+    sparse = sorted(set(range(0, n, max(1, int(scan_every)))) | {n - 1})
     for batch in ([0], sparse, list(range(n))):
         todo = [t for t in batch if not full[t]]
         for t, d in zip(todo, detector.detect_batch([frames[t] for t in todo])):
@@ -441,7 +341,7 @@ def _first_faces(frames: list[np.ndarray], detector, dets: list, full: np.ndarra
 
 
 def search_and_track(frames: Sequence[np.ndarray], detector: FrameDetector, *, search: str = "track",
-                     anchor_every: int = ANCHOR_EVERY) -> Track:
+                     scan_every: int = SCAN_EVERY, anchor_every: int | None = None) -> Track:
     """Detect the main face in the sampled frames of one clip and follow it.
 
     Parameters
@@ -449,7 +349,8 @@ def search_and_track(frames: Sequence[np.ndarray], detector: FrameDetector, *, s
     frames : sequence of (H, W, 3) uint8 RGB arrays
         The sampled frames, in time order.
     detector : FrameDetector
-        See :func:`sk_emotion.faces.detectors.make_detector`.
+        See :func:`sk_emotion.faces.detectors.make_detector` (a bare
+        detector is wrapped in a :class:`~sk_emotion.faces.detectors.FrameDetector`).
     search : {"track", "full"}, default="track"
         ``"full"``: search every frame whole (one batched call).
         ``"track"``: search the first frame whole, then follow the subject
@@ -457,9 +358,13 @@ def search_and_track(frames: Sequence[np.ndarray], detector: FrameDetector, *, s
         where that fails (see the module docstring).  Falls back to
         ``"full"`` for detectors that cannot re-detect (insightface,
         callables).
-    anchor_every : int, default=5
-        When the first frame shows no face: one frame in ``anchor_every``
+    scan_every : int, default=5
+        When the first frame shows no face: one frame in ``scan_every``
         (and the last) is searched whole before every other frame is.
+    anchor_every : int, optional
+        Deprecated name of ``scan_every`` (``anchor_every`` of
+        :class:`~sk_emotion.faces.persons.PersonTracker` means something
+        else: how often a whole-frame search looks for new persons).
 
     Returns
     -------
@@ -473,11 +378,18 @@ def search_and_track(frames: Sequence[np.ndarray], detector: FrameDetector, *, s
     ValueError
         If ``search`` is not ``"track"`` or ``"full"``.
     """
+    from .detectors import as_frame_detector
+
+    if anchor_every is not None:
+        warnings.warn("search_and_track's anchor_every was renamed scan_every; anchor_every will be removed",
+                      FutureWarning, stacklevel=2)
+        scan_every = anchor_every
     frames = list(frames)
     n = len(frames)
     if search not in ("track", "full"):
         raise ValueError(f"search must be 'track' or 'full', got {search!r}")
-    if search == "full" or not getattr(detector, "supports_refine", False) or n < 2:
+    detector = as_frame_detector(detector)
+    if search == "full" or not detector.supports_refine or n < 2:
         track = track_main_face(detector.detect_batch(frames))
         track.n_full_searched = n
         return track
@@ -485,50 +397,23 @@ def search_and_track(frames: Sequence[np.ndarray], detector: FrameDetector, *, s
     dets: list[Detections | None] = [None] * n
     full = np.zeros(n, bool)
     tried = np.zeros(n, bool)
-    seed = _first_faces(frames, detector, dets, full, anchor_every)
+    seed = _first_faces(frames, detector, dets, full, scan_every)
     if seed is None:
         track = track_main_face(dets)
         track.n_full_searched = n
         return track
-    chosen = np.full(n, -1, np.int64)
-    t0, k0 = seed
-    chosen[t0] = k0
 
-    def anchor_box(t: int, j: int) -> np.ndarray:
-        """Where the face is, for the next re-detection: from its landmarks when it has them."""
-        box = landmark_box(dets[t].landmarks[j])
-        return dets[t].boxes[j].astype(np.float64) if box is None else box
+    def redetect(t: int, expected: np.ndarray, reference: np.ndarray) -> int:
+        tried[t] = True
+        found = detector.refine_batch([frames[t]], expected[None])[0]
+        if associate(reference, found) >= 0 and found.scores[0] >= TRACK_MIN_SCORE:
+            dets[t] = found  # the same face, not a neighbour's
+            return 0
+        dets[t] = detector.detect_batch([frames[t]])[0]  # lost: search the whole frame
+        full[t] = True
+        return -1
 
-    for direction in (1, -1):
-        history = [(t0, dets[t0].boxes[k0].astype(np.float64))]  # detector boxes, for association
-        moves = [(t0, anchor_box(t0, k0))]  # landmark boxes, for the expected position
-        t = t0 + direction
-        while 0 <= t < n:
-            predicted = _extrapolate(history, t)
-            reference = history[-1][1] if predicted is None else predicted
-            expected = _extrapolate(moves, t)
-            expected = moves[-1][1] if expected is None else expected
-            j = -1
-            if dets[t] is None:
-                tried[t] = True
-                found = detector.refine_batch([frames[t]], expected[None])[0]
-                if associate(reference, found) >= 0 and found.scores[0] >= TRACK_MIN_SCORE:
-                    dets[t], j = found, 0  # the same face, not a neighbour's
-                else:  # lost: search the whole frame
-                    dets[t] = detector.detect_batch([frames[t]])[0]
-                    full[t] = True
-            if j < 0:
-                for candidate in ([predicted] if predicted is not None else []) + [history[-1][1]]:
-                    j = associate(candidate, dets[t])
-                    if j >= 0:
-                        break
-                if j < 0:
-                    j = _loose_match(reference, dets[t], LOOSE_SHIFT, LOOSE_SCALE)
-            if j >= 0:
-                chosen[t] = j
-                history.append((t, dets[t].boxes[j].astype(np.float64)))
-                moves.append((t, anchor_box(t, j)))
-            t += direction
+    chosen = _follow(dets, seed, redetect=redetect)
     track = fill_missing(dets, chosen)
     track.tracked = (chosen >= 0) & ~full
     track.n_full_searched = int(full.sum())

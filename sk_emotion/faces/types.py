@@ -8,7 +8,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Detections", "Detector", "RefiningDetector", "as_detections", "check_rgb"]
+__all__ = ["Detections", "Detector", "RefiningDetector", "RegionDetector", "TrackingDetector", "as_detections",
+           "check_rgb"]
 
 
 @dataclass(eq=False)  # arrays have no single truth value: compare fields explicitly
@@ -106,6 +107,107 @@ class RefiningDetector(Detector, Protocol):
         -------
         list of Detections
             One per image, in order, each holding zero or one face.
+        """
+
+
+@runtime_checkable
+class RegionDetector(Detector, Protocol):
+    """A detector that can also search only regions of a frame (used by the person tracker, e.g. MTCNN).
+
+    Parameters
+    ----------
+    *args, **kwargs : Any
+        Not accepted: a protocol cannot be instantiated.  Implement
+        ``detect_batch`` and ``detect_regions`` in a class of your own.
+    """
+
+    def detect_regions(self, image: np.ndarray, regions: np.ndarray) -> Detections:
+        """Find the faces a whole-frame search would find, within regions of one image.
+
+        Parameters
+        ----------
+        image : numpy.ndarray of shape (H, W, 3), uint8
+            RGB image.
+        regions : numpy.ndarray of shape (k, 4)
+            Boxes ``x1, y1, x2, y2`` (pixels) to search.
+
+        Returns
+        -------
+        Detections
+            The faces found there, in image pixels.
+        """
+
+
+@runtime_checkable
+class TrackingDetector(Protocol):
+    """What the face trackers run: searches, re-detection and region searches, with their availability.
+
+    :class:`~sk_emotion.faces.detectors.FrameDetector` is one: its
+    ``supports_refine`` and ``supports_regions`` say whether the detector it
+    wraps is a :class:`RefiningDetector` and a :class:`RegionDetector`.  The
+    trackers call ``refine_batch`` only when ``supports_refine`` is true, and
+    ``detect_regions`` only when ``supports_regions`` is.
+
+    Parameters
+    ----------
+    *args, **kwargs : Any
+        Not accepted: a protocol cannot be instantiated.
+
+    Attributes
+    ----------
+    supports_refine : bool
+        Whether ``refine_batch`` may be called.
+    supports_regions : bool
+        Whether ``detect_regions`` may be called.
+    """
+
+    supports_refine: bool
+    supports_regions: bool
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Find the faces of each whole image; see :meth:`Detector.detect_batch`.
+
+        Parameters
+        ----------
+        images : sequence of numpy.ndarray of shape (H, W, 3), uint8
+            RGB images.
+
+        Returns
+        -------
+        list of Detections
+            One per image, in order.
+        """
+
+    def refine_batch(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> list[Detections]:
+        """Find the face near each candidate box; see :meth:`RefiningDetector.refine_batch`.
+
+        Parameters
+        ----------
+        images : sequence of numpy.ndarray of shape (H, W, 3), uint8
+            RGB images.
+        boxes : numpy.ndarray of shape (n_images, 4)
+            One candidate box per image.
+
+        Returns
+        -------
+        list of Detections
+            One per image, each holding zero or one face.
+        """
+
+    def detect_regions(self, image: np.ndarray, regions: np.ndarray) -> Detections:
+        """Find the faces within regions of one image; see :meth:`RegionDetector.detect_regions`.
+
+        Parameters
+        ----------
+        image : numpy.ndarray of shape (H, W, 3), uint8
+            RGB image.
+        regions : numpy.ndarray of shape (k, 4)
+            Boxes to search.
+
+        Returns
+        -------
+        Detections
+            The faces found there.
         """
 
 
