@@ -40,6 +40,7 @@ import numpy as np
 
 __all__ = [
     "ARCFACE_TEMPLATE",
+    "FER2013_TEMPLATE",
     "TEMPLATES",
     "canonical_template",
     "template_points",
@@ -66,6 +67,14 @@ ARCFACE_TEMPLATE: np.ndarray = np.array(
 )
 ARCFACE_TEMPLATE.setflags(write=False)
 _TEMPLATE_SIZE = 112.0
+
+#: Where FER2013 puts the face: left eye, right eye, nose, left and right mouth
+#: corners as ``(coord + 0.5) / side``, the median of MTCNN landmarks over 3,000
+#: FER2013 training faces, made left-right symmetric (benchmarks/fer2013_framing.py).
+#: Backbones trained on FER2013's faces declare it as their ``face_template``.
+FER2013_TEMPLATE: tuple[tuple[float, float], ...] = (
+    (0.3158, 0.3868), (0.6842, 0.3868), (0.5000, 0.6011), (0.3462, 0.7773), (0.6538, 0.7773),
+)
 
 #: Names accepted for ``template``: the ArcFace template and templates declared
 #: by pretrained backbone weights (``transforms["face_template"]``).
@@ -115,9 +124,7 @@ def template_points(template: str | Sequence[Sequence[float]] = "fer2013") -> np
         if template == "arcface":
             return (ARCFACE_TEMPLATE + 0.5) / _TEMPLATE_SIZE
         if template == "fer2013":
-            from ..weights import MiniXceptionWeights
-
-            return np.asarray(MiniXceptionWeights.FER2013.transforms["face_template"], dtype=np.float64)
+            return np.asarray(FER2013_TEMPLATE, dtype=np.float64)
         raise ValueError(f"template must be one of {TEMPLATES} or 5 (x, y) points, got {template!r}")
     points = np.asarray(template, dtype=np.float64)
     if points.shape != (5, 2) or not np.isfinite(points).all():
