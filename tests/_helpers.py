@@ -1,4 +1,4 @@
-"""Helpers the tests share (not fixtures): real face crops, clip builders, a fake SCRFD model.
+"""Helpers the tests share (not fixtures): real face crops, clip builders, a fake SCRFD model, the public API.
 
 Kept out of ``conftest.py`` so that tests import them by name, and out of
 the package: users never need them.
@@ -6,6 +6,10 @@ the package: users never need them.
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import inspect
+import pkgutil
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +163,48 @@ def read_frame_index(frame: np.ndarray, *, n_bits: int = 8) -> int:
         block = frame[m : half - m, b * bw + m : (b + 1) * bw - m]
         value = (value << 1) | int(block.mean() > 128)
     return value
+
+
+# ------------------------------------------------------------------ the public API
+# Public: the names in the ``__all__`` of a module whose dotted path has no
+# ``_``-prefixed part, defined in that module, and the public methods and
+# properties their classes define themselves.  A method that overrides a base
+# class's (skorch's ``get_loss``, scikit-learn's ``set_params``...) keeps that
+# base's documented contract.  tests/test_docstrings.py validates these
+# objects' docstrings; tests/test_docs_build.py checks that the API reference
+# renders every such module.
+def public_modules() -> list[str]:
+    """Dotted names of the package's modules with no ``_``-prefixed part."""
+    import sk_emotion
+
+    return [info.name for info in pkgutil.walk_packages(sk_emotion.__path__, "sk_emotion.")
+            if not any(part.startswith("_") for part in info.name.split(".")[1:])]
+
+
+def _overrides(cls: type, name: str) -> bool:
+    return any(name in vars(base) for base in cls.__mro__[1:] if base is not object)
+
+
+def public_objects() -> list[str]:
+    """Dotted paths of the public classes, functions, methods and properties."""
+    paths = []
+    for module_name in public_modules():
+        module = importlib.import_module(module_name)
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name, None)
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)) or obj.__module__ != module_name:
+                continue
+            paths.append(f"{module_name}.{name}")
+            if not inspect.isclass(obj):
+                continue
+            for member, value in vars(obj).items():
+                if member.startswith("_") or _overrides(obj, member):
+                    continue
+                if inspect.isfunction(value) or isinstance(value, (classmethod, staticmethod, property)):
+                    paths.append(f"{module_name}.{name}.{member}")
+    return sorted(set(paths))
+
+
+def sha256_file(path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
