@@ -48,16 +48,18 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import TruncatedVideoWarning
+from .schema import PERSONS, WINDOWS
 from .video.formats import DEFAULT_FOLDER_FPS
+from .video.sampling import window_grid
 
 __all__ = ["TIMELINE_COLUMNS", "emotion_timeline"]
 
-#: Leading columns of the windows table; ``p_<class>`` columns follow ``label``.
-TIMELINE_COLUMNS: tuple[str, ...] = ("person", "start_s", "end_s", "label", "face_coverage")
+#: Columns of the windows table but the ``p_<class>`` ones, which follow ``label``
+#: (their one home is :data:`sk_emotion.schema.WINDOWS`).
+TIMELINE_COLUMNS: tuple[str, ...] = WINDOWS.fixed
 
-#: Columns of the persons table.
-PERSON_COLUMNS: tuple[str, ...] = ("person", "first_s", "last_s", "on_screen_s", "n_windows", "x", "y",
-                                   "face_size", "thumbnails")
+#: Columns of the persons table (:data:`sk_emotion.schema.PERSONS`).
+PERSON_COLUMNS: tuple[str, ...] = PERSONS.leading
 
 _THUMBNAIL_SIZE = 64
 
@@ -107,22 +109,6 @@ def _resolve_model(model: Any) -> tuple[Any, Any]:
         raise ValueError("the model is not fitted: fit it, or pass model=None for the zero-shot model") from None
     first._validate_params()  # e.g. n_frames above MAX_N_FRAMES, before any decoding
     return first, classifier
-
-
-def _grid(window: float, hop: float, n_frames: int) -> tuple[float, int]:
-    """Sample spacing and the number of grid samples between window starts."""
-    for name, value in (("window", window), ("hop", hop)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not value > 0:
-            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-    step = window / n_frames
-    per_hop = round(hop / step)
-    if per_hop < 1 or not math.isclose(per_hop * step, hop, rel_tol=1e-9, abs_tol=1e-12):
-        raise ValueError(
-            f"hop={hop:g} s must be a multiple of window / n_frames = {window:g} / {n_frames} = {step:g} s "
-            f"(so that overlapping windows share their sampled frames, as clips cut from the video "
-            f"would sample them); e.g. hop={max(1, round(hop / step)) * step:g}"
-        )
-    return step, per_hop
 
 
 class _Failed:
@@ -438,7 +424,7 @@ def emotion_timeline(
             raise ValueError(f"{name} must be an integer >= {int(name == 'batch_size')}, got {value!r}")
     if isinstance(folder_fps, bool) or not isinstance(folder_fps, (int, float, np.floating)) or not folder_fps > 0:
         raise ValueError(f"folder_fps must be a positive number of frames per second, got {folder_fps!r}")
-    step, per_hop = _grid(window, hop, settings.n_frames)
+    step, per_hop = window_grid(window, hop, settings.n_frames)
     video = check_video_path(video)
     bar = None
     progress = None
@@ -497,7 +483,7 @@ def emotion_timeline(
         for i in order:
             record[f"p_{classes[i]}"] = float(proba[i]) if proba is not None else float("nan")
         records.append(record)
-    columns = [*TIMELINE_COLUMNS[:4], *(f"p_{classes[i]}" for i in order), TIMELINE_COLUMNS[4]]
+    columns = WINDOWS.columns(classes)
     windows = pd.DataFrame.from_records(records, columns=columns)
     windows = windows.sort_values(["person", "start_s"], kind="stable").reset_index(drop=True)
     windows.attrs.update(end_s=end_s, stated_duration_s=timeline.stated_duration_s, warning=timeline.truncation)

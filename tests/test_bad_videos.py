@@ -276,7 +276,8 @@ def test_an_unfinished_download_full_of_zeros_is_sampled_over_what_decodes(video
     (0.5, 1.4, False), (3.0, None, False),  # a short clip; nothing stated
 ])
 def test_the_truncation_tolerance_is_max_of_1_s_and_5_percent(decoded, stated, flagged):
-    from sk_emotion.video.decode import TRUNCATION_FRACTION, TRUNCATION_MIN_S, _truncation_reason
+    from sk_emotion.video._container import TRUNCATION_FRACTION, TRUNCATION_MIN_S
+    from sk_emotion.video._container import truncation_reason as _truncation_reason
 
     assert (TRUNCATION_MIN_S, TRUNCATION_FRACTION) == (1.0, 0.05)
     reason = _truncation_reason(decoded, stated)

@@ -21,6 +21,7 @@ from ..config import single_threaded_torch
 from ..faces.cutting import FaceCutter, enough_faces
 from ..faces.tracking import search_and_track
 from ..identity import file_identity
+from ..schema import REPORT
 from ..video.decode import VideoDecodeError, VideoNotFoundError, check_video_path, read_frames
 from ._cache import VideoCache
 from ._inputs import Item
@@ -42,23 +43,9 @@ __all__ = [
     "warm_worker",
 ]
 
-#: Columns of the per-video report (:meth:`VideoFaceExtractor.transform_with_report`).
-REPORT_COLUMNS: tuple[str, ...] = (
-    "path",
-    "frames_in_video",
-    "frames_decoded",
-    "fps",
-    "duration_s",
-    "width",
-    "height",
-    "face_coverage",
-    "frame_detected",
-    "frame_tracked",
-    "fallback_used",
-    "cached",
-    "error",
-    "warning",
-)
+#: Columns of the per-video report (:meth:`VideoFaceExtractor.transform_with_report`);
+#: their one home is :data:`sk_emotion.schema.REPORT`.
+REPORT_COLUMNS: tuple[str, ...] = REPORT.leading
 
 #: Pixel value of the clip substituted for unreadable videos (mid-grey).
 BLANK_VALUE = 128
@@ -138,7 +125,7 @@ def _empty_row(name: str) -> dict:
         "path": name, "frames_in_video": 0, "frames_decoded": 0, "fps": float("nan"),
         "duration_s": float("nan"), "width": 0, "height": 0, "face_coverage": float("nan"),
         "frame_detected": None, "frame_tracked": None, "fallback_used": False, "cached": False, "error": None,
-        "warning": None,
+        "warning": None, "frame_times_s": None,
     }
 
 
@@ -180,15 +167,17 @@ def extract_one(item: Item, s: Settings, progress: Callable[[str, int, int], Non
             expected = (s.n_frames, s.channels, s.face_size, s.face_size)
             if hit is not None and hit[0].shape == expected and hit[0].dtype == np.uint8:
                 faces, cached_row = hit
-                cached_row.setdefault("warning", None)  # entries written before the column existed
+                for column in ("warning", "frame_times_s"):  # entries written before the column existed
+                    cached_row.setdefault(column, None)
                 cached_row.update(path=item.name, cached=True, frames_decoded=0)
                 return Outcome(faces, cached_row, looked_up=True, hit=True)
         if item.path is not None:
-            clip = read_frames(item.path, s.n_frames, return_timestamps=False, progress=progress)
+            clip = read_frames(item.path, s.n_frames, progress=progress)
             info = clip.info
             # A truncated file: its frames are real, sampled over the part that decodes; say so.
             row.update(frames_in_video=int(info.n_frames), frames_decoded=int(clip.n_decoded),
-                       fps=float(info.fps), duration_s=float(info.duration_s), warning=clip.truncation)
+                       fps=float(info.fps), duration_s=float(info.duration_s), warning=clip.truncation,
+                       frame_times_s=[float(t) for t in clip.timestamps_s])
             frames = clip.frames
         else:
             frames = item.frames

@@ -22,7 +22,7 @@ _EXPORTS = {
     "read_frame_indices": ".decode",
     "read_frames": ".decode",
     "sample_array_frames": ".decode",
-    "sample_frame_indices": ".decode",
+    "sample_frame_indices": ".sampling",
     "write_video": ".writer",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
@@ -42,8 +42,8 @@ if TYPE_CHECKING:  # pragma: no cover
         read_frame_indices,
         read_frames,
         sample_array_frames,
-        sample_frame_indices,
     )
     from .formats import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+    from .sampling import sample_frame_indices
     from .stream import FrameSampler, SampledFrame
     from .writer import VideoWriter, write_video

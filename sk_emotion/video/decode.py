@@ -28,7 +28,6 @@ Design notes
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import stat
@@ -41,7 +40,25 @@ import av
 import numpy as np
 
 from ..exceptions import TruncatedVideoWarning, VideoDecodeError, VideoNotFoundError
+from ._container import (
+    TRUNCATION_FRACTION,
+    TRUNCATION_MIN_S,
+    describe_error,
+    display_hw,
+    frame_rotation,
+    last_frame_ticks,
+    metadata_rotation,
+    open_container,
+    quarter_turns,
+    stated_duration_s,
+    stream_duration_s,
+    stream_fps,
+    truncation_reason,
+    video_stream,
+    without_cut_tail,
+)
 from .formats import DEFAULT_FOLDER_FPS, IMAGE_EXTENSIONS
+from .sampling import check_positive_int, sample_frame_indices, sample_positions
 
 __all__ = [
     "MAX_CLIP_BYTES",
@@ -65,14 +82,6 @@ __all__ = [
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-
-#: A video counts as truncated when decoding ends more than
-#: ``max(TRUNCATION_MIN_S, TRUNCATION_FRACTION * stated duration)`` seconds
-#: before the duration its container states.  The margin absorbs what normal
-#: files differ by (a last frame's duration, edit lists, rounding in headers);
-#: an interrupted download or recording loses far more.
-TRUNCATION_MIN_S = 1.0
-TRUNCATION_FRACTION = 0.05
 
 #: Largest sampled clip (``n_frames * height * width * 3`` bytes of RGB) that
 #: :func:`read_frames` and :func:`sample_array_frames` build: 8 GiB, i.e. 1,380
@@ -179,40 +188,6 @@ class DecodedClip:
 # --------------------------------------------------------------------------
 # Sampling and array helpers
 # --------------------------------------------------------------------------
-def sample_frame_indices(n_available: int, n_frames: int) -> np.ndarray:
-    """Pick ``n_frames`` indices uniformly over a clip of ``n_available`` frames.
-
-    The clip is cut into ``n_frames`` equal segments and the frame at the
-    centre of each segment is taken.  Clips shorter than ``n_frames`` repeat
-    frames, so the output always has ``n_frames`` entries.
-
-    Parameters
-    ----------
-    n_available : int
-        Number of frames in the clip (>= 1).
-    n_frames : int
-        Number of samples wanted (>= 1).
-
-    Returns
-    -------
-    indices : ndarray of shape (n_frames,), dtype int64
-        Non-decreasing indices in ``[0, n_available)``.
-
-    Examples
-    --------
-    >>> sample_frame_indices(10, 5).tolist()
-    [1, 3, 5, 7, 9]
-    >>> sample_frame_indices(3, 6).tolist()
-    [0, 0, 1, 1, 2, 2]
-    """
-    n_available = _check_positive_int(n_available, "n_available")
-    n_frames = _check_positive_int(n_frames, "n_frames")
-    # floor((i + 1/2) * n_available / n_frames) in exact integer arithmetic so
-    # that segment centres falling exactly on a frame boundary are stable.
-    i = np.arange(n_frames, dtype=np.int64)
-    return ((2 * i + 1) * n_available) // (2 * n_frames)
-
-
 def apply_rotation(frame: np.ndarray, degrees: float) -> np.ndarray:
     """Rotate an image counter-clockwise by a multiple of 90 degrees.
 
@@ -234,7 +209,7 @@ def apply_rotation(frame: np.ndarray, degrees: float) -> np.ndarray:
         C-contiguous rotated copy (or ``frame`` itself for 0 degrees); shape
         (W, H, ...) for 90 and 270 degrees.
     """
-    k = _quarter_turns(degrees)
+    k = quarter_turns(degrees)
     if k == 0:
         return frame
     return np.ascontiguousarray(np.rot90(frame, k=k, axes=(0, 1)))
@@ -276,7 +251,7 @@ def sample_array_frames(
         )
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps!r}")
-    n_frames = _check_positive_int(n_frames, "n_frames")
+    n_frames = check_positive_int(n_frames, "n_frames")
     _check_clip_bytes("<array>", n_frames, arr.shape[1], arr.shape[2])
     idx = sample_frame_indices(arr.shape[0], n_frames)
     info = VideoInfo(
@@ -345,15 +320,15 @@ def probe_video(
         first = _decode_image(path, files[0])
         return _folder_info(path, files, first, folder_fps)
 
-    with _open_container(path) as container:
-        stream = _video_stream(container, path)
-        stated = _stated_duration_s(stream, container)
+    with open_container(path) as container:
+        stream = video_stream(container, path)
+        stated = stated_duration_s(stream, container)
         if count_frames:
             table = _scan_packets(container, stream, path)
         else:
             table = None
-    with _open_container(path) as container:
-        stream = _video_stream(container, path)
+    with open_container(path) as container:
+        stream = video_stream(container, path)
         first = None
         try:
             first = next(container.decode(stream), None)
@@ -361,17 +336,17 @@ def probe_video(
             pass
         if first is None:
             raise VideoDecodeError(path, "no video frames (zero-frame or undecodable video)")
-        rotation = _frame_rotation(first, stream)
-        fps = _stream_fps(stream)
+        rotation = frame_rotation(first, stream)
+        fps = stream_fps(stream)
         if table is not None:
             n, exact = table.n, True
             duration = table.duration_s() if table.has_pts else n / fps
         else:
-            duration = _stream_duration_s(stream, container)
+            duration = stream_duration_s(stream, container)
             n, exact = stream.frames, False
             if n <= 0:
                 n = max(1, int(round(duration * fps)))
-        height, width = _display_hw(first.height, first.width, rotation)
+        height, width = display_hw(first.height, first.width, rotation)
         return VideoInfo(
             path=path,
             n_frames=int(n),
@@ -453,7 +428,7 @@ def read_frames(
     read_frame_indices : Decode frames at given indices.
     sample_array_frames : The same sampling for in-memory arrays.
     """
-    n_frames = _check_positive_int(n_frames, "n_frames")
+    n_frames = check_positive_int(n_frames, "n_frames")
     return _read(path, n_frames=n_frames, indices=None, return_timestamps=return_timestamps,
                  seek=seek, folder_fps=folder_fps, progress=progress)
 
@@ -555,7 +530,7 @@ def _decode_image(folder: str, name: str) -> av.VideoFrame:
         with av.open(file) as container:
             frame = next(container.decode(video=0), None)
     except (av.FFmpegError, IndexError) as exc:
-        raise VideoDecodeError(folder, f"cannot read image '{name}' ({_describe(exc)})") from exc
+        raise VideoDecodeError(folder, f"cannot read image '{name}' ({describe_error(exc)})") from exc
     if frame is None:
         raise VideoDecodeError(folder, f"cannot read image '{name}' (no picture data)")
     return frame
@@ -564,8 +539,8 @@ def _decode_image(folder: str, name: str) -> av.VideoFrame:
 def _folder_info(folder: str, files: list[str], first, fps: float) -> VideoInfo:
     if not fps > 0:
         raise ValueError(f"folder_fps must be positive, got {fps!r}")
-    rotation = _frame_rotation(first, None)
-    height, width = _display_hw(first.height, first.width, rotation)
+    rotation = frame_rotation(first, None)
+    height, width = display_hw(first.height, first.width, rotation)
     codec = os.path.splitext(files[0])[1].lower().lstrip(".")
     return VideoInfo(
         path=folder,
@@ -584,7 +559,7 @@ def _folder_info(folder: str, files: list[str], first, fps: float) -> VideoInfo:
 def _folder_frame(folder: str, name: str, ref: tuple[int, ...] | None) -> tuple[np.ndarray, av.VideoFrame]:
     """One image of a frame folder: upright RGB array (of shape ``ref`` when given) and decoded frame."""
     frame = _decode_image(folder, name)
-    arr = apply_rotation(frame.to_ndarray(format="rgb24"), _frame_rotation(frame, None))
+    arr = apply_rotation(frame.to_ndarray(format="rgb24"), frame_rotation(frame, None))
     if ref is not None and arr.shape != ref:
         # Unlike a codec's mid-stream resize, mixed sizes in a folder are
         # a data error: resizing would silently distort faces.
@@ -654,34 +629,10 @@ class _FrameTable:
         return int(np.clip(np.searchsorted(self.pts, pts, side="right") - 1, 0, self.n - 1))
 
     def sample(self, n_frames: int) -> np.ndarray:
+        """Positions of the frames on screen at the centres of ``n_frames`` equal segments."""
         if not self.has_pts or self.span() <= 0:
             return sample_frame_indices(self.n, n_frames)
-        # Centres of n_frames equal time segments, in exact integer arithmetic:
-        # target_i = pts0 + (2i + 1) * span / (2 n); pick the last frame with
-        # pts <= target_i (the one displayed at that instant).
-        i = np.arange(n_frames, dtype=np.int64)
-        scaled_targets = 2 * n_frames * self.pts[0] + (2 * i + 1) * self.span()
-        pos = np.searchsorted(2 * n_frames * self.pts, scaled_targets, side="right") - 1
-        return np.clip(pos, 0, self.n - 1).astype(np.int64)
-
-
-def _without_cut_tail(packets: Iterator) -> Iterator:
-    """``packets`` less a corrupt one at the very end: the part of a frame a truncated file ends inside.
-
-    The demuxer hands out what it could read of such a packet, flagged
-    corrupt; decoded, it gives a half-grey frame (MPEG-4) or an error that
-    loses the frames the decoder still holds (H.264).  A corrupt packet
-    elsewhere is passed on (its damage is the decoder's to conceal).
-    """
-    held = None
-    for packet in packets:
-        if held is not None and packet.size:
-            yield held
-            held = None
-        if packet.size and packet.is_corrupt:
-            held = packet
-            continue
-        yield packet
+        return sample_positions(self.pts, self.span(), n_frames)
 
 
 def _table_duration_s(table: _FrameTable, fps: float) -> float:
@@ -697,7 +648,7 @@ def _head(table: _FrameTable, n: int) -> _FrameTable:
 def _scan_packets(container, stream, path: str) -> _FrameTable:
     pts_list, dts_list, key_list, dur_list = [], [], [], []
     try:
-        for packet in _without_cut_tail(container.demux(stream)):
+        for packet in without_cut_tail(container.demux(stream)):
             # Size-0 packets are the end-of-stream marker or AVI placeholders
             # for dropped frames (e.g. VFR written to AVI); discard-flagged
             # ones are cut by an MP4 edit list.  Neither is ever displayed.
@@ -730,10 +681,9 @@ def _scan_packets(container, stream, path: str) -> _FrameTable:
         pts, first = np.unique(pts, return_index=True)
         key = key[first]
         if pts.size == n:
-            last = int(np.asarray(dur_list, dtype=np.int64)[order][-1])
-            if last <= 0:
-                last = int(np.median(np.diff(pts))) if pts.size > 1 else _one_frame_ticks(stream)
-            return _FrameTable(pts, key, True, time_base, max(last, 1))
+            last = last_frame_ticks(int(np.asarray(dur_list, dtype=np.int64)[order][-1]),
+                                    float(np.median(np.diff(pts))) if pts.size > 1 else None, stream)
+            return _FrameTable(pts, key, True, time_base, last)
     # No usable timestamps (or duplicates): count frames instead.
     return _FrameTable(np.arange(n, dtype=np.int64), np.asarray(key_list, dtype=bool),
                        False, time_base, 1)
@@ -757,8 +707,8 @@ class _Decoder:
         # Reopening is the only positioning that cannot be fooled by a bad
         # index, so it is what the no-seek fallback uses.
         self.close()
-        self.container = _open_container(self.path)
-        self.stream = _video_stream(self.container, self.path)
+        self.container = open_container(self.path)
+        self.stream = video_stream(self.container, self.path)
         self._frames = self._iter()
 
     def seek(self, pts: int) -> None:
@@ -780,7 +730,7 @@ class _Decoder:
     def _decoded(self) -> Iterator:
         # What container.decode(stream) does, less the cut tail of a truncated file.
         try:
-            for packet in _without_cut_tail(self.container.demux(self.stream)):
+            for packet in without_cut_tail(self.container.demux(self.stream)):
                 yield from packet.decode()
         except av.FFmpegError:
             # Damaged data mid-stream: the stream ends here, after the frames
@@ -888,12 +838,12 @@ def _to_rgb(frames: list, sel: np.ndarray, stream_rotation: int | None, progress
     resolution midway, and the output must stack.
     """
     w0, h0 = frames[0].width, frames[0].height
-    rotation = _frame_rotation(frames[0], None, stream_rotation)
+    rotation = frame_rotation(frames[0], None, stream_rotation)
     out = None
     for j, frame in enumerate(frames):
         kwargs = {} if (frame.width, frame.height) == (w0, h0) else {"width": w0, "height": h0}
         rgb = apply_rotation(frame.to_ndarray(format="rgb24", **kwargs),
-                             _frame_rotation(frame, None, stream_rotation))
+                             frame_rotation(frame, None, stream_rotation))
         if out is None:
             out = np.empty((len(sel), *rgb.shape), np.uint8)
         out[sel == j] = rgb
@@ -908,13 +858,13 @@ def _read(path, n_frames, indices, return_timestamps, seek, folder_fps, progress
     if os.path.isdir(path):
         return _read_folder(path, n_frames, indices, return_timestamps, folder_fps, progress)
 
-    with _open_container(path) as container:
-        stream = _video_stream(container, path)
+    with open_container(path) as container:
+        stream = video_stream(container, path)
         table = _scan_packets(container, stream, path)
-        fps = _stream_fps(stream)
+        fps = stream_fps(stream)
         codec = stream.codec_context.name
-        stream_rotation = _metadata_rotation(stream)
-        stated = _stated_duration_s(stream, container)
+        stream_rotation = metadata_rotation(stream)
+        stated = stated_duration_s(stream, container)
         coded_hw = (stream.codec_context.height, stream.codec_context.width)
 
     idx = table.sample(n_frames) if indices is None else _check_indices(indices, table.n, path)
@@ -922,14 +872,14 @@ def _read(path, n_frames, indices, return_timestamps, seek, folder_fps, progress
     _check_clip_bytes(path, len(idx), *coded_hw)
     wanted = np.unique(idx)
     frames, keys, n_decoded, ran_out, table = _decode_positions(path, table, wanted, seek, progress)
-    truncation = _truncation_reason(_table_duration_s(table, fps), stated)
+    truncation = truncation_reason(_table_duration_s(table, fps), stated)
     if ran_out is not None:
         # The packets go on, but the decoder gave up: for us the video ends
         # where the last decoded frame stops being shown.
         last = table.position(ran_out) if table.has_pts else int(ran_out)
         if last + 1 < table.n:
             head = _head(table, last + 1)
-            damaged = _truncation_reason(_table_duration_s(head, fps), _table_duration_s(table, fps),
+            damaged = truncation_reason(_table_duration_s(head, fps), _table_duration_s(table, fps),
                                          damaged=True)
             if damaged is not None:
                 truncation = damaged
@@ -980,12 +930,6 @@ def _read(path, n_frames, indices, return_timestamps, seek, folder_fps, progress
 # --------------------------------------------------------------------------
 # Small helpers
 # --------------------------------------------------------------------------
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _check_indices(indices: np.ndarray, n: int, path: str) -> np.ndarray:
     bad = indices[(indices < 0) | (indices >= n)]
     if bad.size:
@@ -1037,7 +981,7 @@ def check_video_path(path: PathLike) -> str:
     except FileNotFoundError:
         raise VideoNotFoundError(path, "no such file or directory") from None
     except OSError as exc:
-        raise VideoDecodeError(path, f"cannot open ({_describe(exc)})") from exc
+        raise VideoDecodeError(path, f"cannot open ({describe_error(exc)})") from exc
     for test, kind in _NOT_REGULAR:
         if test(mode):
             raise VideoDecodeError(
@@ -1054,174 +998,3 @@ def _check_clip_bytes(path: str, n_frames: int, height: int, width: int) -> None
         raise VideoDecodeError(
             path, f"{n_frames} sampled frames of {width}x{height} would take {size / 2**30:.1f} GiB, "
                   f"more than the {MAX_CLIP_BYTES / 2**30:g} GiB limit of one clip; sample fewer frames")
-
-
-def _truncation_reason(decoded_s: float, stated_s: float | None, *, damaged: bool = False) -> str | None:
-    """Why decoding ending at ``decoded_s`` did not see a video stated to last ``stated_s``; None if it did."""
-    if stated_s is None or not (math.isfinite(stated_s) and math.isfinite(decoded_s)):
-        return None
-    if stated_s - decoded_s <= max(TRUNCATION_MIN_S, TRUNCATION_FRACTION * stated_s):
-        return None
-    why = "the rest of the file cannot be decoded (damaged data)" if damaged else "the file is probably truncated"
-    return f"decoding stopped at {decoded_s:.1f} s of a stated {stated_s:.1f} s: {why}"
-
-
-def _describe(exc: BaseException) -> str:
-    # FFmpeg errors carry a readable strerror ("Invalid data found when
-    # processing input"); lower-case it to fit inside our sentence.
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return text[:1].lower() + text[1:]
-
-
-def _truncated_mp4(path: str) -> str | None:
-    """Why an MP4/MOV file FFmpeg could not open is unreadable, if it was cut before its index.
-
-    ISO media files are a sequence of boxes (32-bit size, 4-letter type).  A
-    file written without "faststart" keeps its index (``moov``) after the
-    media data (``mdat``); cut short, it has the media but no index, and
-    nothing can be decoded.  Walk the top-level boxes: an ``ftyp`` file
-    without ``moov`` whose last box runs past the end of the file was cut;
-    one whose boxes give way to zeros is an unfinished download (download
-    managers preallocate the whole file).
-    """
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as handle:
-            boxes, offset = [], 0
-            while offset + 8 <= size and len(boxes) < 10_000:
-                handle.seek(offset)
-                header = handle.read(16)
-                length, kind = int.from_bytes(header[:4], "big"), header[4:8]
-                if header[:8] == bytes(8) and boxes:
-                    # Zeros where the next box should be: a download manager's preallocated file.
-                    return _missing_index(boxes, f"the file holds only zeros from byte {offset:,} on")
-                if length == 1 and len(header) == 16:
-                    length = int.from_bytes(header[8:16], "big")
-                elif length == 0:
-                    length = size - offset
-                if length < 8:
-                    return None
-                boxes.append(kind)
-                offset += length
-    except OSError:
-        return None
-    if offset <= size:
-        return None
-    return _missing_index(boxes, f"the file ends (at {size:,} bytes) inside its media data")
-
-
-def _missing_index(boxes: list[bytes], where: str) -> str | None:
-    if not boxes or boxes[0] != b"ftyp" or b"moov" in boxes:
-        return None
-    return (f"truncated MP4/MOV: {where}, before the index (moov box) that decoding needs; "
-            "it is probably an interrupted download or recording")
-
-
-def _open_container(path: str):
-    if os.path.getsize(path) == 0:
-        raise VideoDecodeError(path, "empty file (0 bytes)")
-    try:
-        return av.open(path, mode="r", metadata_errors="ignore")
-    except av.InvalidDataError as exc:
-        truncated = _truncated_mp4(path)
-        if truncated is not None:
-            raise VideoDecodeError(path, truncated) from exc
-        raise VideoDecodeError(path, f"not a video file ({_describe(exc)})") from exc
-    except av.EOFError as exc:
-        # e.g. an MKV written without any frame: the header is all there is.
-        raise VideoDecodeError(path, "no video frames (file ends before any frame)") from exc
-    except FileNotFoundError as exc:
-        raise VideoNotFoundError(path, "no such file or directory") from exc
-    except (av.FFmpegError, OSError) as exc:
-        raise VideoDecodeError(path, f"cannot open ({_describe(exc)})") from exc
-
-
-def _video_stream(container, path: str):
-    for stream in container.streams.video:
-        # Skip cover art (MP4/MKV attached pictures): it is not the clip.
-        if not stream.disposition & av.stream.Disposition.attached_pic:
-            return stream
-    raise VideoDecodeError(path, "no video stream (zero-frame video or audio-only file)")
-
-
-def _stream_fps(stream) -> float:
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if rate:
-            return float(rate)
-    return 25.0  # arbitrary but conventional; only used for timestamps
-
-
-def _stream_duration_s(stream, container) -> float:
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    if container.duration:
-        return container.duration / av.time_base
-    return 0.0
-
-
-def _stated_duration_s(stream, container) -> float | None:
-    """The video stream's duration as the container states it, or None; see ``VideoInfo.stated_duration_s``."""
-    claims = []
-    if stream.duration and stream.time_base:
-        claims.append(float(stream.duration * stream.time_base))
-    rate = stream.average_rate or stream.guessed_rate
-    if stream.frames and rate:
-        # AVI headers keep the frame count when FFmpeg re-estimates a cut file's duration.
-        claims.append(stream.frames / float(rate))
-    tag = _hms_seconds((stream.metadata or {}).get("DURATION"))  # Matroska, per stream
-    if tag is not None:
-        claims.append(tag)
-    if claims:
-        return max(claims)
-    others = [s for s in container.streams if s is not stream]
-    if container.duration and not others:
-        # The file's duration counts every stream (audio may run longer): only for a lone video stream.
-        return container.duration / av.time_base
-    return None
-
-
-def _hms_seconds(text: str | None) -> float | None:
-    """``"00:00:19.700000000"`` as seconds, or None."""
-    match = re.fullmatch(r"(\d+):(\d{2}):(\d{2}(?:\.\d*)?)", (text or "").strip())
-    if match is None:
-        return None
-    hours, minutes, seconds = match.groups()
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
-
-def _one_frame_ticks(stream) -> int:
-    fps = _stream_fps(stream)
-    tb = stream.time_base or Fraction(1, 1)
-    return max(1, int(round(1 / (fps * tb))))
-
-
-def _quarter_turns(degrees: float) -> int:
-    return int(round(float(degrees) / 90.0)) % 4
-
-
-def _metadata_rotation(stream) -> int | None:
-    # Old FFmpeg exported phone rotation as a clockwise 'rotate' tag instead of
-    # (or besides) frame side data; convert to counter-clockwise degrees.
-    tag = stream.metadata.get("rotate") if stream.metadata else None
-    try:
-        return -int(float(tag)) if tag is not None else None
-    except ValueError:
-        return None
-
-
-def _frame_rotation(frame, stream, fallback: int | None = None) -> int:
-    """Counter-clockwise display rotation of ``frame`` in {0, 90, 180, 270}."""
-    has_matrix = any(
-        getattr(sd, "type", None) == av.sidedata.sidedata.Type.DISPLAYMATRIX
-        for sd in getattr(frame, "side_data", ())
-    )
-    degrees = getattr(frame, "rotation", 0) if has_matrix else None
-    if degrees is None:
-        degrees = fallback if fallback is not None else (
-            _metadata_rotation(stream) if stream is not None else None
-        )
-    return 90 * _quarter_turns(degrees or 0)
-
-
-def _display_hw(height: int, width: int, rotation: int) -> tuple[int, int]:
-    return (width, height) if rotation in (90, 270) else (height, width)

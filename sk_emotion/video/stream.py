@@ -11,7 +11,7 @@ Design notes
 * **Same choice as read_frames.**  Each target time picks the frame
   displayed at that instant (the last one whose presentation time is <= the
   target), times counted from the first frame, exactly as
-  ``decode._FrameTable.sample``.  Times are compared as fractions (pts are
+  ``decode._FrameTable.sample`` (:mod:`~sk_emotion.video.sampling`).  Times are compared as fractions (pts are
   integers in the stream's rational time base), so there is no float drift
   over a long video, and a target that falls exactly on a frame's timestamp
   picks that frame.
@@ -40,15 +40,19 @@ import av
 import numpy as np
 
 from ..exceptions import VideoDecodeError
+from ._container import (
+    average_rate,
+    display_hw,
+    last_frame_ticks,
+    open_container,
+    truncation_reason,
+    video_stream,
+    without_cut_tail,
+)
 from .decode import (
     PathLike,
     VideoInfo,
-    _display_hw,
     _folder_frame,
-    _open_container,
-    _truncation_reason,
-    _video_stream,
-    _without_cut_tail,
     apply_rotation,
     check_video_path,
     list_image_files,
@@ -279,7 +283,7 @@ class FrameSampler:
         frames = _FrameStream(self.path, skip_to=t)
         # Stored size of the frames: streams may change resolution midway,
         # and every image must have the size info reports (as read_frames).
-        stored_hw = _display_hw(self.info.height, self.info.width, self.info.rotation)
+        stored_hw = display_hw(self.info.height, self.info.width, self.info.rotation)
         shown = None  # (time, index, frame) on screen at the current target
         image = None  # its RGB array, converted on first use
         try:
@@ -310,7 +314,7 @@ class FrameSampler:
                 j += 1
                 t = self._offset + j * self._step
             self.end_time_s = float(end_time)
-            self.truncation = _truncation_reason(self.end_time_s, self.info.stated_duration_s)
+            self.truncation = truncation_reason(self.end_time_s, self.info.stated_duration_s)
         finally:
             self.n_decoded = frames.n_decoded
             frames.close()
@@ -390,12 +394,12 @@ class _FrameStream:
             self._container = None
 
     def _decode(self, skip: bool) -> Iterator[tuple[Fraction, int, av.VideoFrame]]:
-        self._container = container = _open_container(self.path)
-        stream = _video_stream(container, self.path)
+        self._container = container = open_container(self.path)
+        stream = video_stream(container, self.path)
         if _THREAD_TYPE is not None:
             stream.codec_context.thread_type = _THREAD_TYPE
         time_base = stream.time_base or Fraction(1, 1)
-        period = 1 / _average_rate(stream)
+        period = 1 / average_rate(stream)
         packets = container.demux(stream)
         buffered: list[av.Packet] = []
         entry_pts = p0 = None
@@ -413,7 +417,7 @@ class _FrameStream:
             # Empty packets are AVI placeholders for dropped frames: sending
             # one would put the decoder in draining mode.
             try:
-                for packet in _without_cut_tail(itertools.chain(_drain(buffered), packets)):
+                for packet in without_cut_tail(itertools.chain(_drain(buffered), packets)):
                     if packet.size == 0:
                         continue
                     if (entry_pts is not None and packet.pts is not None
@@ -527,17 +531,12 @@ def _drain(items: list) -> Iterator:
 
 
 def _last_duration(frame, has_pts: bool, diffs: Counter, stream, period: Fraction) -> Fraction:
-    # As decode._scan_packets: the packet's duration, else the median pts step
-    # (from a histogram: memory stays small), else one frame at the nominal rate.
+    # Without timestamps frames are counted at the average rate; with them, as
+    # read_frames times the last frame (its steps kept as a histogram: memory stays small).
     if not has_pts:
         return period
     time_base = stream.time_base or Fraction(1, 1)
-    ticks = frame.duration or 0
-    if ticks <= 0 and diffs:
-        ticks = int(_median(diffs))
-    if ticks <= 0:
-        ticks = max(1, int(round(period / time_base)))
-    return ticks * time_base
+    return last_frame_ticks(frame.duration, _median(diffs) if diffs else None, stream) * time_base
 
 
 def _median(counts: Counter) -> float:
@@ -551,14 +550,6 @@ def _median(counts: Counter) -> float:
         if seen > hi:
             return (low + value) / 2
     raise ValueError("empty histogram")
-
-
-def _average_rate(stream) -> Fraction:
-    # The rate decode._stream_fps reports, kept exact.
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if rate:
-            return Fraction(rate)
-    return Fraction(25)
 
 
 def _exact_time(value, name: str) -> Fraction:
