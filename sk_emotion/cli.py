@@ -135,8 +135,8 @@ class _RegistryHelp(argparse.HelpFormatter):
             from .nets.spatial import SPATIAL_POOLINGS
             from .nets.temporal import TEMPORAL_POOLINGS
 
-            text = text.replace("{spatial_poolings}", ", ".join(SPATIAL_POOLINGS))
-            text = text.replace("{temporal_poolings}", ", ".join(["auto", *TEMPORAL_POOLINGS]))
+            text = text.replace("{spatial_poolings}", ", ".join(SPATIAL_POOLINGS.options))
+            text = text.replace("{temporal_poolings}", ", ".join(TEMPORAL_POOLINGS.options))
         return text
 
 
@@ -480,11 +480,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _temperatures(text: str) -> list[float]:
+    from .nets.temporal import TEMPERATURE
+
     try:
         values = [float(t) for t in text.split(",")]
     except ValueError:
         raise ValueError(f"--temperatures must be comma-separated numbers, got {text!r}") from None
-    if not all(math.isfinite(v) and v > 0 for v in values):
+    if not all(TEMPERATURE.is_satisfied_by(v) for v in values):
         raise _UsageError(f"--temperatures must be positive finite numbers, got {text!r}")
     return values
 

@@ -14,18 +14,13 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import (
-    Interval,
-    Options,
-    StrOptions,
-    validate_parameter_constraints,
-)
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring
 from skorch.utils import to_numpy
 
+from .._sklearn_compat import Interval, Options, StrOptions, validate_parameter_constraints
 from ..nets.spatial import SPATIAL_POOLINGS
-from ..nets.temporal import TEMPORAL_POOLINGS
+from ..nets.temporal import TEMPERATURE, TEMPORAL_POOLINGS
 from ..nets.video_emotion import FEATURE_STAGES, VideoEmotionNet
 from ..validation import check_clips, check_labels, check_probabilities
 from ..weights import FaceResNetWeights, MiniXceptionWeights, resolve_emotion_weights
@@ -37,17 +32,22 @@ if TYPE_CHECKING:
 
 __all__ = ["EmotionClassifier"]
 
-# Own parameters that define the network's structure: changing one after
-# initialisation re-creates the module, as skorch does for ``module__*``.
-_STRUCTURAL_PARAMS = (
+# Own parameters that are arguments of the network too: initialize_module passes
+# them; module__<name> is refused for them (and for classes), since it would set
+# them twice; changing one after initialisation re-creates the module, as skorch
+# does for module__* (but the temperature, which a fitted network takes in place).
+_NETWORK_PARAMS = (
     "spatial_pooling",
     "temporal_pooling",
+    "temperature",
     "learn_temperature",
     "n_heads",
     "feature_stage",
     "freeze_backbone",
     "weights",
 )
+_STRUCTURAL_PARAMS = tuple(name for name in _NETWORK_PARAMS if name != "temperature")
+_SHADOWED = (*_NETWORK_PARAMS, "classes")
 # skorch's own default is an object too (ValidSplit(5)); this one is stateless.
 _DEFAULT_SPLIT = HoldoutSplit()
 
@@ -238,9 +238,9 @@ class EmotionClassifier(NeuralNetClassifier):
         which users may add.
         """
         return {
-            "spatial_pooling": [StrOptions(set(SPATIAL_POOLINGS))],
-            "temporal_pooling": [StrOptions({"auto", *TEMPORAL_POOLINGS})],
-            "temperature": [None, Interval(Real, 0, None, closed="neither")],
+            "spatial_pooling": [StrOptions(set(SPATIAL_POOLINGS.options))],
+            "temporal_pooling": [StrOptions(set(TEMPORAL_POOLINGS.options))],
+            "temperature": [None, TEMPERATURE],
             "learn_temperature": ["boolean"],
             "n_heads": [Interval(Integral, 1, None, closed="left")],
             "attention_penalty": [Interval(Real, 0, None, closed="left")],
@@ -307,17 +307,10 @@ class EmotionClassifier(NeuralNetClassifier):
     # ------------------------------------------------------- skorch plumbing
     def initialize_module(self):
         """Create the network from this estimator's parameters and ``module__*``."""
-        kwargs = {
-            "classes": tuple(str(c) for c in self.classes_),
-            "spatial_pooling": self.spatial_pooling,
-            "temporal_pooling": self.temporal_pooling,
-            "temperature": None if self.temperature is None else float(self.temperature),
-            "learn_temperature": self.learn_temperature,
-            "n_heads": int(self.n_heads),
-            "feature_stage": self.feature_stage,
-            "freeze_backbone": self.freeze_backbone,
-            "weights": self.weights,
-        }
+        kwargs = {name: getattr(self, name) for name in _NETWORK_PARAMS}
+        # Plain Python numbers (the values were validated, e.g. an np.int64 n_heads).
+        kwargs.update(classes=tuple(str(c) for c in self.classes_), n_heads=int(self.n_heads),
+                      temperature=None if self.temperature is None else float(self.temperature))
         kwargs.update(self.get_params_for("module"))
         self.module_ = self.initialized_instance(self.module, kwargs)
         return self
@@ -335,7 +328,8 @@ class EmotionClassifier(NeuralNetClassifier):
         if "temperature" in kwargs and getattr(self, "initialized_", False):
             # On a fitted model the value takes effect at once, so it is checked now,
             # before anything changes (unfitted models are checked in fit, as sklearn wants).
-            _check_temperature(kwargs["temperature"])
+            validate_parameter_constraints({"temperature": self._parameter_constraints["temperature"]},
+                                           {"temperature": kwargs["temperature"]}, caller_name=type(self).__name__)
         super().set_params(**kwargs)
         if getattr(self, "initialized_", False) and hasattr(self, "module_"):
             if any(key in kwargs for key in _STRUCTURAL_PARAMS):
@@ -601,21 +595,6 @@ class EmotionClassifier(NeuralNetClassifier):
         tags.input_tags.three_d_array = True
         tags.non_deterministic = self.random_state is None
         return tags
-
-
-def _check_temperature(value) -> None:
-    """The temperature rule of ``_parameter_constraints``, for a fitted model's ``set_params``."""
-    if value is not None and (not isinstance(value, Real) or isinstance(value, bool)
-                              or not np.isfinite(value) or value <= 0):
-        validate_parameter_constraints(
-            {"temperature": [None, Interval(Real, 0, None, closed="neither")]},
-            {"temperature": value}, caller_name="EmotionClassifier")
-
-
-#: Own parameters that also exist as a network argument: setting both routes would
-#: silently keep only one of them.
-_SHADOWED = ("spatial_pooling", "temporal_pooling", "temperature", "learn_temperature", "n_heads",
-             "feature_stage", "freeze_backbone", "weights", "classes")
 
 
 def _check_module_routes(estimator) -> None:

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import copy
 import json
-import numbers
 import os
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from .._sklearn_compat import Interval, validate_parameter_constraints
 from ..estimators.explanation import Explanation
 from ..validation import check_clips, check_probabilities
 from .format import FORMAT_VERSION, METADATA_PREFIX, OUTPUT_NAMES, session_options
@@ -153,6 +154,13 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
     (2, 7)
     """
 
+    _parameter_constraints: dict = {
+        "path": [str, os.PathLike],
+        "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "providers": [None, "array-like"],
+        "n_threads": [None, Interval(Integral, 0, None, closed="left")],
+    }
+
     def __init__(
         self,
         path: str | os.PathLike,
@@ -169,17 +177,13 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
     # ---------------------------------------------------------------- session
     def _session(self) -> tuple[ort.InferenceSession, dict[str, Any]]:
         """The onnxruntime session and decoded metadata, opened once per parameter set."""
+        self._validate_params()
         providers = ["CPUExecutionProvider"] if self.providers is None else list(self.providers)
         key = (os.fspath(self.path), tuple(providers), self.n_threads)
         if getattr(self, "_ort_key", None) == key:
             return self._ort_session, self._ort_metadata
         import onnxruntime as ort
 
-        if self.n_threads is not None and (
-            not isinstance(self.n_threads, numbers.Integral) or isinstance(self.n_threads, bool)
-            or self.n_threads < 0
-        ):
-            raise ValueError(f"n_threads must be None or a non-negative integer, got {self.n_threads!r}")
         path = _existing(self.path)
         try:
             session = ort.InferenceSession(str(path), session_options(self.n_threads), providers=providers)
@@ -257,11 +261,10 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
     def _run(self, X: ArrayLike, outputs: Sequence[str], batch_size: int | None) -> dict[str, np.ndarray]:
         session, meta = self._session()
         clips = check_clips(X, input_size=meta["input_size"], name="X")
+        if batch_size is not None:  # the method's argument follows the parameter's rule
+            validate_parameter_constraints({"batch_size": self._parameter_constraints["batch_size"]},
+                                           {"batch_size": batch_size}, caller_name=f"{type(self).__name__}.explain")
         step = self.batch_size if batch_size is None else batch_size
-        if step is not None and (
-            not isinstance(step, numbers.Integral) or isinstance(step, bool) or step < 1
-        ):
-            raise ValueError(f"batch_size must be None or a positive integer, got {step!r}")
         step = int(step or len(clips))
         luma = np.asarray(meta["rgb_to_gray"], dtype=np.float32).reshape(1, 1, -1, 1, 1)
         parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}

@@ -10,7 +10,7 @@ Poolings are registered by name in :data:`SPATIAL_POOLINGS`; adding one is a
 subclass of :class:`SpatialPooling` decorated with
 :func:`register_spatial_pooling`.  Its ``__init__`` takes any of the keyword
 arguments the network offers (``in_channels``, ``n_heads``, ``hidden``) and
-ignores the others (see :func:`sk_emotion.nets.registry.build`).
+ignores the others (see :class:`sk_emotion.nets.registry.Registry`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .registry import Registry
+
 __all__ = [
     "SPATIAL_POOLINGS",
     "AttentionPooling",
@@ -28,32 +30,6 @@ __all__ = [
     "attention_penalty",
     "register_spatial_pooling",
 ]
-
-#: Name -> spatial pooling class.
-SPATIAL_POOLINGS: dict[str, type[SpatialPooling]] = {}
-
-
-def register_spatial_pooling(cls: type[SpatialPooling]) -> type[SpatialPooling]:
-    """Class decorator: make a :class:`SpatialPooling` available under ``cls.name``.
-
-    ``cls`` must be a subclass of :class:`SpatialPooling` with a non-empty
-    ``name``; it replaces any class registered under that name.
-
-    Returns
-    -------
-    type
-        ``cls``, unchanged.
-
-    Raises
-    ------
-    TypeError
-        If ``cls`` is not a :class:`SpatialPooling` subclass with a ``name``.
-    """
-    if not (isinstance(cls, type) and issubclass(cls, SpatialPooling)) or not getattr(cls, "name", ""):
-        raise TypeError(f"{cls!r} must be a SpatialPooling subclass with a 'name'")
-    SPATIAL_POOLINGS[cls.name] = cls
-    return cls
-
 
 class SpatialPooling(nn.Module):
     """Base class: weights over the positions of a feature map.
@@ -112,6 +88,11 @@ class SpatialPooling(nn.Module):
             ``n_heads``.
         """
         return {"spatial_pooling": self.name, "n_heads": self.n_heads}
+
+
+#: Name -> spatial pooling class; ``@register_spatial_pooling`` adds one.
+SPATIAL_POOLINGS: Registry = Registry("spatial_pooling", SpatialPooling)
+register_spatial_pooling = SPATIAL_POOLINGS.register
 
 
 @register_spatial_pooling

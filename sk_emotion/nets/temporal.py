@@ -11,8 +11,8 @@ returns
 * the weight of every frame in every class's video score ``(N, T, K)``,
   summing to one over frames.
 
-The poolings of the paper work on each frame's class *probabilities*
-``p[t, c]`` rather than on raw logits, so that a temperature means the same
+The poolings of the paper weigh frames by their class *probabilities*
+``p[t, c]`` rather than by raw logits, so that a temperature means the same
 thing for the pretrained network, for an untrained head and after training
 (raw logits double in scale during training, which turned a fixed
 temperature from "pool most frames" into "pool two frames").
@@ -28,13 +28,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from numbers import Real
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._sklearn_compat import Interval, validate_parameter_constraints
+from .registry import Registry
+
 __all__ = [
+    "TEMPERATURE",
     "TEMPORAL_POOLINGS",
     "resolve_temporal_pooling",
     "ExpressivePooling",
@@ -46,32 +51,7 @@ __all__ = [
     "register_temporal_pooling",
 ]
 
-#: Name -> temporal pooling class.
-TEMPORAL_POOLINGS: dict[str, type[TemporalPooling]] = {}
-
 _EPS = 1e-12  # floor of pooled probabilities before the log
-
-
-def register_temporal_pooling(cls: type[TemporalPooling]) -> type[TemporalPooling]:
-    """Class decorator: make a :class:`TemporalPooling` available under ``cls.name``.
-
-    ``cls`` must be a subclass of :class:`TemporalPooling` with a non-empty
-    ``name``; it replaces any class registered under that name.
-
-    Returns
-    -------
-    type
-        ``cls``, unchanged.
-
-    Raises
-    ------
-    TypeError
-        If ``cls`` is not a :class:`TemporalPooling` subclass with a ``name``.
-    """
-    if not (isinstance(cls, type) and issubclass(cls, TemporalPooling)) or not getattr(cls, "name", ""):
-        raise TypeError(f"{cls!r} must be a TemporalPooling subclass with a 'name'")
-    TEMPORAL_POOLINGS[cls.name] = cls
-    return cls
 
 
 def resolve_temporal_pooling(name: str, classes: Sequence[str]) -> str:
@@ -99,9 +79,22 @@ def resolve_temporal_pooling(name: str, classes: Sequence[str]) -> str:
     return "expressive" if "neutral" in [str(c) for c in classes] else "softmax"
 
 
-def _check_temperature(temperature: float) -> float:
-    if isinstance(temperature, bool) or not temperature > 0 or not math.isfinite(temperature):
-        raise ValueError(f"temperature must be a positive finite float, got {temperature!r}")
+class _PositiveFinite(Interval):
+    """``(0, inf)`` without booleans: scikit-learn's ``Interval(Real, ...)`` takes ``True`` for 1."""
+
+    def is_satisfied_by(self, val: object) -> bool:
+        return not isinstance(val, bool) and super().is_satisfied_by(val)
+
+
+#: What a temperature may be, in scikit-learn's constraint form: a positive finite
+#: number.  The poolings check it; ``EmotionClassifier`` declares it (None there
+#: means the pooling's default) and the command line checks ``--temperatures`` with it.
+TEMPERATURE = _PositiveFinite(Real, 0, math.inf, closed="neither")
+
+
+def _check_temperature(temperature: float, caller_name: str) -> float:
+    validate_parameter_constraints({"temperature": [TEMPERATURE]}, {"temperature": temperature},
+                                   caller_name=caller_name)
     return float(temperature)
 
 
@@ -164,7 +157,7 @@ class _TemperatureMixin:
     def _init_temperature(self, temperature: float | None, learn_temperature: bool) -> None:
         if temperature is None:
             temperature = self.default_temperature
-        log_t = torch.tensor(math.log(_check_temperature(temperature)), dtype=torch.float32)
+        log_t = torch.tensor(math.log(_check_temperature(temperature, type(self).__name__)), dtype=torch.float32)
         if learn_temperature:
             self.log_temperature = nn.Parameter(log_t)
         else:
@@ -180,7 +173,7 @@ class _TemperatureMixin:
         if temperature is None:
             temperature = self.default_temperature
         with torch.no_grad():
-            self.log_temperature.fill_(math.log(_check_temperature(temperature)))
+            self.log_temperature.fill_(math.log(_check_temperature(temperature, type(self).__name__)))
 
     def export_metadata(self) -> dict[str, Any]:
         """The pooling's name, current temperature and whether it is learned."""
@@ -188,13 +181,21 @@ class _TemperatureMixin:
                 "learn_temperature": isinstance(self.log_temperature, nn.Parameter)}
 
 
+#: Name -> temporal pooling class; ``@register_temporal_pooling`` adds one.  The
+#: option also accepts ``"auto"`` (see :func:`resolve_temporal_pooling`).
+TEMPORAL_POOLINGS: Registry = Registry("temporal_pooling", TemporalPooling, aliases=("auto",))
+register_temporal_pooling = TEMPORAL_POOLINGS.register
+
+
 @register_temporal_pooling
 class SoftmaxPooling(_TemperatureMixin, TemporalPooling):
     """Softmax pooling over time with a temperature (the method).
 
-    For frame probabilities ``p[t, c]``, the weights are ``w[t, c] =
-    softmax_t(p[t, c] / T)`` and the video probability of class ``c`` is
-    proportional to ``sum_t w[t, c] p[t, c]``.  A small temperature approaches
+    The weights come from the frame probabilities ``p[t, c]`` (the softmax of
+    the frame logits ``z[t, c]`` over classes), ``w[t, c] = softmax_t(p[t, c]
+    / T)``, and pool the frame *logits*: the video logit of class ``c`` is
+    ``sum_t w[t, c] z[t, c]`` (the network's softmax over classes turns the
+    video logits into probabilities).  A small temperature approaches
     max pooling (``T = 0.05``: a frame 0.15 more confident weighs 20 times
     more), a large one mean pooling (``T = 1``: at most 2.7 times).
 

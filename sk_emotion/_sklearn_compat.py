@@ -1,0 +1,32 @@
+"""scikit-learn's declarative parameter validation, imported from one place.
+
+``sklearn.utils._param_validation`` is private: scikit-learn may move or
+change it in any release.  The package imports it only here, and
+``pyproject.toml`` bounds scikit-learn below the next minor version it has
+not been tested with; when a release breaks the import, this module is the
+one to fix.
+"""
+
+from __future__ import annotations
+
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    Options,
+    RealNotInt,
+    StrOptions,
+    validate_parameter_constraints,
+    validate_params,
+)
+
+__all__ = [
+    "HasMethods",
+    "Interval",
+    "InvalidParameterError",
+    "Options",
+    "RealNotInt",
+    "StrOptions",
+    "validate_parameter_constraints",
+    "validate_params",
+]
