@@ -499,7 +499,7 @@ def test_n_jobs_2_gives_identical_results_and_errors(videos, astro_result, monke
 
 
 def test_a_short_call_on_a_cold_pool_runs_in_this_process(videos, monkeypatch):
-    monkeypatch.setattr(extraction_module, "_last_pool_use", None)
+    monkeypatch.setattr(extractor_module, "pool_is_warm", lambda: False)
     ran_in = []
     real = extractor_module.extract_one
     monkeypatch.setattr(extractor_module, "extract_one",

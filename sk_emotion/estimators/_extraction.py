@@ -10,7 +10,6 @@ import contextlib
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,7 +36,6 @@ __all__ = [
     "default_process_pool",
     "extract_one",
     "indexed",
-    "mark_pool_used",
     "pool_is_warm",
     "stop_workers_on_sigterm",
     "warm_worker",
@@ -222,11 +220,6 @@ def indexed(index: int, item: Item, settings: Settings) -> tuple[int, Outcome]:
 #: shorter calls run in this process.  A warm pool is always used.
 COLD_POOL_MIN_VIDEOS = 40
 
-#: loky keeps idle workers this long (seconds); a pool used more recently than
-#: this counts as warm.
-_POOL_IDLE_TIMEOUT = 300.0
-_last_pool_use: float | None = None
-
 
 def default_process_pool() -> bool:
     """Whether joblib would run the videos on its own loky processes (not Dask, not threads)."""
@@ -237,12 +230,21 @@ def default_process_pool() -> bool:
 
 
 def pool_is_warm() -> bool:
-    return _last_pool_use is not None and time.monotonic() - _last_pool_use < 0.8 * _POOL_IDLE_TIMEOUT
+    """Whether joblib's reusable loky pool has live workers, so that a call pays no start-up.
 
+    Asked of the pool itself rather than remembered: idle workers leave after
+    loky's timeout (300 s), and another caller may have shut the pool down.
+    Where loky's internals differ from what this reads, the pool counts as
+    cold (short calls then run in this process, which is never wrong).
+    """
+    from joblib.externals.loky import reusable_executor
 
-def mark_pool_used() -> None:
-    global _last_pool_use
-    _last_pool_use = time.monotonic()
+    executor = getattr(reusable_executor, "_executor", None)
+    try:
+        return (executor is not None and not executor._flags.shutdown and executor._flags.broken is None
+                and len(executor._processes) > 0)
+    except AttributeError:
+        return False
 
 
 def warm_worker() -> None:

@@ -17,7 +17,7 @@ from .._version import __version__
 from ..exceptions import ExtractionError, ExtractionWarning, TruncatedVideoWarning
 from ..faces.align import template_points
 from ..faces.cutting import FaceCutter
-from ..faces.detectors import make_detector
+from ..faces.detectors import DEFAULT_MIN_FACE_SIZE, make_detector
 from ..limits import MAX_N_FRAMES
 from ._cache import CacheInfo
 from ._extraction import (
@@ -28,7 +28,6 @@ from ._extraction import (
     default_process_pool,
     extract_one,
     indexed,
-    mark_pool_used,
     pool_is_warm,
     stop_workers_on_sigterm,
     warm_worker,
@@ -212,7 +211,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         face_size: int = 64,
         color: str = "gray",
         detector: Any = "mtcnn",
-        min_face_size: float = 40,
+        min_face_size: float = DEFAULT_MIN_FACE_SIZE,
         min_face_coverage: float = 0.25,
         min_confidence: float | None = None,
         template: Any = "fer2013",
@@ -487,8 +486,6 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
                         done[index] = outcome
                         progress.update(1)
                 outcomes = [done[i] for i in range(len(items))]
-                if pool_kwargs:
-                    mark_pool_used()
         finally:
             progress.close()
         return outcomes

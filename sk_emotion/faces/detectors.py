@@ -27,11 +27,12 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .callable import CallableDetector
-from .insightface import InsightFaceDetector
-from .mtcnn_detector import MTCNNDetector
+from .insightface import DEFAULT_DET_THRESH, InsightFaceDetector
+from .mtcnn_detector import DEFAULT_THRESHOLDS, MTCNNDetector
 from .types import Detections, RefiningDetector, RegionDetector, TrackingDetector
 
 __all__ = [
+    "DEFAULT_MIN_FACE_SIZE",
     "DETECTORS",
     "FrameDetector",
     "as_frame_detector",
@@ -41,6 +42,11 @@ __all__ = [
 ]
 
 _Factory = TypeVar("_Factory", bound=Callable[..., Any])
+
+#: Smallest face (box side, frame pixels) the extractor and :func:`make_detector`
+#: look for by default: the faces of the emotion datasets are larger, and
+#: MTCNN's cost grows as ``1 / min_face_size**2``.
+DEFAULT_MIN_FACE_SIZE = 40
 
 
 def filter_detections(dets: Detections, *, min_face_size: float = 0.0,
@@ -118,13 +124,19 @@ def register_detector(name: str) -> Callable[[_Factory], _Factory]:
 
 @register_detector("mtcnn")
 def _mtcnn(min_face_size: float, min_confidence: float | None) -> MTCNNDetector:
-    thresholds = (0.6, 0.7, 0.8 if min_confidence is None else float(min_confidence))
+    # min_confidence is the O-Net threshold, the last stage's.
+    thresholds = (*DEFAULT_THRESHOLDS[:2], DEFAULT_THRESHOLDS[2] if min_confidence is None else float(min_confidence))
     return MTCNNDetector(min_face_size=float(min_face_size), thresholds=thresholds)
+
+
+def _insightface(model: str | os.PathLike, min_confidence: float | None) -> InsightFaceDetector:
+    det_thresh = DEFAULT_DET_THRESH if min_confidence is None else float(min_confidence)
+    return InsightFaceDetector(model, det_thresh=det_thresh)
 
 
 @register_detector("scrfd")
 def _scrfd(min_face_size: float, min_confidence: float | None) -> InsightFaceDetector:
-    return InsightFaceDetector("scrfd", det_thresh=0.5 if min_confidence is None else float(min_confidence))
+    return _insightface("scrfd", min_confidence)
 
 
 class FrameDetector:
@@ -274,7 +286,7 @@ def as_frame_detector(detector: Any) -> TrackingDetector:
     return FrameDetector(detector, _estimator_identity(detector))
 
 
-def make_detector(spec: Any, *, min_face_size: float = 20.0,
+def make_detector(spec: Any, *, min_face_size: float = DEFAULT_MIN_FACE_SIZE,
                   min_confidence: float | None = None) -> FrameDetector | None:
     """Build the :class:`FrameDetector` for a detector specification.
 
@@ -290,8 +302,9 @@ def make_detector(spec: Any, *, min_face_size: float = 20.0,
         ``InsightFaceDetector``, yours): used as is.  Any other callable:
         :class:`~sk_emotion.faces.callable.CallableDetector`.  None: no
         detection (returns None).
-    min_face_size : float, default=20
-        Smallest face side in frame pixels (also MTCNN's search size).
+    min_face_size : float, default=40
+        Smallest face side in frame pixels (also MTCNN's search size);
+        :data:`DEFAULT_MIN_FACE_SIZE`, as the extractor's.
     min_confidence : float, optional
         Minimum face score; for MTCNN the O-Net threshold (default 0.8), for
         insightface models ``det_thresh`` (default 0.5).
@@ -315,7 +328,7 @@ def make_detector(spec: Any, *, min_face_size: float = 20.0,
         det = DETECTORS[name](float(min_face_size), min_confidence)
         return FrameDetector(det, f"{name}:" + _estimator_identity(det), **filters)
     if isinstance(spec, (str, os.PathLike)):
-        det = InsightFaceDetector(spec, det_thresh=0.5 if min_confidence is None else float(min_confidence))
+        det = _insightface(spec, min_confidence)
         return FrameDetector(det, det.identity, **filters)
     if hasattr(spec, "detect_batch") and not isinstance(spec, type):
         return FrameDetector(spec, _estimator_identity(spec), **filters)

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
 
 from ..identity import file_identity
 from .types import Detections, as_detections, check_rgb
 
-__all__ = ["InsightFaceDetector", "SCRFD_PACKS", "find_insightface_model"]
+__all__ = ["DEFAULT_DET_THRESH", "InsightFaceDetector", "SCRFD_PACKS", "find_insightface_model"]
 
 #: insightface model packs searched, in this order, for ``detector="scrfd"``;
 #: each holds an SCRFD detector (``det_10g.onnx``, ``det_2.5g.onnx``,
@@ -31,6 +33,9 @@ __all__ = ["InsightFaceDetector", "SCRFD_PACKS", "find_insightface_model"]
 SCRFD_PACKS: tuple[str, ...] = ("buffalo_l", "buffalo_m", "buffalo_s", "buffalo_sc", "antelopev2")
 
 _INSIGHTFACE_HOME_ENV = "INSIGHTFACE_HOME"
+
+#: Minimum face score of insightface's detectors (insightface's own default).
+DEFAULT_DET_THRESH = 0.5
 
 
 def _insightface_root(root: str | os.PathLike | None) -> Path:
@@ -149,7 +154,15 @@ class InsightFaceDetector(BaseEstimator):
     pickled (each process reloads it on first use).
     """
 
-    def __init__(self, model: str | os.PathLike = "scrfd", *, det_thresh: float = 0.5,
+    _parameter_constraints: dict = {
+        "model": [str, os.PathLike],
+        "det_thresh": [Interval(Real, 0, 1, closed="both")],
+        "input_size": ["array-like"],  # and (width, height) ints >= 32, checked in _check_params
+        "nms_thresh": [Interval(Real, 0, 1, closed="right")],
+        "root": [None, str, os.PathLike],
+    }
+
+    def __init__(self, model: str | os.PathLike = "scrfd", *, det_thresh: float = DEFAULT_DET_THRESH,
                  input_size: tuple[int, int] = (640, 640), nms_thresh: float = 0.4,
                  root: str | os.PathLike | None = None) -> None:
         self.model = model
@@ -186,10 +199,7 @@ class InsightFaceDetector(BaseEstimator):
                 f":size={tuple(int(v) for v in self.input_size)}:nms={float(self.nms_thresh)!r}")
 
     def _check_params(self) -> None:
-        if not (isinstance(self.det_thresh, (int, float, np.floating)) and 0 <= self.det_thresh <= 1):
-            raise ValueError(f"det_thresh must be in [0, 1], got {self.det_thresh!r}")
-        if not (isinstance(self.nms_thresh, (int, float, np.floating)) and 0 < self.nms_thresh <= 1):
-            raise ValueError(f"nms_thresh must be in (0, 1], got {self.nms_thresh!r}")
+        self._validate_params()  # the declarative _parameter_constraints
         size = tuple(self.input_size) if isinstance(self.input_size, (tuple, list)) else ()
         if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 32 for v in size):
             raise ValueError(f"input_size must be (width, height) ints >= 32, got {self.input_size!r}")

@@ -41,18 +41,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
 
 import cv2
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..preprocessing import normalize
 from ..weights import MTCNNWeights
 from .boxes import overlap_matrix, overlap_with, paired_iou, square
 from .types import Detections
 
-__all__ = ["Detections", "MTCNNDetector", "nms", "batched_nms"]
+__all__ = ["DEFAULT_THRESHOLDS", "Detections", "MTCNNDetector", "nms", "batched_nms"]
+
+#: Face-probability thresholds of P-Net, R-Net and O-Net, as in mtcnn 1.0.0.
+DEFAULT_THRESHOLDS: tuple[float, float, float] = (0.6, 0.7, 0.8)
 
 # Suppression thresholds, as in mtcnn 1.0.0.
 _NMS_PNET_LEVEL = 0.5  # IoU, within one pyramid level
@@ -292,7 +297,10 @@ class MTCNNDetector(BaseEstimator):
     ----------
     min_face_size : float, default=20
         Smallest face side (pixels) searched for.  The main speed knob: the
-        P-Net work scales like ``1 / min_face_size**2``.
+        P-Net work scales like ``1 / min_face_size**2``.  20 is mtcnn
+        1.0.0's, which this class reproduces; the extractor and
+        :func:`~sk_emotion.faces.detectors.make_detector` build it with
+        their own (:data:`~sk_emotion.faces.detectors.DEFAULT_MIN_FACE_SIZE`).
     thresholds : tuple of 3 floats, default=(0.6, 0.7, 0.8)
         Face-probability thresholds of P-Net, R-Net and O-Net.  An O-Net
         threshold of 0.9 removes most remaining false positives.
@@ -341,10 +349,20 @@ class MTCNNDetector(BaseEstimator):
     True
     """
 
+    _parameter_constraints: dict = {
+        "min_face_size": [Interval(Real, 0, None, closed="neither")],
+        "thresholds": ["array-like"],  # and three probabilities, checked in _check_params
+        "scale_factor": [Interval(Real, 0, 1, closed="neither")],
+        "max_image_size": [None, Interval(Integral, 12, None, closed="left")],
+        "pyramid": [StrOptions({"fast", "exact"})],
+        "device": [str, torch.device],
+        "weights_paths": [None, Mapping],
+    }
+
     def __init__(
         self,
         min_face_size: float = 20,
-        thresholds: Sequence[float] = (0.6, 0.7, 0.8),
+        thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
         scale_factor: float = 0.709,
         max_image_size: int | None = None,
         pyramid: str = "fast",
@@ -377,16 +395,7 @@ class MTCNNDetector(BaseEstimator):
         return self._nets
 
     def _check_params(self) -> tuple[float, float, float]:
-        if self.pyramid not in ("fast", "exact"):
-            raise ValueError(f"pyramid must be 'fast' or 'exact', got {self.pyramid!r}")
-        if isinstance(self.min_face_size, bool) or not (
-            isinstance(self.min_face_size, (int, float, np.integer, np.floating))
-            and self.min_face_size > 0
-        ):
-            raise ValueError(f"min_face_size must be a positive number, got {self.min_face_size!r}")
-        if not (isinstance(self.scale_factor, (int, float, np.floating))
-                and 0 < self.scale_factor < 1):
-            raise ValueError(f"scale_factor must be in (0, 1), got {self.scale_factor!r}")
+        self._validate_params()  # the declarative _parameter_constraints
         try:
             thresholds = tuple(float(t) for t in self.thresholds)
         except (TypeError, ValueError):
@@ -394,12 +403,6 @@ class MTCNNDetector(BaseEstimator):
         if len(thresholds) != 3 or not all(0.0 <= t <= 1.0 for t in thresholds):
             raise ValueError("thresholds must be 3 probabilities (P-Net, R-Net, O-Net), "
                              f"got {self.thresholds!r}")
-        if self.max_image_size is not None and (
-            isinstance(self.max_image_size, bool)
-            or not isinstance(self.max_image_size, (int, np.integer))
-            or self.max_image_size < 12
-        ):
-            raise ValueError(f"max_image_size must be None or an int >= 12, got {self.max_image_size!r}")
         return thresholds  # type: ignore[return-value]
 
     # ------------------------------------------------------------ public API
