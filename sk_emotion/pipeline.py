@@ -15,6 +15,7 @@ from .config import cache_dir
 from .estimators.classifier import EmotionClassifier
 from .estimators.extractor import ExtractionError, VideoFaceExtractor
 from .schema import FRAMES, STATUSES, VIDEOS, probability_columns
+from .video.sampling import segment_centres
 
 __all__ = ["STATUSES", "PipelineParts", "default_face_cache", "make_emotion_pipeline", "predict_table",
            "split_pipeline"]
@@ -205,11 +206,13 @@ def predict_table(
     frames : pandas.DataFrame
         Only with ``return_frames``: one row per sampled frame of every ok
         or partial video (:data:`sk_emotion.schema.FRAMES`): ``video``,
-        ``frame``, ``timestamp_s``, ``face_detected`` (False where the face
-        box was borrowed from the nearest frame), ``face_tracked`` (True
-        where the face was re-detected near its expected position rather
-        than found by a whole-frame search), then the columns of
-        :meth:`Explanation.to_frame <sk_emotion.Explanation.to_frame>`.
+        ``frame``, ``timestamp_s`` (the time of the sampled frame in the
+        video, the report's ``frame_times_s``), ``face_detected`` (False
+        where the face box was borrowed from the nearest frame),
+        ``face_tracked`` (True where the face was re-detected near its
+        expected position rather than found by a whole-frame search), then
+        the columns of :meth:`Explanation.to_frame
+        <sk_emotion.Explanation.to_frame>`.
 
     Raises
     ------
@@ -265,10 +268,12 @@ def _frame_table(report: pd.DataFrame, explanation, classes: np.ndarray) -> pd.D
     frames = explanation.to_frame()
     index = frames["video"].to_numpy()
     frames["video"] = report["path"].to_numpy()[index]
-    duration = report["duration_s"].to_numpy(dtype=float)[index]
-    # Sampled frames sit at the centres of n equal time segments of the clip.
-    frames["timestamp_s"] = (frames["frame"].to_numpy() + 0.5) * duration / explanation.n_frames
+    times = [row["frame_times_s"] if isinstance(row["frame_times_s"], (list, tuple))
+             # Frame arrays and cache entries older than the column: where the decoder samples.
+             else segment_centres(row["duration_s"], explanation.n_frames).tolist()
+             for _, row in report.iterrows()]
     for column, name in (("frame_detected", "face_detected"), ("frame_tracked", "face_tracked")):
         frames[name] = [row[f] if isinstance(row, (list, tuple)) else None
                         for row, f in zip(report[column].to_numpy()[index], frames["frame"])]
+    frames["timestamp_s"] = [float(times[v][f]) for v, f in zip(index, frames["frame"])]
     return frames[FRAMES.columns(classes)]

@@ -215,7 +215,7 @@ class TableSchema:
 REPORT = TableSchema(
     "report",
     ("path", "frames_in_video", "frames_decoded", "fps", "duration_s", "width", "height", "face_coverage",
-     "frame_detected", "frame_tracked", "fallback_used", "cached", "error", "warning"),
+     "frame_detected", "frame_tracked", "frame_times_s", "fallback_used", "cached", "error", "warning"),
     probabilities=False,
 )
 

@@ -66,7 +66,6 @@ def test_the_tables_follow_the_schema(real_faces):
 
 
 def test_the_modules_that_build_tables_use_the_schemas_columns():
-    # Until the extractor and the timeline import their columns from sk_emotion.schema, they must agree.
     from sk_emotion.estimators._extraction import REPORT_COLUMNS
     from sk_emotion.timeline import PERSON_COLUMNS, TIMELINE_COLUMNS
 
@@ -102,3 +101,19 @@ def test_split_pipeline_returns_each_part():
 def test_split_pipeline_refuses_other_models(model, message):
     with pytest.raises(TypeError, match=message):
         split_pipeline(model)
+
+
+def test_the_frames_table_carries_the_decoder_s_frame_times(tmp_path):
+    from sk_emotion.pipeline import predict_table
+    from sk_emotion.video.writer import write_video
+
+    rng = np.random.default_rng(0)
+    path = write_video(tmp_path / "clip.avi", rng.integers(0, 256, (50, 64, 64, 3), dtype=np.uint8), fps=10)
+    pipe = make_emotion_pipeline(extractor={"detector": None, "n_frames": 4}, cache=False,
+                                 classifier=EmotionClassifier.from_pretrained())
+    _, report = pipe[0].transform_with_report([path])
+    table, frames = predict_table(pipe, [path], return_frames=True)
+    assert list(table.columns) == VIDEOS.columns(EMOTIONS) and list(frames.columns) == FRAMES.columns(EMOTIONS)
+    # 5 s at 10 fps: the frames on screen at the centres of four 1.25 s segments.
+    np.testing.assert_allclose(report.loc[0, "frame_times_s"], [0.6, 1.8, 3.1, 4.3])
+    np.testing.assert_allclose(frames["timestamp_s"], report.loc[0, "frame_times_s"])
