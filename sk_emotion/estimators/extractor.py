@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
+from .._sklearn_compat import HasMethods, Interval, StrOptions
 from .._version import __version__
 from ..exceptions import ExtractionError, ExtractionWarning, TruncatedVideoWarning
 from ..faces.align import template_points
@@ -290,7 +290,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
 
         Raises
         ------
-        sklearn.utils._param_validation.InvalidParameterError
+        InvalidParameterError
             If a parameter is out of its declared range (a ``ValueError``).
         TypeError
             If ``detector`` is none of the accepted kinds.

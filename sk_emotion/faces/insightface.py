@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
 
+from .._sklearn_compat import Interval
 from ..identity import file_identity
 from .types import Detections, as_detections, check_rgb
 

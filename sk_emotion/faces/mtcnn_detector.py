@@ -47,8 +47,8 @@ import cv2
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._sklearn_compat import Interval, StrOptions
 from ..preprocessing import normalize
 from ..weights import MTCNNWeights
 from .boxes import overlap_matrix, overlap_with, paired_iou, square
