@@ -6,7 +6,7 @@ problem with their own input types and answer it with their own check
 generators.  :func:`clip_checks` yields checks that exercise the same
 contract (fit returns self, clone and pickle round trips, no side effects of
 prediction, invariance to batch order and batch size, reproducibility with
-``random_state``, labels and dtypes, clear errors on empty or NaN input) on
+``random_state`` and its use, labels and dtypes, clear errors on empty or NaN input) on
 valid face clips ``(n_videos, n_frames, channels, 64, 64)`` for classifiers,
 and on in-memory frame arrays ``(n_frames, height, width, 3)`` for the
 extractor.
@@ -102,8 +102,13 @@ def check_params_round_trip_and_clone(name, estimator, data):
 
 def check_fit_is_reproducible(name, estimator, data):
     # Same parameters (random_state included), same data: same model.
-    _assert_same_outputs(_outputs(_fitted(estimator, data), data.X),
-                         _outputs(_fitted(estimator, data), data.X), name)
+    first = _outputs(_fitted(estimator, data), data.X)
+    _assert_same_outputs(first, _outputs(_fitted(estimator, data), data.X), name)
+    seed = estimator.get_params().get("random_state")
+    if data.learns and isinstance(seed, int):
+        # ... and random_state is used: another seed gives another model.
+        other = _outputs(_fitted(clone(estimator).set_params(random_state=seed + 1), data), data.X)
+        assert not np.allclose(first["predict_proba"], other["predict_proba"]), f"{name} ignores random_state"
 
 
 def check_refit_forgets_the_previous_fit(name, estimator, data):

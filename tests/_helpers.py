@@ -41,6 +41,11 @@ def make_face_clips(faces, n, *, n_frames, n_classes, stamp, seed, noise=10.0):
     return np.clip(clips, 0, 255).astype(np.uint8), names[labels]
 
 
+def to_float(clips):
+    """A real preprocessing step for pipelines: uint8 clips to float pixel values."""
+    return np.asarray(clips, dtype=np.float32)
+
+
 def bar_stamp(frames, label, rng):
     """Class evidence: a bright horizontal bar whose height encodes the class, in every frame."""
     row = 8 + 14 * label

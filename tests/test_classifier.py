@@ -1,15 +1,13 @@
 """EmotionClassifier: the scikit-learn/skorch contract, its input checks, and that the method works."""
 
-import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from _helpers import bar_stamp, make_face_clips
+from _helpers import bar_stamp, make_face_clips, to_float
 from scipy import sparse
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, PredefinedSplit, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -31,12 +29,10 @@ def fitted(small_data):
     return EmotionClassifier(max_epochs=3, random_state=0).fit(X, y)
 
 
-def to_float(clips):
-    """A real preprocessing step for pipelines: uint8 clips to float pixel values."""
-    return np.asarray(clips, dtype=np.float32)
-
-
 # ----------------------------------------------------------------------------- contract
+# The contract on valid clips (fit returns self, clone, pickle, labels in and out,
+# reproducibility) is checked by tests/test_estimator_checks.py with the generated
+# checks of tests/_clip_checks.py; what follows is specific to this estimator.
 def test_init_stores_exactly_its_arguments():
     clf = EmotionClassifier(temperature=0.5, n_heads=2, module__attention_hidden=16, lr=0.01)
     params = clf.get_params(deep=False)
@@ -52,50 +48,6 @@ def test_get_set_params_round_trip():
     assert rebuilt.get_params(deep=False).keys() == params.keys()
     for key, value in params.items():
         assert rebuilt.get_params(deep=False)[key] == value or key == "callbacks"
-
-
-def test_clone_unfitted_and_fitted(fitted):
-    for estimator in (EmotionClassifier(temperature=0.3), fitted):
-        copy = clone(estimator)
-        assert copy.get_params(deep=False)["temperature"] == estimator.temperature
-        assert not hasattr(copy, "module_")
-        with pytest.raises(NotFittedError):
-            copy.predict(np.zeros((1, 2, 64, 64), np.uint8))
-
-
-def test_string_labels_in_and_out(fitted, small_data):
-    X, y = small_data
-    assert fitted.classes_.tolist() == sorted(set(y))
-    predicted = fitted.predict(X)
-    assert set(predicted) <= set(y)
-    proba = fitted.predict_proba(X)
-    assert proba.shape == (len(X), 3)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
-    np.testing.assert_array_equal(predicted, fitted.classes_[proba.argmax(axis=1)])
-    assert fitted.score(X, y) == pytest.approx(np.mean(predicted == np.asarray(y)))
-
-
-def test_integer_labels_are_returned_as_given(small_data):
-    X, y = small_data
-    codes = pd.Series(y).map({"angry": 10, "happy": 20, "sad": 30}).to_numpy()
-    clf = EmotionClassifier(max_epochs=1, random_state=0).fit(X, codes)
-    assert set(clf.predict(X)) <= {10, 20, 30}
-
-
-def test_pickle_round_trip_predicts_identically(fitted, small_data):
-    X, _ = small_data
-    loaded = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
-    np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
-
-
-def test_random_state_makes_fits_identical(small_data):
-    X, y = small_data
-    first = EmotionClassifier(max_epochs=3, random_state=7).fit(X, y).predict_proba(X)
-    second = EmotionClassifier(max_epochs=3, random_state=7).fit(X, y).predict_proba(X)
-    other = EmotionClassifier(max_epochs=3, random_state=8).fit(X, y).predict_proba(X)
-    np.testing.assert_array_equal(first, second)
-    assert not np.allclose(first, other)
 
 
 def test_temperature_set_on_fitted_model_takes_effect(small_data):
@@ -253,16 +205,26 @@ def test_pixel_range_is_checked_the_same_faces_give_the_same_answer(fitted, smal
     np.testing.assert_allclose(fitted.predict_proba(as_float), fitted.predict_proba(X[:3]), atol=1e-6)
     with pytest.raises(ValueError, match=r"from 0 to 1, which looks normalised"):
         fitted.predict(as_float / 255.0)
-    black = np.zeros((1, 2, 64, 64), np.float32)  # all-zero and all-one clips are legitimate
-    assert fitted.predict_proba(black).shape == (1, 3)
+    # All-zero and all-one float clips are legitimate 0-255 pictures, not [0, 1] ones:
+    # they give what the same uint8 clips give (a rescaled all-one clip would be white).
+    for value in (0, 1):
+        flat = np.full((1, 2, 64, 64), value, np.uint8)
+        np.testing.assert_allclose(fitted.predict_proba(flat.astype(np.float32)), fitted.predict_proba(flat),
+                                   atol=1e-6)
+    assert not np.allclose(fitted.predict_proba(np.ones((1, 2, 64, 64), np.float32)),
+                           fitted.predict_proba(np.full((1, 2, 64, 64), 255, np.uint8)), atol=1e-3)
 
 
 def test_rgb_clips_and_any_number_of_frames(fitted, small_data):
     X, _ = small_data
     rgb = np.repeat(X[:, :, None], 3, axis=2)
     np.testing.assert_allclose(fitted.predict_proba(rgb), fitted.predict_proba(X), atol=1e-4)
-    assert fitted.predict_proba(X[:, :1]).shape == (len(X), 3)
-    assert fitted.predict_proba(np.concatenate([X, X], axis=1)).shape == (len(X), 3)
+    # One frame: the clip's answer is that frame's.
+    np.testing.assert_allclose(fitted.predict_proba(X[:, :1]), fitted.explain(X).frame_probabilities[:, 0],
+                               atol=1e-5)
+    # Every frame twice: softmax pooling weighs each copy half as much, so the answer is unchanged.
+    np.testing.assert_allclose(fitted.predict_proba(np.concatenate([X, X], axis=1)), fitted.predict_proba(X),
+                               atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- pretrained
@@ -401,7 +363,14 @@ def test_learned_temperature_moves(small_data):
     X, y = small_data
     clf = EmotionClassifier(learn_temperature=True, temperature=1.0, max_epochs=10, lr=0.05,
                             random_state=0).fit(X, y)
-    assert clf.module_.temporal.temperature != pytest.approx(1.0)
+    learned = clf.module_.temporal.temperature
+    assert learned != pytest.approx(1.0)
+    # The learned value is the one the pooling uses: w[t, c] = softmax_t(p[t, c] / T).
+    explanation = clf.explain(X[:4])
+    z = explanation.frame_probabilities / learned
+    expected = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(explanation.class_temporal_weights, expected / expected.sum(axis=1, keepdims=True),
+                               atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- the method works

@@ -2,11 +2,15 @@
 
 The checks live in ``_clip_checks.py``; scikit-learn's own ``check_estimator``
 (tabular data) still runs on the classifier in ``test_classifier.py``, with a
-reason for each expected failure.
+reason for each expected failure.  The fast tier runs them on the frozen
+classifier and on the extractor (without a detector, and with MTCNN on
+frames of real faces); the slow tier adds the fine-tuned LSTM network and the
+ONNX predictor.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from _clip_checks import CheckData, clip_checks
@@ -28,6 +32,21 @@ def _frame_arrays() -> list[np.ndarray]:
             for t, h, w in [(5, 48, 64), (3, 64, 64), (8, 40, 56), (4, 64, 80), (6, 32, 32)]]
 
 
+def _real_face_frames() -> list[np.ndarray]:
+    """Clips of real faces on a grey background, of different lengths and sizes, the face drifting."""
+    faces = load_real_faces()
+    clips = []
+    for k, (t, h, w, side) in enumerate([(5, 120, 160, 80), (3, 128, 128, 96), (8, 112, 144, 72),
+                                         (4, 128, 176, 88), (6, 120, 120, 84)]):
+        face = cv2.resize(faces[k], (side, side), interpolation=cv2.INTER_CUBIC)
+        frames = np.full((t, h, w, 3), 120, np.uint8)
+        for i in range(t):
+            y, x = (h - side) // 2 + (i % 3) - 1, (w - side) // 2 + 2 * i - t
+            frames[i, y:y + side, x:x + side] = face[..., None]
+        clips.append(frames)
+    return clips
+
+
 def _onnx_predictor(tmp_path_factory) -> OnnxEmotionClassifier:
     path = tmp_path_factory.mktemp("onnx") / "pretrained.onnx"
     return OnnxEmotionClassifier(export_onnx(EmotionClassifier.from_pretrained(), path))
@@ -47,10 +66,15 @@ CASES = {
     "VideoFaceExtractor-rgb": lambda _: (
         VideoFaceExtractor(detector=None, n_frames=2, color="rgb"),
         CheckData(_frame_arrays(), learns=False)),
+    "VideoFaceExtractor-mtcnn": lambda _: (
+        VideoFaceExtractor(detector="mtcnn", n_frames=4),
+        CheckData(_real_face_frames(), learns=False)),
     "OnnxEmotionClassifier": lambda factory: (
         _onnx_predictor(factory),
         CheckData(_clips()[0], learns=False)),
 }
+# The costly cases (about 15 and 25 s on a loaded 2-core machine, the others 6-14 s).
+SLOW_CASES = {"EmotionClassifier-lstm-fine-tuned", "OnnxEmotionClassifier"}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +86,8 @@ def _ids():
     for name in CASES:
         kind = EmotionClassifier() if "Classifier" in name else VideoFaceExtractor()
         for check in clip_checks(kind):
-            yield pytest.param(name, check, id=f"{name}-{check.__name__}")
+            marks = [pytest.mark.slow] if name in SLOW_CASES else []
+            yield pytest.param(name, check, id=f"{name}-{check.__name__}", marks=marks)
 
 
 @pytest.mark.parametrize("case, check", list(_ids()), indirect=["case"])
@@ -70,6 +95,15 @@ def test_clip_check(case, check, one_torch_thread):
     estimator, data = case
     name = type(estimator).__name__
     check(name, estimator, data)
+
+
+def test_mtcnn_finds_the_real_faces_in_every_sampled_frame(one_torch_thread):
+    # Else the MTCNN case would check the no-face path, not detection and alignment.
+    extractor = VideoFaceExtractor(detector="mtcnn", n_frames=4)
+    faces, report = extractor.transform_with_report(_real_face_frames())
+    assert report["face_coverage"].tolist() == [1.0] * 5
+    assert all(all(detected) for detected in report["frame_detected"])
+    assert faces.shape == (5, 4, 1, 64, 64) and faces.std(axis=(2, 3, 4)).min() > 10  # faces, not flat fill
 
 
 # ------------------------------------------------------------- the checks can fail

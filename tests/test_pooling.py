@@ -148,7 +148,11 @@ def test_adding_a_temporal_pooling_is_one_class_and_one_registry_entry(real_face
         clf = EmotionClassifier(temporal_pooling="median_test", max_epochs=2, train_split=None,
                                 random_state=0).fit(X, y)
         assert isinstance(clf.module_.temporal, MedianPooling)
-        assert clf.predict_proba(X).shape == (12, 2)
+        # The registered class decides the answer: softmax of the median of the frame logits.
+        with torch.inference_mode():
+            frame_logits = clf.module_.explain(torch.as_tensor(X[:, :, None], dtype=torch.float32))["frame_logits"]
+        expected = torch.softmax(frame_logits.median(dim=1).values, dim=-1).numpy()
+        np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-5)
         # The command line offers it too.
         train_help = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
         assert "median_test" in train_help
