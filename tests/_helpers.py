@@ -24,6 +24,22 @@ def load_real_faces() -> np.ndarray:
     return reference["images"][keep]
 
 
+def astronaut_head() -> np.ndarray:
+    """scikit-image's astronaut cropped to her head: 220 x 200 RGB, one face."""
+    import skimage.data
+
+    return np.ascontiguousarray(skimage.data.astronaut()[20:240, 130:330])
+
+
+def render_figure(fig) -> np.ndarray:
+    """Draw a matplotlib figure off screen; its RGBA pixels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())
+
+
 def make_face_clips(faces, n, *, n_frames, n_classes, stamp, seed, noise=10.0):
     """Clips of a real face with lighting and noise changes, stamped with class evidence.
 

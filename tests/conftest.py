@@ -1,4 +1,4 @@
-"""Shared fixtures: seeded generators and small face clips built from real face crops."""
+"""Shared fixtures: seeded generators, one torch thread, real face crops, a private cache folder."""
 
 import numpy as np
 import pytest
@@ -25,3 +25,11 @@ def one_torch_thread():
 def real_faces() -> np.ndarray:
     """64x64 gray face crops of real photos shipped by insightface and scikit-image."""
     return load_real_faces()
+
+
+@pytest.fixture
+def private_home(tmp_path, monkeypatch):
+    """The package's cache folder (SK_EMOTION_HOME) in the test's own temporary folder."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SK_EMOTION_HOME", str(home))
+    return home
