@@ -122,15 +122,50 @@ def _warnings_as_lines() -> Iterator[None]:
         warnings.showwarning = previous
 
 
-class _RegistryHelp(argparse.HelpFormatter):
-    """Fills ``{spatial_poolings}`` and ``{temporal_poolings}`` in help texts from the registries.
+#: The parameter each option sets, as ``("module:callable", parameter)``: an option
+#: left out is not passed, so the callable's own default applies, and the help shows
+#: that default, read from its signature (never restated here).
+_PARAMETERS: dict[str, tuple[str, str]] = {
+    "n_frames": ("sk_emotion.estimators.extractor:VideoFaceExtractor", "n_frames"),
+    "n_jobs": ("sk_emotion.estimators.extractor:VideoFaceExtractor", "n_jobs"),
+    "epochs": ("sk_emotion.estimators.classifier:EmotionClassifier", "max_epochs"),
+    "spatial": ("sk_emotion.estimators.classifier:EmotionClassifier", "spatial_pooling"),
+    "temporal": ("sk_emotion.estimators.classifier:EmotionClassifier", "temporal_pooling"),
+    "window": ("sk_emotion.timeline:emotion_timeline", "window"),
+    "hop": ("sk_emotion.timeline:emotion_timeline", "hop"),
+    "min_track": ("sk_emotion.timeline:emotion_timeline", "min_track_s"),
+}
 
-    Only when the help of ``train`` is shown: the registries import torch,
-    which other commands and ``--help`` do not need.
+
+def _signature_default(dest: str):
+    """The default of the parameter that option ``dest`` sets (see :data:`_PARAMETERS`)."""
+    import importlib
+    import inspect
+
+    target, parameter = _PARAMETERS[dest]
+    module, name = target.split(":")
+    return inspect.signature(getattr(importlib.import_module(module), name)).parameters[parameter].default
+
+
+def _given(args: argparse.Namespace, **options: str) -> dict:
+    """``{parameter: value}`` of the options (``parameter=dest``) the user gave; the others are left out."""
+    return {parameter: getattr(args, dest) for parameter, dest in options.items() if getattr(args, dest) is not None}
+
+
+class _LazyHelp(argparse.HelpFormatter):
+    """Fills help placeholders from the code they describe, only when a help is shown.
+
+    ``{default}`` is the default of the parameter the option sets
+    (:data:`_PARAMETERS`); ``{spatial_poolings}`` and ``{temporal_poolings}``
+    are the names of the pooling registries.  Reading them imports torch,
+    which parsing and the other commands do not need.
     """
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = super()._get_help_string(action) or ""
+        if "{default}" in text:
+            default = _signature_default(action.dest)
+            text = text.replace("{default}", f"{default:g}" if isinstance(default, float) else str(default))
         if "{spatial_poolings}" in text or "{temporal_poolings}" in text:
             from .nets.spatial import SPATIAL_POOLINGS
             from .nets.temporal import TEMPORAL_POOLINGS
@@ -173,7 +208,7 @@ def _load_or_zero_shot(args: argparse.Namespace, *, progress: bool = False):
     ``progress`` shows a bar over the videos (on standard error) while faces are extracted.
     """
     from .estimators.classifier import EmotionClassifier
-    from .pipeline import make_emotion_pipeline
+    from .pipeline import make_emotion_pipeline, split_pipeline
 
     on_error = "fallback" if getattr(args, "fallback", False) else "raise"
     if args.model:
@@ -182,15 +217,11 @@ def _load_or_zero_shot(args: argparse.Namespace, *, progress: bool = False):
         model = load_model(args.model, trusted=args.trusted)
         if not hasattr(model, "steps"):
             raise ValueError(f"'{args.model}' holds a {type(model).__name__}, not a pipeline from video files")
-        model.steps[0][1].set_params(on_error=on_error, verbose=int(progress))
+        split_pipeline(model).extractor.set_params(on_error=on_error, verbose=int(progress))
         return model
-    return make_emotion_pipeline(extractor={"on_error": on_error, "verbose": int(progress), **_n_frames_of(args)},
+    return make_emotion_pipeline(extractor={"on_error": on_error, "verbose": int(progress),
+                                            **_given(args, n_frames="n_frames")},
                                  classifier=EmotionClassifier.from_pretrained())
-
-
-def _n_frames_of(args: argparse.Namespace) -> dict:
-    """The extractor's ``n_frames`` when the user gave one; otherwise the extractor's default decides."""
-    return {} if args.n_frames is None else {"n_frames": args.n_frames}
 
 
 # ------------------------------------------------------------------ checks before any work
@@ -270,9 +301,12 @@ def _check_timeline(args: argparse.Namespace) -> None:
 
 
 def _check_train(args: argparse.Namespace) -> None:
-    from .nets.video_emotion import check_network_options
+    from .nets.spatial import SPATIAL_POOLINGS
+    from .nets.temporal import TEMPORAL_POOLINGS
 
-    check_network_options(args.spatial, args.temporal, 4)
+    for registry, name in ((SPATIAL_POOLINGS, args.spatial), (TEMPORAL_POOLINGS, args.temporal)):
+        if name is not None:
+            registry.check(name)
     if args.temperatures:
         _temperatures(args.temperatures)
     root = Path(args.root)
@@ -357,20 +391,19 @@ def _sibling(path: str, suffix: str) -> str:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from .estimators.extractor import ExtractionError
+    from .pipeline import split_pipeline
     from .viz import plot_explanation
 
-    model = _load_or_zero_shot(args)
-    extractor = model.steps[0][1]
+    parts = split_pipeline(_load_or_zero_shot(args))
     try:
-        faces, report = extractor.transform_with_report([args.video])
+        faces, report = parts.extractor.transform_with_report([args.video])
     except ExtractionError as exc:
         faces, report = exc.results, exc.report
     error = report["error"].iloc[0]
     if error is not None:
         # A figure of a substituted clip would explain a made-up input.
         raise ValueError(f"{args.video}: {error}; there is nothing to explain")
-    inputs = model[1:-1].transform(faces) if len(model) > 2 else faces
-    explanation = model.steps[-1][1].explain(inputs)
+    explanation = parts.classifier.explain(parts.prepare(faces))
     label = explanation.labels[0]
     probability = float(explanation.probabilities[0].max())
     coverage = float(report["face_coverage"].iloc[0])
@@ -393,13 +426,14 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
         from .estimators.classifier import EmotionClassifier
         from .pipeline import make_emotion_pipeline
 
-        model = make_emotion_pipeline(extractor=_n_frames_of(args), cache=False,
+        model = make_emotion_pipeline(extractor=_given(args, n_frames="n_frames"), cache=False,
                                       classifier=EmotionClassifier.from_pretrained())
-    windows, persons = emotion_timeline(args.video, model, window=args.window, hop=args.hop,
-                                        min_track_s=args.min_track, folder_fps=args.fps, verbose=1,
-                                        return_persons=True)
+    options = _given(args, window="window", hop="hop", min_track_s="min_track")
+    windows, persons = emotion_timeline(args.video, model, folder_fps=args.fps, verbose=1, return_persons=True,
+                                        **options)
     # The video was read: an empty result is an answer, not an error.
-    nobody = f"nobody was found on screen for {args.min_track:g} s or more"
+    min_track = options.get("min_track_s", _signature_default("min_track"))
+    nobody = f"nobody was found on screen for {min_track:g} s or more"
     if args.csv:
         _write(args.csv, lambda path: windows.to_csv(path, index=False))
     if args.plot and not windows.empty:
@@ -447,10 +481,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
                          "videos): a classifier needs at least two classes")
     print(f"{len(videos)} videos, classes: {classes}")
     pipe = make_emotion_pipeline(
-        extractor={"n_frames": args.n_frames, "verbose": 1, "n_jobs": args.n_jobs,
-                   "on_error": "fallback" if args.fallback else "raise"},
-        classifier={"max_epochs": args.epochs, "random_state": args.seed, "verbose": 1,
-                    "spatial_pooling": args.spatial, "temporal_pooling": args.temporal},
+        extractor={"verbose": 1, "on_error": "fallback" if args.fallback else "raise",
+                   **_given(args, n_frames="n_frames", n_jobs="n_jobs")},
+        classifier={"random_state": args.seed, "verbose": 1,
+                    **_given(args, max_epochs="epochs", spatial_pooling="spatial", temporal_pooling="temporal")},
     )
     if temperatures:
         grid = {"emotionclassifier__temperature": temperatures}
@@ -559,14 +593,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="allow a pickle-based model file (.joblib): loading it can run any code it holds, "
                             "so only for files you made yourself")
         p.add_argument("--n-frames", type=_int_in(1, max_frames), default=None,
-                       help=f"frames sampled per video, 1 to {max_frames} (default 16); pretrained model only: "
-                            "a --model samples what it was trained with")
+                       help=f"frames sampled per video, 1 to {max_frames} (default: {{default}}); pretrained model "
+                            "only: a --model samples what it was trained with")
         if fallback:
             p.add_argument("--fallback", action="store_true",
                            help="keep videos that cannot be read or show no face in the output, marked "
                                 "status=fallback with their error and no label, instead of failing")
 
-    predict = sub.add_parser("predict", help="predict the emotion of each video")
+    predict = sub.add_parser("predict", help="predict the emotion of each video",
+                           formatter_class=_LazyHelp)
     predict.add_argument("videos", nargs="+", metavar="VIDEO")
     model_options(predict)
     predict.add_argument("--csv", help="write the per-video table as CSV")
@@ -575,7 +610,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also the per-frame table (printed; CSV: <name>_frames.csv; JSON: 'frames')")
     predict.set_defaults(func=_cmd_predict, check=_check_predict)
 
-    explain = sub.add_parser("explain", help="draw attention, frame probabilities and temporal weights of a video")
+    explain = sub.add_parser("explain", help="draw attention, frame probabilities and temporal weights of a video",
+                           formatter_class=_LazyHelp)
     explain.add_argument("video", metavar="VIDEO")
     explain.add_argument("--out", required=True, help="figure to write: .png, .pdf or .svg")
     explain.add_argument("--dpi", type=_int_in(MIN_DPI, MAX_DPI), default=120,
@@ -583,15 +619,17 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(explain, max_frames=MAX_EXPLAIN_FRAMES)
     explain.set_defaults(func=_cmd_explain, check=_check_explain)
 
-    timeline = sub.add_parser("timeline", help="emotions of every person in a long video, window by window")
+    timeline = sub.add_parser("timeline", help="emotions of every person in a long video, window by window",
+                           formatter_class=_LazyHelp)
     timeline.add_argument("video", metavar="VIDEO")
     model_options(timeline, fallback=False)
-    timeline.add_argument("--window", type=_seconds(zero=False), default=2.0,
-                          help="window length in seconds (default: 2)")
-    timeline.add_argument("--hop", type=_seconds(zero=False), default=1.0,
-                          help="seconds between window starts, a multiple of window / n-frames (default: 1)")
-    timeline.add_argument("--min-track", type=_seconds(zero=True), default=1.0,
-                          help="drop persons on screen for less than this many seconds; 0 keeps all (default: 1)")
+    timeline.add_argument("--window", type=_seconds(zero=False),
+                          help="window length in seconds (default: {default})")
+    timeline.add_argument("--hop", type=_seconds(zero=False),
+                          help="seconds between window starts, a multiple of window / n-frames (default: {default})")
+    timeline.add_argument("--min-track", type=_seconds(zero=True),
+                          help="drop persons on screen for less than this many seconds; 0 keeps all "
+                               "(default: {default})")
     timeline.add_argument("--fps", type=_seconds(zero=False, unit="frames per second"), default=DEFAULT_FOLDER_FPS,
                           help="frame rate of VIDEO when it is a folder of frame images (default: %(default)g)")
     timeline.add_argument("--csv", help="write the windows table as CSV")
@@ -601,24 +639,22 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.set_defaults(func=_cmd_timeline, check=_check_timeline)
 
     train = sub.add_parser("train", help="train the method on a folder of labelled videos",
-                           formatter_class=_RegistryHelp)
+                           formatter_class=_LazyHelp)
     train.add_argument("root", metavar="ROOT")
     train.add_argument("--layout", choices=("afew", "folders"), default="afew")
     train.add_argument("--out", required=True,
                        help="model file to write (data only, no pickle: safe to share; e.g. model.skem)")
     train.add_argument("--temperatures",
                        help="comma-separated temperatures to search (frame-probability units), e.g. 0.1,0.2,0.35")
-    train.add_argument("--epochs", type=_positive_int, default=40,
-                       help="most training epochs (early stopping usually ends sooner)")
-    train.add_argument("--n-frames", type=_int_in(1, MAX_N_FRAMES), default=16,
-                       help=f"frames sampled per video, 1 to {MAX_N_FRAMES} (default: %(default)s)")
-    train.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes extracting faces; -1: all cores")
+    train.add_argument("--epochs", type=_positive_int,
+                       help="most training epochs (default: {default}; early stopping usually ends sooner)")
+    train.add_argument("--n-frames", type=_int_in(1, MAX_N_FRAMES),
+                       help=f"frames sampled per video, 1 to {MAX_N_FRAMES} (default: {{default}})")
+    train.add_argument("--n-jobs", type=_n_jobs, help="processes extracting faces; -1: all cores")
     # Names come from the pooling registries, checked when training starts and
     # listed by `train --help` (importing them here would import torch for every command).
-    train.add_argument("--spatial", default="attention",
-                       help="spatial pooling, one of: {spatial_poolings} (default: %(default)s)")
-    train.add_argument("--temporal", default="auto",
-                       help="temporal pooling, one of: {temporal_poolings} (default: %(default)s)")
+    train.add_argument("--spatial", help="spatial pooling, one of: {spatial_poolings} (default: {default})")
+    train.add_argument("--temporal", help="temporal pooling, one of: {temporal_poolings} (default: {default})")
     train.add_argument("--seed", type=_int_in(0, 2**32 - 1), default=0)
     train.add_argument("--train-only", action="store_true", help="AFEW: train on Train_AFEW only")
     train.add_argument("--fallback", action="store_true")
