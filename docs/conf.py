@@ -16,8 +16,6 @@ extensions = [
     "numpydoc",
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.intersphinx",
-    "sphinx.ext.mathjax",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
@@ -36,8 +34,6 @@ autosummary_generate = False
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_validation_checks = set()  # tests/test_docstrings.py validates them
-
-intersphinx_mapping = {}  # offline builds: no inventories are fetched
 
 html_theme = "alabaster"
 html_title = f"sk-emotion {release}"
