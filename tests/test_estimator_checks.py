@@ -119,11 +119,22 @@ class _BatchDependentClassifier(EmotionClassifier):
         return proba / proba.mean(axis=0)[None] / (proba / proba.mean(axis=0)[None]).sum(1, keepdims=True)
 
 
+class _SeedIgnoringClassifier(EmotionClassifier):
+    def fit(self, X, y, **fit_params):
+        seed, self.random_state = self.random_state, 0  # every fit the same whatever random_state says
+        try:
+            return super().fit(X, y, **fit_params)
+        finally:
+            self.random_state = seed
+
+
 @pytest.mark.parametrize("broken, data, check", [
     (_SideEffectExtractor(detector=None, n_frames=2), CheckData(_frame_arrays(), learns=False),
      "check_prediction_has_no_side_effects"),
     (_BatchDependentClassifier(max_epochs=1, random_state=0, train_split=None), CheckData(*_clips()),
      "check_batch_order_and_size_invariance"),
+    (_SeedIgnoringClassifier(max_epochs=1, random_state=3, train_split=None), CheckData(*_clips()),
+     "check_fit_is_reproducible"),
 ])
 def test_the_checks_catch_a_broken_estimator(broken, data, check):
     (found,) = [c for c in clip_checks(broken) if c.__name__ == check]
