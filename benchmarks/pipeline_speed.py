@@ -1,0 +1,81 @@
+"""Speed of the whole zero-shot pipeline (extract + classify) for each backbone, with its floor.
+
+What it measures
+----------------
+The AFEW-like clips of ``benchmarks/extraction_speed.py`` (720x576 MPEG-4
+AVI, 2-4 s, real faces), ``--n-frames`` (16) faces per video.  In one run,
+warm (worker processes started and networks loaded on other clips first),
+no cache:
+
+* the floor: extraction alone (``VideoFaceExtractor``, ``n_jobs``);
+* ``make_emotion_pipeline(...).predict`` with each backbone named by
+  ``--weights`` (default: the FER+ FaceResNet and the FER2013
+  mini-Xception), and the classification step alone on the extracted faces,
+  with the CPU seconds per video of each.
+
+How to run
+----------
+::
+
+    python benchmarks/pipeline_speed.py [--videos 64] [--n-jobs 2] [--weights FERPLUS FER2013]
+
+What counts as a pass
+---------------------
+On 2 idle cores, at least **10 videos/s** for the default backbone with
+``n_jobs=2``.  On a loaded machine, compare the CPU seconds per video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from extraction_speed import cpu_seconds, write_clips
+
+from sk_emotion import EmotionClassifier, VideoFaceExtractor, make_emotion_pipeline
+
+
+def _timed(fn) -> tuple[float, float]:
+    cpu, start = cpu_seconds(), time.perf_counter()
+    fn()
+    return time.perf_counter() - start, cpu_seconds() - cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--videos", type=int, default=64)
+    parser.add_argument("--n-frames", type=int, default=16)
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--weights", nargs="+", default=["FERPLUS", "FER2013"])
+    parser.add_argument("--folder", help="where the clips are written (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    folder = Path(args.folder or tempfile.mkdtemp(prefix="sk_emotion_pipeline_speed_"))
+    paths = write_clips(folder, args.videos, seed=0)
+    warm = write_clips(folder, 4, seed=1)
+
+    def row(name: str, seconds: float, cpu: float) -> None:
+        print(f"{name:<34} {args.videos / seconds:7.2f} videos/s  {cpu / args.videos:6.3f} CPU s/video",
+              flush=True)
+
+    extractor = VideoFaceExtractor(n_frames=args.n_frames, n_jobs=args.n_jobs)
+    extractor.transform(warm)
+    faces = []
+    seconds, cpu = _timed(lambda: faces.append(extractor.transform(paths)))
+    row(f"extraction only (n_jobs={args.n_jobs})", seconds, cpu)
+    for weights in args.weights:
+        clf = EmotionClassifier.from_pretrained(weights)
+        clf.predict(faces[0][:4])
+        seconds, cpu = _timed(lambda clf=clf: clf.predict(faces[0]))
+        row(f"classification only ({weights})", seconds, cpu)
+        pipe = make_emotion_pipeline(extractor=extractor, classifier=clf)
+        pipe.predict(warm)
+        seconds, cpu = _timed(lambda pipe=pipe: pipe.predict(paths))
+        row(f"pipeline ({weights}, n_jobs={args.n_jobs})", seconds, cpu)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
