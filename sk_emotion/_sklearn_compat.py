@@ -26,7 +26,19 @@ __all__ = [
     "InvalidParameterError",
     "Options",
     "RealNotInt",
+    "StrictInterval",
     "StrOptions",
     "validate_parameter_constraints",
     "validate_params",
 ]
+
+
+class StrictInterval(Interval):
+    """An :class:`Interval` that refuses booleans: scikit-learn's takes ``True`` for 1.
+
+    A flag passed where a number belongs (``n_frames=True``) is a mistake to
+    report, not a 1 to use.
+    """
+
+    def is_satisfied_by(self, val: object) -> bool:
+        return not isinstance(val, bool) and super().is_satisfied_by(val)

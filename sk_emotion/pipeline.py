@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline, make_pipeline
 
+from ._sklearn_compat import validate_params
 from .config import cache_dir
 from .estimators.classifier import EmotionClassifier
 from .estimators.extractor import ExtractionError, VideoFaceExtractor
@@ -33,6 +34,14 @@ def default_face_cache() -> str:
     return str(cache_dir() / "faces")
 
 
+@validate_params(
+    {
+        "extractor": [None, VideoFaceExtractor, dict],
+        "classifier": [None, EmotionClassifier, dict],
+        "cache": ["boolean", None, str, os.PathLike],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_emotion_pipeline(
     *,
     extractor: VideoFaceExtractor | dict[str, Any] | None = None,
@@ -164,6 +173,14 @@ def split_pipeline(model: Pipeline) -> PipelineParts:
     return PipelineParts(extractor, model[1:-1], classifier, model[1:])
 
 
+@validate_params(
+    {
+        "model": [Pipeline],
+        "videos": "no_validation",  # the extractor checks them, with messages about paths
+        "return_frames": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def predict_table(
     model: Pipeline,
     videos: Sequence[str | os.PathLike] | pd.Series | pd.DataFrame,

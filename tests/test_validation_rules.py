@@ -122,3 +122,40 @@ def test_scikit_learn_s_private_validation_is_imported_in_one_place():
     importers = {str(path.relative_to(ROOT)) for path in (ROOT / "sk_emotion").rglob("*.py")
                  if "sklearn.utils._param_validation" in path.read_text(encoding="utf-8")}
     assert importers - _NOT_YET_MOVED == {"sk_emotion/_sklearn_compat.py"}
+
+
+# ------------------------------------------------------------------ public functions
+def _calls():
+    import pandas as pd
+
+    from sk_emotion.export import OnnxEmotionClassifier, export_onnx, read_onnx_metadata
+    from sk_emotion.pipeline import make_emotion_pipeline, predict_table
+    from sk_emotion.viz import plot_confusion_matrix, plot_explanation, plot_timeline, upsample_map
+    from sk_emotion.viz.timeline import class_colours
+
+    windows = pd.DataFrame({"person": [0], "start_s": [0.0], "end_s": [2.0], "label": ["happy"], "p_happy": [1.0]})
+    return [
+        (lambda: make_emotion_pipeline(cache=3), "'cache' parameter of make_emotion_pipeline"),
+        (lambda: make_emotion_pipeline(classifier=[("temperature", 0.2)]), "'classifier' parameter"),
+        (lambda: predict_table(EmotionClassifier(), ["a.mp4"]), "'model' parameter of predict_table must be an"
+                                                                 " instance of 'sklearn.pipeline.Pipeline'"),
+        (lambda: predict_table(make_emotion_pipeline(cache=False), ["a.mp4"], return_frames="yes"),
+         "'return_frames' parameter of predict_table"),
+        (lambda: plot_confusion_matrix(["a"], ["a"], normalize="rows"), "'normalize' parameter"),
+        (lambda: plot_explanation(np.zeros((2, 64, 64)), explanation="x"), "'explanation' parameter"),
+        (lambda: upsample_map(np.ones((2, 2)), size=3), "'size' parameter of upsample_map"),
+        (lambda: class_colours("happy"), "'classes' parameter of class_colours"),
+        (lambda: plot_timeline(windows, title=3), "'title' parameter of plot_timeline"),
+        (lambda: export_onnx(EmotionClassifier(), "m.onnx", n_frames=True), "'n_frames' parameter of export_onnx"),
+        (lambda: read_onnx_metadata(3), "'path' parameter of read_onnx_metadata"),
+        (lambda: OnnxEmotionClassifier("m.onnx", batch_size=True).fit(), "'batch_size' parameter"),
+        (lambda: OnnxEmotionClassifier("m.onnx", n_threads=-1).fit(), "'n_threads' parameter"),
+        (lambda: OnnxEmotionClassifier(3).fit(), "'path' parameter of OnnxEmotionClassifier"),
+    ]
+
+
+@pytest.mark.parametrize(("call", "message"), _calls(), ids=[message for _, message in _calls()])
+def test_public_functions_validate_their_parameters_declaratively(call, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing is written, but a path may be tried
+    with pytest.raises(InvalidParameterError, match=re.escape(message)):
+        call()

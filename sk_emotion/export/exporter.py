@@ -33,6 +33,7 @@ import os
 import uuid
 import warnings
 from collections.abc import Mapping
+from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from sklearn.exceptions import NotFittedError
 from skorch import NeuralNet
 from torch import nn
 
+from .._sklearn_compat import StrictInterval, validate_params
 from .._version import __version__
 from ..nets.video_emotion import VideoEmotionNet
 from ..preprocessing import LUMA
@@ -83,6 +85,16 @@ class _ExportGraph(nn.Module):
 
 
 # ---------------------------------------------------------------------------- export
+@validate_params(
+    {
+        "estimator": "no_validation",  # checked below: a fitted classifier with a VideoEmotionNet
+        "path": [str, os.PathLike],
+        "opset": "no_validation",  # checked below: its range is what the installed torch exports
+        "n_frames": [StrictInterval(Integral, 1, None, closed="left")],
+        "verify": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def export_onnx(
     estimator: EmotionClassifier,
     path: str | os.PathLike,
@@ -168,8 +180,6 @@ def export_onnx(
             f"opset must be an integer from {_MIN_OPSET} to {max_opset} (what this torch's "
             f"TorchScript exporter supports), got {opset!r}"
         )
-    if not isinstance(n_frames, numbers.Integral) or isinstance(n_frames, bool) or n_frames < 1:
-        raise ValueError(f"n_frames must be a positive integer, got {n_frames!r}")
     try:
         import onnx
     except ImportError as exc:

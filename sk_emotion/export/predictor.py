@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from .._sklearn_compat import Interval, validate_parameter_constraints
+from .._sklearn_compat import StrictInterval, validate_parameter_constraints, validate_params
 from ..estimators.explanation import Explanation
 from ..validation import check_clips, check_probabilities
 from .format import FORMAT_VERSION, METADATA_PREFIX, OUTPUT_NAMES, session_options
@@ -34,6 +34,7 @@ __all__ = ["OnnxEmotionClassifier", "read_onnx_metadata"]
 
 
 # -------------------------------------------------------------------------- metadata
+@validate_params({"path": [str, os.PathLike]}, prefer_skip_nested_validation=True)
 def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The sk-emotion metadata of an ONNX file written by :func:`export_onnx`.
 
@@ -156,9 +157,9 @@ class OnnxEmotionClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "path": [str, os.PathLike],
-        "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "batch_size": [None, StrictInterval(Integral, 1, None, closed="left")],
         "providers": [None, "array-like"],
-        "n_threads": [None, Interval(Integral, 0, None, closed="left")],
+        "n_threads": [None, StrictInterval(Integral, 0, None, closed="left")],
     }
 
     def __init__(

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._sklearn_compat import Interval, validate_parameter_constraints
+from .._sklearn_compat import StrictInterval, validate_parameter_constraints
 from .registry import Registry
 
 __all__ = [
@@ -79,17 +79,10 @@ def resolve_temporal_pooling(name: str, classes: Sequence[str]) -> str:
     return "expressive" if "neutral" in [str(c) for c in classes] else "softmax"
 
 
-class _PositiveFinite(Interval):
-    """``(0, inf)`` without booleans: scikit-learn's ``Interval(Real, ...)`` takes ``True`` for 1."""
-
-    def is_satisfied_by(self, val: object) -> bool:
-        return not isinstance(val, bool) and super().is_satisfied_by(val)
-
-
 #: What a temperature may be, in scikit-learn's constraint form: a positive finite
 #: number.  The poolings check it; ``EmotionClassifier`` declares it (None there
 #: means the pooling's default) and the command line checks ``--temperatures`` with it.
-TEMPERATURE = _PositiveFinite(Real, 0, math.inf, closed="neither")
+TEMPERATURE = StrictInterval(Real, 0, math.inf, closed="neither")
 
 
 def _check_temperature(temperature: float, caller_name: str) -> float:

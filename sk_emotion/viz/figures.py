@@ -8,16 +8,20 @@ global state; save them with ``fig.savefig("figure.png")``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral, Real
 
 import numpy as np
+from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
+from .._sklearn_compat import Interval, StrictInterval, StrOptions, validate_params
 from ..estimators.explanation import Explanation
 
 __all__ = ["plot_explanation", "plot_confusion_matrix", "upsample_map"]
 
 
+@validate_params({"attention": ["array-like"], "size": ["array-like"]}, prefer_skip_nested_validation=True)
 def upsample_map(attention: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear upsampling of an attention map to ``size``, values unchanged in scale.
 
@@ -66,6 +70,20 @@ def _face_image(frame: np.ndarray) -> tuple[np.ndarray, str | None]:
     return np.clip(frame, 0, 255).astype(np.uint8), cmap
 
 
+@validate_params(
+    {
+        "clip": ["array-like"],
+        "explanation": [Explanation],
+        "video": [StrictInterval(Integral, None, None, closed="neither")],  # its range: the explanation's
+        "frames": [None, "array-like"],
+        "head": [None, StrictInterval(Integral, None, None, closed="neither")],
+        "alpha": [Interval(Real, 0, 1, closed="both")],
+        "cmap": [str, Colormap],
+        "face_detected": [None, "array-like"],
+        "title": [None, str],
+    },
+    prefer_skip_nested_validation=True,
+)
 def plot_explanation(
     clip: np.ndarray,
     explanation: Explanation,
@@ -201,6 +219,16 @@ def plot_explanation(
     return fig
 
 
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_pred": ["array-like"],
+        "labels": [None, "array-like"],
+        "normalize": [StrOptions({"true", "pred", "all"}), None],
+        "title": [None, str],
+    },
+    prefer_skip_nested_validation=True,
+)
 def plot_confusion_matrix(
     y_true: ArrayLike,
     y_pred: ArrayLike,

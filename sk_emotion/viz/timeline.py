@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .._sklearn_compat import validate_params
 from ..emotions import EMOTIONS
 from ..schema import PERSONS, WINDOWS, classes_of
 
@@ -48,6 +49,7 @@ _THUMB_IN, _BAND_IN, _STACK_IN, _TITLE_IN, _EXTRA_IN = 0.62, 0.13, 1.25, 0.3, 1.
 _LEGEND_IN = 0.2
 
 
+@validate_params({"classes": ["array-like"]}, prefer_skip_nested_validation=True)
 def class_colours(classes: Sequence[str]) -> dict[str, tuple[float, float, float, float]]:
     """The colour of each class: fixed for the FER2013 emotions, from a colour map for others.
 
@@ -254,6 +256,19 @@ def _time_axis(ax: object, t0: float, t1: float) -> str:
     return "time (h:mm:ss)" if hours else "time (m:ss)"
 
 
+@validate_params(
+    {
+        # The tables are checked against their schemas, and max_thumbnails with the
+        # message it has always had, in the function.
+        "windows": "no_validation",
+        "persons": "no_validation",
+        "classes": [None, "array-like"],
+        "max_thumbnails": "no_validation",
+        "figsize": [None, "array-like"],
+        "title": [None, str],
+    },
+    prefer_skip_nested_validation=True,
+)
 def plot_timeline(
     windows: pd.DataFrame,
     persons: pd.DataFrame | None = None,
