@@ -7,10 +7,12 @@ What it measures
     faces are then pooled over time by every candidate rule, with the
     package's own temporal pooling modules.  Labels are FER+ majorities.
 
-    ``throughout``  one emotion throughout: 16 faces whose majority is the
-                    clip's emotion (neutral included), clear or ambiguous
-                    alike, as the frames of a person who talks while feeling
-                    it.
+    ``throughout``  one emotion throughout, as a person talking while feeling
+                    it: 8 faces whose majority is the clip's emotion and 8
+                    near-neutral faces in which 2+ annotators saw it (neutral
+                    majority); a neutral clip has 8 clear neutral faces (60%+
+                    of the votes) and 8 ambiguous ones (the speaking face that
+                    reads as surprise or sadness).
     ``onset``       a posed sequence: 10 neutral faces then 6 clear faces
                     (at least 60% of the votes) of the clip's emotion; and
                     neutral clips of 16 neutral faces (one clip in seven).
@@ -47,7 +49,6 @@ import torch
 from sk_emotion.datasets.ferplus import load_ferplus
 from sk_emotion.emotions import EMOTIONS
 from sk_emotion.nets.backbones import load_backbone
-from sk_emotion.nets.registry import build
 from sk_emotion.nets.temporal import TEMPORAL_POOLINGS
 from sk_emotion.weights.augment import resize_faces
 
@@ -88,15 +89,23 @@ def make_clips(votes: np.ndarray, pool: np.ndarray, n: int, rng: np.random.Gener
     unique = (votes == votes.max(1, keepdims=True)).sum(1) == 1
     by_class = {c: pool[(majority[pool] == c) & unique[pool]] for c in range(len(EMOTIONS))}
     clear = {c: idx[share[idx] >= 0.6] for c, idx in by_class.items()}
+    neutral = by_class[NEUTRAL]
+    # A face between two states: neutral by majority, yet with 2+ votes for the emotion.
+    mild = {c: neutral[votes[neutral, c] >= 2] for c in range(len(EMOTIONS))}
+    mild[NEUTRAL] = neutral[share[neutral] < 0.6]  # neutral, but read otherwise by several annotators
     clips = {"throughout": ([], []), "onset": ([], [])}
     for i in range(n):
         c = i % len(EMOTIONS)
-        clips["throughout"][0].append(rng.choice(by_class[c], N_FRAMES))
+        # One emotion throughout, as a person talking while feeling it: half the frames show it
+        # (clear or not), half are near-neutral frames in which some annotators still saw it.
+        source = by_class[c] if c != NEUTRAL else clear[NEUTRAL]
+        half = mild[c] if len(mild[c]) else source
+        clips["throughout"][0].append(rng.permutation(np.concatenate([rng.choice(source, 8), rng.choice(half, 8)])))
         clips["throughout"][1].append(c)
         if c == NEUTRAL:
-            frames = rng.choice(by_class[NEUTRAL], N_FRAMES)
+            frames = rng.choice(neutral, N_FRAMES)
         else:
-            frames = np.concatenate([rng.choice(by_class[NEUTRAL], 10), rng.choice(clear[c], 6)])
+            frames = np.concatenate([rng.choice(neutral, 10), rng.choice(clear[c], 6)])
         clips["onset"][0].append(frames)
         clips["onset"][1].append(c)
     return {k: (np.asarray(f), np.asarray(y)) for k, (f, y) in clips.items()}
@@ -104,8 +113,8 @@ def make_clips(votes: np.ndarray, pool: np.ndarray, n: int, rng: np.random.Gener
 
 def pool_accuracy(logits: np.ndarray, frames: np.ndarray, labels: np.ndarray, kind: str,
                   temperature: float | None) -> float:
-    pooling = build(TEMPORAL_POOLINGS, kind, "temporal_pooling", classes=EMOTIONS, n_features=1,
-                    temperature=temperature, learn_temperature=False, lstm_hidden=8)
+    pooling = TEMPORAL_POOLINGS.build(kind, classes=EMOTIONS, n_features=1, temperature=temperature,
+                                      learn_temperature=False, lstm_hidden=8)
     with torch.no_grad():
         video, _, _ = pooling(torch.from_numpy(logits[frames]).float(), torch.zeros(*frames.shape, 1))
     return float((video.argmax(1).numpy() == labels).mean())

@@ -458,8 +458,7 @@ def _classifier_constraints() -> dict[str, list]:
     own values, so theirs are stated here.  ``iterator_*`` and ``dataset``
     are absent: a data file leaves them at their defaults.
     """
-    from sklearn.utils._param_validation import Interval, Options, StrOptions
-
+    from ._sklearn_compat import Interval, Options, StrOptions
     from .estimators.classifier import EmotionClassifier
     from .estimators.training import HoldoutSplit
 
@@ -570,8 +569,7 @@ def _decode_value(key: str, value: Any, where: str) -> Any:
 
 
 def _holdout(payload: Any, where: str) -> Any:
-    from sklearn.utils._param_validation import Interval, RealNotInt, validate_parameter_constraints
-
+    from ._sklearn_compat import Interval, RealNotInt, validate_parameter_constraints
     from .estimators.training import HoldoutSplit
 
     if not isinstance(payload, dict) or not set(payload) <= {"fraction", "min_per_class", "random_state"}:
@@ -611,7 +609,7 @@ def _check_labels(labels: Any, where: str) -> list:
 
 def _check_params(kind: str, params: Any, where: str) -> dict[str, Any]:
     """The decoded constructor arguments of one step, once every name and value is known to be allowed."""
-    from sklearn.utils._param_validation import validate_parameter_constraints
+    from ._sklearn_compat import validate_parameter_constraints
 
     if not isinstance(params, dict):
         raise _Refused(f"{where} has params of type {type(params).__name__}, not an object")

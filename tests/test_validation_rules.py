@@ -115,7 +115,7 @@ def test_the_installed_scikit_learn_satisfies_the_declared_range():
 
 
 # Modules that still import it themselves: each is to import sk_emotion._sklearn_compat instead.
-_NOT_YET_MOVED = {"sk_emotion/persistence.py"}
+_NOT_YET_MOVED: set[str] = set()
 
 
 def test_scikit_learn_s_private_validation_is_imported_in_one_place():

@@ -10,7 +10,6 @@ from torch import nn
 
 from ..preprocessing import LUMA, normalize
 from .backbones import build_backbone, load_backbone
-from .registry import build
 from .spatial import SPATIAL_POOLINGS
 from .temporal import TEMPORAL_POOLINGS, resolve_temporal_pooling
 
@@ -25,10 +24,8 @@ FEATURE_STAGES = (3, 4)
 
 def check_network_options(spatial_pooling: str, temporal_pooling: str, feature_stage: int) -> None:
     """Raise ``ValueError`` naming the allowed values when a structural option is unknown."""
-    for kind, name, names in (("spatial_pooling", spatial_pooling, sorted(SPATIAL_POOLINGS)),
-                              ("temporal_pooling", temporal_pooling, ["auto", *sorted(TEMPORAL_POOLINGS)])):
-        if not isinstance(name, str) or name not in names:
-            raise ValueError(f"{kind} must be one of {names}, got {name!r}")
+    SPATIAL_POOLINGS.check(spatial_pooling)
+    TEMPORAL_POOLINGS.check(temporal_pooling)
     if feature_stage not in FEATURE_STAGES:
         raise ValueError(f"feature_stage must be one of {FEATURE_STAGES}, got {feature_stage!r}")
 
@@ -140,11 +137,11 @@ class VideoEmotionNet(nn.Module):
         self.head = nn.Conv2d(channels, len(self.classes), kernel, padding=kernel // 2)
         if feature_stage == 4 and pretrained:
             self._init_head_from_backbone(declared)
-        self.spatial = build(SPATIAL_POOLINGS, spatial_pooling, "spatial_pooling",
-                             in_channels=channels, n_heads=n_heads, hidden=attention_hidden)
-        self.temporal = build(TEMPORAL_POOLINGS, temporal_pooling, "temporal_pooling",
-                              classes=self.classes, n_features=channels, temperature=temperature,
-                              learn_temperature=learn_temperature, lstm_hidden=lstm_hidden)
+        self.spatial = SPATIAL_POOLINGS.build(spatial_pooling, in_channels=channels, n_heads=n_heads,
+                                              hidden=attention_hidden)
+        self.temporal = TEMPORAL_POOLINGS.build(temporal_pooling, classes=self.classes, n_features=channels,
+                                                temperature=temperature, learn_temperature=learn_temperature,
+                                                lstm_hidden=lstm_hidden)
 
     def _init_head_from_backbone(self, weights: EmotionWeights) -> None:
         categories = list(weights.meta["categories"])
