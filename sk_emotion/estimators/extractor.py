@@ -384,7 +384,9 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
             face was detected there rather than borrowed from the nearest
             frame), ``frame_tracked`` (per sampled frame, whether it was
             found by re-detection near its expected position rather than by
-            a whole-frame search), ``fallback_used``, ``cached``,
+            a whole-frame search), ``frame_times_s`` (per sampled frame, the
+            time in seconds since the first frame at which the frame used is
+            shown; None for frame arrays), ``fallback_used``, ``cached``,
             ``error`` (None when it went well) and ``warning`` (None, or why
             the faces may not represent the whole video: ``"decoding
             stopped at 9.3 s of a stated 19.7 s: the file is probably

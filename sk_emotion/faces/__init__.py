@@ -3,8 +3,10 @@ tracking of the subject, and alignment.
 
 ``types`` (what detectors return and must provide), ``boxes`` (box geometry),
 ``detectors`` (the registry and the wrapper the extractor runs), one module
-per detector (``mtcnn_detector``, ``insightface``, ``callable``), ``tracking`` and
-``align``.
+per detector (``mtcnn_detector``, ``insightface``, ``callable``),
+``association`` (the rules that match faces between frames), ``tracking``
+(one subject per clip) and ``persons`` (every person of a long video),
+``cutting`` (faces cut into clips) and ``align``.
 """
 
 from typing import TYPE_CHECKING
@@ -34,6 +36,8 @@ _EXPORTS = {
     "Detections": ".types",
     "Detector": ".types",
     "RefiningDetector": ".types",
+    "RegionDetector": ".types",
+    "TrackingDetector": ".types",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
@@ -56,4 +60,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .mtcnn_detector import MTCNNDetector
     from .persons import Observation, PersonTracker
     from .tracking import Track, search_and_track
-    from .types import Detections, Detector, RefiningDetector
+    from .types import Detections, Detector, RefiningDetector, RegionDetector, TrackingDetector
