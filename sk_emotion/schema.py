@@ -238,7 +238,7 @@ WINDOWS = TableSchema("windows", ("person", "start_s", "end_s", "label"), ("face
 #: The persons table of :func:`~sk_emotion.timeline.emotion_timeline`: one row per person.
 PERSONS = TableSchema(
     "persons",
-    ("person", "first_s", "last_s", "on_screen_s", "n_windows", "x", "y", "face_size", "thumbnails"),
+    ("person", "first_s", "last_s", "on_screen_s", "n_windows", "x", "y", "box_size", "thumbnails"),
     probabilities=False,
     required=("person",),
 )

@@ -82,7 +82,7 @@ class _PersonState:
 
 def _mean_place(state: _PersonState) -> dict[str, float]:
     x1, y1, x2, y2 = state.sum_box / max(state.n_detected, 1)
-    return {"x": (x1 + x2) / 2, "y": (y1 + y2) / 2, "face_size": max(x2 - x1, y2 - y1)}
+    return {"x": (x1 + x2) / 2, "y": (y1 + y2) / 2, "box_size": max(x2 - x1, y2 - y1)}
 
 
 def _resolve_model(model: Any) -> tuple[Any, Any]:
@@ -95,10 +95,10 @@ def _resolve_model(model: Any) -> tuple[Any, Any]:
     if model is None:
         return VideoFaceExtractor(), EmotionClassifier.from_pretrained()
     if isinstance(model, Pipeline):
-        first = model.steps[0][1]
-        if not isinstance(first, VideoFaceExtractor):
-            raise TypeError(f"the pipeline's first step must be a VideoFaceExtractor, got {type(first).__name__}")
-        classifier = model[1:] if len(model.steps) > 2 else model.steps[-1][1]
+        from .pipeline import split_pipeline
+
+        parts = split_pipeline(model)
+        first, classifier = parts.extractor, parts.predictor
     else:
         first, classifier = VideoFaceExtractor(), model
     if not hasattr(classifier, "predict_proba"):
@@ -107,7 +107,6 @@ def _resolve_model(model: Any) -> tuple[Any, Any]:
         classifier.classes_  # noqa: B018 - fitted or not
     except AttributeError:
         raise ValueError("the model is not fitted: fit it, or pass model=None for the zero-shot model") from None
-    first._validate_params()  # e.g. n_frames above MAX_N_FRAMES, before any decoding
     return first, classifier
 
 
@@ -396,7 +395,7 @@ def emotion_timeline(
         on screen for the whole of a video shorter than ``min_track_s`` is
         kept),
         ``n_windows`` (windows with a label), ``x``, ``y`` and
-        ``face_size`` (mean centre and side of the face's box, in frame
+        ``box_size`` (mean centre and side of the face's box, in frame
         pixels: which face is whom), ``thumbnails`` (list of
         ``(time_s, 64x64x3 uint8 RGB face)``).
 

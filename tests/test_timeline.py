@@ -258,7 +258,7 @@ def test_a_video_without_faces_gives_empty_tables(tmp_path):
     path = write_video(tmp_path / "coffee.avi", np.stack([np.roll(scene, t, axis=1) for t in range(75)]), fps=FPS)
     windows, persons = emotion_timeline(path, return_persons=True)
     assert windows.empty and persons.empty
-    assert "p_happy" in windows.columns and "face_size" in persons.columns
+    assert "p_happy" in windows.columns and "box_size" in persons.columns
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
