@@ -247,7 +247,7 @@ def test_every_shipped_weight_file_has_a_notice_and_a_licence_entry():
     notices = "".join(p.read_text(encoding="utf-8") for p in files.glob("NOTICE*"))
     licence = (Path(__file__).resolve().parents[1] / "LICENSE").read_text(encoding="utf-8")
     shipped = sorted(p.name for p in files.glob("*.npz"))
-    assert len(shipped) == 4
+    assert len(shipped) == 5
     for name in shipped:
         assert name in notices, f"{name} has no NOTICE"
         assert name in licence, f"{name} is not listed in LICENSE"

@@ -74,11 +74,15 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
     n_frames : int, default=16
         Frames sampled per video, uniformly in time over the whole clip
         (short clips repeat frames); at most :data:`MAX_N_FRAMES` (1024).
-    face_size : int, default=64
-        Side of the output faces; 64 matches the pretrained FER2013 backbone.
-    color : {"gray", "rgb"}, default="gray"
+    face_size : int or "auto", default="auto"
+        Side of the output faces.  ``"auto"``: the input size the package's
+        pretrained backbone weights declare (``transforms["input_size"]``,
+        64 for both shipped backbones), so faces fit the network without
+        matching settings by hand.
+    color : {"auto", "gray", "rgb"}, default="auto"
         Output colour: ITU-R BT.601 luma (``0.299 R + 0.587 G + 0.114 B``,
-        what FER2013 models expect) or RGB.
+        what FER2013 models expect) or RGB; ``"auto"``: the colour the
+        pretrained weights declare (gray).
     detector : str, path-like, callable, detector object or None, default="mtcnn"
         ``"mtcnn"``: the built-in PyTorch MTCNN (offline, MIT-licensed
         weights).  ``"scrfd"``, the path of an insightface ONNX detection
@@ -101,8 +105,10 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
     min_confidence : float or None, default=None
         Minimum face score (None: the detector's default, MTCNN 0.8,
         insightface 0.5).
-    template : {"fer2013", "arcface"} or array-like of shape (5, 2), default="fer2013"
-        Where the five landmarks go in the output face.  ``"fer2013"`` frames
+    template : {"auto", "fer2013", "arcface"} or array-like of shape (5, 2), default="auto"
+        Where the five landmarks go in the output face.  ``"auto"``: the
+        ``face_template`` the pretrained weights declare (FER2013's framing
+        for both shipped backbones, which learnt from FER2013's faces).  ``"fer2013"`` frames
         faces the way the pretrained FER2013 backbone saw them in training
         (the template its weights declare, measured on FER2013 itself; a
         looser crop costs the backbone up to 18 points of accuracy, see
@@ -187,13 +193,13 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_frames": [Interval(Integral, 1, MAX_N_FRAMES, closed="both")],
-        "face_size": [Interval(Integral, 8, None, closed="left")],
-        "color": [StrOptions({"gray", "rgb"})],
+        "face_size": [Interval(Integral, 8, None, closed="left"), StrOptions({"auto"})],
+        "color": [StrOptions({"auto", "gray", "rgb"})],
         "detector": [None, str, os.PathLike, callable, HasMethods(["detect_batch"])],
         "min_face_size": [Interval(Real, 0, None, closed="neither")],
         "min_face_coverage": [Interval(Real, 0, 1, closed="both")],
         "min_confidence": [None, Interval(Real, 0, 1, closed="both")],
-        "template": [StrOptions({"fer2013", "arcface"}), "array-like"],
+        "template": [StrOptions({"auto", "fer2013", "arcface"}), "array-like"],
         "margin": [Interval(Real, -0.5, None, closed="neither")],
         "search": [StrOptions({"auto", "track", "full"})],
         "on_error": [StrOptions({"raise", "fallback"})],
@@ -208,13 +214,13 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         self,
         *,
         n_frames: int = 16,
-        face_size: int = 64,
-        color: str = "gray",
+        face_size: int | str = "auto",
+        color: str = "auto",
         detector: Any = "mtcnn",
         min_face_size: float = DEFAULT_MIN_FACE_SIZE,
         min_face_coverage: float = 0.25,
         min_confidence: float | None = None,
-        template: Any = "fer2013",
+        template: Any = "auto",
         margin: float = 0.0,
         search: str = "auto",
         on_error: str = "raise",
@@ -269,6 +275,17 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         return self
 
     # ---------------------------------------------------------- validation
+    def _face_format(self) -> tuple[int, str, np.ndarray]:
+        """Face size, colour and template points, "auto" read from the pretrained weights' transforms."""
+        from ..weights import resolve_emotion_weights
+
+        declared = resolve_emotion_weights(None).transforms
+        face_size = int(declared["input_size"][0]) if self.face_size == "auto" else int(self.face_size)
+        color = declared["color"] if self.color == "auto" else self.color
+        template = template_points(declared["face_template"] if isinstance(self.template, str)
+                                   and self.template == "auto" else self.template)
+        return face_size, color, template
+
     def validated_settings(self) -> Settings:
         """The parameters, validated, as the extraction runs them.
 
@@ -296,14 +313,14 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
             If ``detector`` is none of the accepted kinds.
         """
         self._validate_params()  # the declarative _parameter_constraints
-        template = template_points(self.template)
+        face_size, color, template = self._face_format()
         # cheap: the detectors share their loaded networks per process
         detector = make_detector(self.detector, min_face_size=float(self.min_face_size),
                                  min_confidence=self.min_confidence)
         cache_settings = {
             "n_frames": int(self.n_frames),
-            "face_size": int(self.face_size),
-            "color": self.color,
+            "face_size": face_size,
+            "color": color,
             "detector": None if detector is None else detector.identity,
             "min_face_size": float(self.min_face_size),
             "min_face_coverage": float(self.min_face_coverage),
@@ -316,7 +333,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         }
         return Settings(
             n_frames=int(self.n_frames),
-            cutter=FaceCutter(face_size=int(self.face_size), color=self.color, template=template,
+            cutter=FaceCutter(face_size=face_size, color=color, template=template,
                               margin=float(self.margin)),
             detector=detector,
             min_face_coverage=float(self.min_face_coverage),
