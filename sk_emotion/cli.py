@@ -177,11 +177,11 @@ class _LazyHelp(argparse.HelpFormatter):
 
 def _cmd_weights(args: argparse.Namespace) -> int:
     from .config import cache_dir
-    from .weights import MiniXceptionWeights, MTCNNWeights, sha256sum
+    from .weights import EMOTION_WEIGHTS, MTCNNWeights, sha256sum
 
     print(f"cache directory: {cache_dir()}  (override with $SK_EMOTION_HOME)")
     status = 0
-    for enum in (MiniXceptionWeights, MTCNNWeights):
+    for enum in (*EMOTION_WEIGHTS, MTCNNWeights):
         weights = enum.DEFAULT
         print(f"\n{enum.__name__}.{weights.name}  licence: {weights.meta['license']}")
         for role, spec in weights.files.items():
