@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-from _helpers import make_face_clips
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from _helpers import make_face_clips, render_figure
 
 from sk_emotion import EmotionClassifier
 from sk_emotion.viz import plot_confusion_matrix, plot_explanation, upsample_map
@@ -20,16 +19,10 @@ def explained(real_faces):
     return X, y, clf, clf.explain(X[:3])
 
 
-def _render(fig):
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())
-
-
 def test_explanation_figure_has_frames_heatmaps_bars_and_importance(explained):
     X, _, clf, explanation = explained
     fig = plot_explanation(X[1], explanation, video=1)
-    pixels = _render(fig)
+    pixels = render_figure(fig)
     assert pixels.shape[0] > 100 and pixels[..., :3].std() > 10
 
     axes = fig.axes
@@ -62,7 +55,7 @@ def test_uniform_attention_draws_no_heatmap_and_says_so(real_faces):
     clf = EmotionClassifier.from_pretrained()
     clip = real_faces[:4][None]
     fig = plot_explanation(clip[0], clf.explain(clip))
-    _render(fig)
+    render_figure(fig)
     assert len(fig.axes) == 2 * 4 + 1  # no colour bar
     assert all(len(ax.get_images()) == 1 for ax in fig.axes[:4])  # the faces only
     assert "attention is uniform" in fig.get_suptitle()
@@ -104,7 +97,7 @@ def test_confusion_matrix_shows_normalised_counts():
     y_true = ["happy", "happy", "sad", "sad", "sad", "angry"]
     y_pred = ["happy", "sad", "sad", "sad", "angry", "angry"]
     fig = plot_confusion_matrix(y_true, y_pred, labels=["angry", "happy", "sad"])
-    _render(fig)
+    render_figure(fig)
     ax = fig.axes[0]
     texts = [t.get_text() for t in ax.texts]
     assert len(texts) == 9

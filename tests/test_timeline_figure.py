@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from _helpers import render_figure
 from matplotlib.colors import to_rgba
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
@@ -49,12 +49,6 @@ def tables():
     return windows, persons
 
 
-def _render(fig):
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())
-
-
 def _axis(fig, label):
     (ax,) = [ax for ax in fig.axes if ax.get_label() == label]
     return ax
@@ -79,7 +73,7 @@ def _pixel(pixels, ax, x, y):
 def test_one_panel_per_person_in_the_persons_order_with_id_and_screen_time(tables):
     windows, persons = tables
     fig = plot_timeline(windows, persons)
-    _render(fig)
+    render_figure(fig)
     labels = [ax.get_label() for ax in fig.axes]
     assert labels == ["thumbnails 5", "band 5", "probabilities 5", "band 0", "probabilities 0", "legend"]
     assert _axis(fig, "thumbnails 5").get_title(loc="left").startswith("person 5  \u2013  on screen 6.0 s")
@@ -96,7 +90,7 @@ def test_one_panel_per_person_in_the_persons_order_with_id_and_screen_time(table
 def test_band_has_each_label_in_its_colour_where_the_label_is_and_nothing_in_gaps(tables):
     windows, persons = tables
     fig = plot_timeline(windows, persons)
-    pixels = _render(fig)
+    pixels = render_figure(fig)
     band = _axis(fig, "band 0")
     stretches = _band(band)
     # Overlapping windows split at the middle of their centres: happy ends at 4.5 s where sad begins.
@@ -119,7 +113,7 @@ def test_band_has_each_label_in_its_colour_where_the_label_is_and_nothing_in_gap
 def test_stack_shows_the_probabilities_and_leaves_the_off_screen_gap_empty(tables):
     windows, persons = tables
     fig = plot_timeline(windows, persons)
-    pixels = _render(fig)
+    pixels = render_figure(fig)
     ax = _axis(fig, "probabilities 0")
     layers = [c for c in ax.collections if c.get_gid() and c.get_gid().startswith("p_")]
     assert [c.get_label() for c in layers] == CLASSES  # stacked bottom to top in class order
@@ -144,7 +138,7 @@ def test_stack_shows_the_probabilities_and_leaves_the_off_screen_gap_empty(table
 def test_thumbnails_per_panel_at_their_times_above_the_data(tables):
     windows, persons = tables
     fig = plot_timeline(windows, persons, max_thumbnails=4)
-    _render(fig)
+    render_figure(fig)
     strip = _axis(fig, "thumbnails 5")
     boxes = [a for a in strip.artists if isinstance(a, AnnotationBbox)]
     assert len(boxes) == 4 and all(isinstance(b.offsetbox, OffsetImage) for b in boxes)
@@ -224,7 +218,7 @@ def test_a_20_minute_video_draws_fast_with_minute_ticks():
                             "thumbnails": [[(t, _face(128)) for t in range(0, 1200, 10)]]})
     start = time.perf_counter()
     fig = plot_timeline(windows, persons)
-    _render(fig)
+    render_figure(fig)
     assert time.perf_counter() - start < 2.0
     ax = _axis(fig, "probabilities 3")
     assert ax.get_xlim() == pytest.approx((0.0, 1201.0))
@@ -238,13 +232,13 @@ def test_a_20_minute_video_draws_fast_with_minute_ticks():
 def test_single_window_and_a_person_never_decided():
     one = pd.DataFrame([_window(1, 3.0, "fear")])
     fig = plot_timeline(one)
-    _render(fig)
+    render_figure(fig)
     assert _band(_axis(fig, "band 1")) == {"fear": [pytest.approx((3.0, 5.0))]}
     assert _axis(fig, "probabilities 1").get_xlim() == pytest.approx((3.0, 5.0))
 
     undecided = pd.DataFrame([_window(2, s, None, coverage=0.3) for s in range(5)] + [_window(4, 0, "sad")])
     fig = plot_timeline(undecided)
-    _render(fig)
+    render_figure(fig)
     assert len(_axis(fig, "band 2").collections) == 0
     ax = _axis(fig, "probabilities 2")
     assert [c.get_gid() for c in ax.collections if c.get_paths()] == ["undecided"]
@@ -255,7 +249,7 @@ def test_any_labels_work():
     rows = [{"person": 0, "start_s": float(s), "end_s": s + 2.0, "label": label, "p_bored": pb, "p_focused": 1 - pb}
             for s, label, pb in [(0, "bored", 0.9), (1, "bored", 0.6), (2, "focused", 0.2)]]
     fig = plot_timeline(pd.DataFrame(rows))
-    pixels = _render(fig)
+    pixels = render_figure(fig)
     colours = class_colours(["bored", "focused"])
     band = _axis(fig, "band 0")
     assert set(_band(band)) == {"bored", "focused"}
