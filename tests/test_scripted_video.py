@@ -1,9 +1,9 @@
 """Scripted long videos: ground truth, file format, visibility, identities, ramps, determinism, script checks."""
 
-import hashlib
 
 import numpy as np
 import pytest
+from _helpers import sha256_file
 
 from sk_emotion.datasets import PersonScript, make_scripted_video
 from sk_emotion.datasets.synthetic import face_sources
@@ -16,10 +16,6 @@ FPS = 25.0
 def _make(path, people, duration_s=3.0, **kwargs):
     kwargs = {"frame_size": SIZE, "fps": FPS, **kwargs}
     return make_scripted_video(path, people, duration_s=duration_s, **kwargs)
-
-
-def _sha(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _rows(table):
@@ -120,7 +116,7 @@ def test_same_seed_same_file_other_seed_differs(tmp_path):
     people = [PersonScript(segments=[(0.2, 0.8, "angry")], face_size=80)]
     paths = [tmp_path / f"{name}.avi" for name in "abc"]
     tables = [_make(p, people, duration_s=1.0, random_state=s) for p, s in zip(paths, (7, 7, 8))]
-    assert _sha(paths[0]) == _sha(paths[1]) != _sha(paths[2])
+    assert sha256_file(paths[0]) == sha256_file(paths[1]) != sha256_file(paths[2])
     np.testing.assert_array_equal(tables[0].attrs["landmarks"], tables[1].attrs["landmarks"])
     assert tables[0].equals(tables[1])
 

@@ -1,6 +1,5 @@
 """The generated demo data: layout, reproducibility, cache, expressions, detectability, learnability."""
 
-import hashlib
 import json
 import os
 import time
@@ -9,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from _helpers import sha256_file
 
 from sk_emotion.datasets import load_afew
 from sk_emotion.datasets.synthetic import (
@@ -52,10 +52,6 @@ def small_set(tmp_path_factory):
 
 def _rel(frame, path):
     return os.path.relpath(path, frame.attrs["root"]).replace(os.sep, "/")
-
-
-def _sha(path):
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
 def _base_frame(row):
@@ -111,7 +107,7 @@ def test_same_seed_same_files_other_seed_differs(tmp_path):
                   face_size=(50, 90))
     tables = [make_expression_videos(tmp_path / name, random_state=seed, **kwargs)
               for name, seed in (("a", 3), ("b", 3), ("c", 4))]
-    hashes = [{_rel(t, p): _sha(p) for p in t["path"]} for t in tables]
+    hashes = [{_rel(t, p): sha256_file(p) for p in t["path"]} for t in tables]
     assert hashes[0] == hashes[1]
     assert len(hashes[0]) == 7
     assert set(hashes[2].values()).isdisjoint(hashes[0].values())
