@@ -5,7 +5,6 @@ that closes standard output early costs nothing; every argument the work
 depends on is checked before a model is loaded or a video decoded.
 """
 
-import hashlib
 import os
 import shutil
 import stat
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _helpers import sha256_file
 
 from sk_emotion import EmotionClassifier
 from sk_emotion.cli import MAX_N_FRAMES, _warnings_as_lines, main
@@ -27,6 +27,8 @@ from sk_emotion.pipeline import make_emotion_pipeline
 from sk_emotion.video.formats import VIDEO_EXTENSIONS
 
 REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.usefixtures("private_home")
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +60,6 @@ def model_file(tmp_path_factory):
     return path
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SK_EMOTION_HOME", str(tmp_path / "home"))
-
-
 @pytest.fixture
 def no_work(monkeypatch):
     """Tripwires: loading a model, building the pretrained one or decoding a video fails the test."""
@@ -77,10 +74,6 @@ def no_work(monkeypatch):
     monkeypatch.setattr(EmotionClassifier, "from_pretrained", classmethod(tripped("loaded the pretrained model")))
     monkeypatch.setattr(extraction, "read_frames", tripped("decoded a video"))
     monkeypatch.setattr(timeline, "emotion_timeline", tripped("ran the timeline"))
-
-
-def _digest(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _one_error_line(err: str) -> str:
@@ -117,18 +110,18 @@ def test_predict_refuses_an_output_that_is_an_input_or_another_output(case, clip
         "csv_hardlinks_video": (["predict", str(a), "--csv", str(tmp_path / "hard.csv")], "--csv",
                                 tmp_path / "hard.csv"),
     }[case]
-    before = {p: _digest(p) for p in tmp_path.iterdir() if p.is_file()}
+    before = {p: sha256_file(p) for p in tmp_path.iterdir() if p.is_file()}
     assert main(argv) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert f"{option} '{named}'" in line
     assert "choose another name" in line or "give each output its own name" in line
     # Nothing written, nothing destroyed.
-    assert {p: _digest(p) for p in tmp_path.iterdir() if p.is_file()} == before
+    assert {p: sha256_file(p) for p in tmp_path.iterdir() if p.is_file()} == before
 
 
 def test_explain_timeline_and_train_refuse_outputs_that_are_inputs(dataset, clips, tmp_path, no_work, capsys):
     a, _ = clips
-    digest = _digest(a)
+    digest = sha256_file(a)
     figure_link = tmp_path / "figure.png"
     figure_link.symlink_to(a)  # a figure name that is, in fact, the video
     for argv, needle in (
@@ -143,13 +136,13 @@ def test_explain_timeline_and_train_refuse_outputs_that_are_inputs(dataset, clip
     # explain --out equal to the video (as typed in the issue): its extension already refuses it.
     assert main(["explain", str(a), "--out", str(a)]) == 2
     assert f"--out '{a}'" in _one_error_line(capsys.readouterr().err)
-    assert _digest(a) == digest and figure_link.is_symlink()
+    assert sha256_file(a) == digest and figure_link.is_symlink()
 
     root, videos = dataset
-    video_digest = _digest(videos[0])
+    video_digest = sha256_file(videos[0])
     assert main(["train", str(root), "--out", videos[0], "--epochs", "1"]) == 2
     assert f"--out '{videos[0]}' is the input training video" in _one_error_line(capsys.readouterr().err)
-    assert _digest(videos[0]) == video_digest
+    assert sha256_file(videos[0]) == video_digest
 
 
 def test_outputs_are_written_whole_under_a_temporary_name_then_renamed(clips, tmp_path, capsys):
