@@ -7,25 +7,30 @@ import pytest
 
 from sk_emotion.cli import main
 
+pytestmark = pytest.mark.usefixtures("private_home")
 
-def test_weights_reports_every_shipped_file_with_checksum(capsys, monkeypatch, tmp_path):
-    from sk_emotion.weights import MiniXceptionWeights, MTCNNWeights
 
-    monkeypatch.setenv("SK_EMOTION_HOME", str(tmp_path))
+def _listed_files():
+    """Every file of the weights sets ``sk-emotion weights`` reports: the emotion backbones' and MTCNN's."""
+    from sk_emotion.weights import EMOTION_WEIGHTS, MTCNNWeights
+
+    return [spec for enum in (*EMOTION_WEIGHTS, MTCNNWeights) for spec in enum.DEFAULT.files.values()]
+
+
+def test_weights_reports_every_shipped_file_with_checksum(capsys):
     assert main(["weights"]) == 0
     out = capsys.readouterr().out
-    assert "MiniXceptionWeights.FER2013" in out and "MTCNNWeights.MTCNN" in out
-    assert out.count("shipped  ok") == 4
-    for weights in (MiniXceptionWeights.DEFAULT, MTCNNWeights.DEFAULT):
-        for spec in weights.files.values():
-            assert f"{spec.filename}  sha256 {spec.sha256}" in out
-            assert str(spec.shipped_path()) in out
+    for name in ("MiniXceptionWeights.FER2013", "FaceResNetWeights.FERPLUS", "MTCNNWeights.MTCNN"):
+        assert name in out
+    assert out.count("shipped  ok") == len(_listed_files())
+    for spec in _listed_files():
+        assert f"{spec.filename}  sha256 {spec.sha256}" in out
+        assert str(spec.shipped_path()) in out
 
 
 def test_weights_reports_damaged_and_missing_files_with_the_fix(capsys, monkeypatch, tmp_path):
     from sk_emotion.weights import WeightsFile
 
-    monkeypatch.setenv("SK_EMOTION_HOME", str(tmp_path))
     damaged = tmp_path / "damaged.npz"
     damaged.write_bytes(b"not weights")
     monkeypatch.setattr(WeightsFile, "shipped_path",
@@ -33,13 +38,13 @@ def test_weights_reports_damaged_and_missing_files_with_the_fix(capsys, monkeypa
     assert main(["weights"]) == 1
     out = capsys.readouterr().out
     assert "BAD SHA" in out and str(damaged) in out
-    assert out.count("MISSING") == 3 and "reinstall sk-emotion" in out
+    n_missing = sum(not spec.filename.startswith("mini") for spec in _listed_files())
+    assert out.count("MISSING") == n_missing and "reinstall sk-emotion" in out
 
 
 def test_errors_are_one_line_and_non_zero(capsys, monkeypatch, tmp_path):
     from sk_emotion.weights import WeightsFile
 
-    monkeypatch.setenv("SK_EMOTION_HOME", str(tmp_path))
     monkeypatch.setattr(WeightsFile, "shipped_path", lambda self: tmp_path / "none.npz")
     monkeypatch.setattr(WeightsFile, "download", lambda self, dest: (_ for _ in ()).throw(OSError("offline")))
     assert main(["demo", "--photos", "--quiet"]) == 1
@@ -84,11 +89,6 @@ def videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli_videos")
     make_expression_videos(root, random_state=1, **QUICK_DATA)
     return root, load_afew(root)
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SK_EMOTION_HOME", str(tmp_path / "home"))
 
 
 def test_predict_prints_table_and_writes_csv_json_and_frames(videos, tmp_path, capsys):
