@@ -26,7 +26,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from _helpers import index_frames, read_frame_index
+from _helpers import astronaut_head, index_frames, read_frame_index
 
 from sk_emotion import VideoFaceExtractor
 from sk_emotion.estimators.classifier import EmotionClassifier
@@ -50,15 +50,11 @@ H, W = 240, 320
 STATED = "a stated 19.7 s"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread(one_torch_thread):
-    yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def face_frames(n: int) -> np.ndarray:
-    import skimage.data
-
-    head = cv2.resize(np.ascontiguousarray(skimage.data.astronaut()[20:240, 130:330]), None, fx=0.6, fy=0.6)
+    head = cv2.resize(astronaut_head(), None, fx=0.6, fy=0.6)
     frames = np.full((n, H, W, 3), (70, 110, 140), np.uint8)
     for t in range(n):
         x = 40 + 100 * t // n

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _helpers import build_fake_scrfd
+from _helpers import astronaut_head, build_fake_scrfd
 
 from sk_emotion.faces.boxes import box_iou
 from sk_emotion.faces.callable import CallableDetector
@@ -42,10 +42,7 @@ from sk_emotion.faces.types import Detections, Detector, RefiningDetector
 
 IMAGES = Path(importlib.util.find_spec("insightface").submodule_search_locations[0]) / "data" / "images"
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread(one_torch_thread):
-    """MTCNN runs single-threaded here, as in the extractor."""
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------ fake SCRFD
@@ -171,11 +168,8 @@ def test_filter_detections():
 # ----------------------------------------------------------- MTCNN + ROI
 @pytest.fixture(scope="module")
 def astronaut_frame():
-    import skimage.data
-
-    head = skimage.data.astronaut()[20:240, 130:330]  # 220 x 200, one face
     frame = np.full((360, 480, 3), (70, 110, 140), np.uint8)
-    frame[100:320, 200:400] = head
+    frame[100:320, 200:400] = astronaut_head()
     return frame
 
 

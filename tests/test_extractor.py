@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from _helpers import astronaut_head
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -41,14 +42,10 @@ H, W = 240, 320
 N = 8  # sampled frames in most tests
 BG = (70, 110, 140)
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 # ---------------------------------------------------------------- sources
-def astronaut_head() -> np.ndarray:
-    import skimage.data
-
-    return np.ascontiguousarray(skimage.data.astronaut()[20:240, 130:330])  # 220 x 200
-
-
 def hanks_head() -> np.ndarray:
     img = cv2.imread(str(IMAGES / "Tom_Hanks_54745.png"))[..., ::-1]
     return np.ascontiguousarray(cv2.copyMakeBorder(img, 20, 20, 20, 20, cv2.BORDER_REPLICATE))
@@ -90,11 +87,6 @@ def zero_frame_video(path):
         for p in s.encode():
             c.mux(p)
     return str(path)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread(one_torch_thread):
-    """MTCNN runs single-threaded here, as in the extractor."""
 
 
 @pytest.fixture(scope="module")
