@@ -169,9 +169,8 @@ def test_refuses_to_overwrite_foreign_data(tmp_path):
     assert not (tmp_path / "Train_AFEW" / "Happy" / "mine.avi").exists() and len(table) == 1
 
 
-def test_default_data_dir_follows_sk_emotion_home(monkeypatch, tmp_path):
-    monkeypatch.setenv("SK_EMOTION_HOME", str(tmp_path))
-    assert default_data_dir() == tmp_path / "expression_videos"
+def test_default_data_dir_follows_sk_emotion_home(private_home):
+    assert default_data_dir() == private_home / "expression_videos"
 
 
 @pytest.mark.parametrize("kwargs, match", [
