@@ -31,7 +31,7 @@ What it measures
 
 How to run
     python benchmarks/zero_shot_rule.py --ferplus data/FER2013Train --run runs/resnet24 \\
-        [--weights FERPLUS FER2013] [--clips 700] [--seeds 0 1 2]
+        [--weights FERPLUS FER2013 FERPLUS=runs/resnet24/face_resnet24.npz] [--clips 700] [--seeds 0 1 2]
 
 What counts as a pass
     The chosen default is within 0.01 of the best minimum over regimes.
@@ -59,9 +59,21 @@ RULES = [("mean", "mean", None), ("max", "max", None)] + [
     (f"expressive T={t}", "expressive", t) for t in (0.2, 0.35, 0.5, 1.0, 2.0)]
 
 
+def backbone(weights: str) -> torch.nn.Module:
+    """A shipped backbone by name, or ``NAME=PATH``: NAME's network with the arrays of PATH
+    (a training run's export, not yet shipped, so not checksum-verified)."""
+    name, _, path = weights.partition("=")
+    if not path:
+        return load_backbone(name).eval()
+    from sk_emotion.nets.backbones import build_backbone
+    from sk_emotion.nets.mini_xception import _load_state_arrays
+
+    return _load_state_arrays(build_backbone(name), path).eval()
+
+
 def face_logits(weights: str, images: np.ndarray, flip: bool) -> np.ndarray:
     """Per-face logits of a backbone, optionally averaged with the mirror image's."""
-    net = load_backbone(weights).eval()
+    net = backbone(weights)
     out = []
     with torch.no_grad():
         for start in range(0, len(images), 256):
@@ -125,7 +137,7 @@ def main() -> int:
     parser.add_argument("--ferplus", required=True, help="FER+'s FER2013Train folder")
     parser.add_argument("--run", required=True, help="a training run folder (its split.npz)")
     parser.add_argument("--weights", nargs="+", default=["FERPLUS", "FER2013"],
-                        help="backbone weights: names or .npz paths")
+                        help="backbone weights: names, or NAME=PATH for NAME's network with an exported .npz")
     parser.add_argument("--clips", type=int, default=700, help="clips per regime and seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=2)
@@ -167,6 +179,7 @@ def main() -> int:
     print(f"\n{'weights':10s} {'flip':5s} {'calib':5s} {'rule':18s} {'face':>6s} {'through':>8s} "
           f"{'onset':>6s} {'mean':>6s} {'min':>6s}")
     for weights, flip, calibrated, name, per_face, a, b in sorted(rows, key=lambda r: -min(r[5], r[6])):
+        weights = weights.split("=")[0] + ("*" if "=" in weights else "")
         print(f"{weights:10s} {flip!s:5s} {calibrated!s:5s} {name:18s} {per_face:6.3f} {a:8.3f} {b:6.3f} "
               f"{(a + b) / 2:6.3f} {min(a, b):6.3f}")
     return 0

@@ -46,3 +46,23 @@ def test_a_zero_shot_classifier_answers_as_its_backbone_does_on_one_frame(weight
         logits = load_backbone(weights)(torch.from_numpy(faces).float().unsqueeze(1) / 127.5 - 1)
     expected = torch.softmax(logits, 1).numpy()
     np.testing.assert_allclose(clf.predict_proba(faces[:, None]), expected, atol=1e-5)
+
+
+def test_mirror_averages_a_face_with_its_mirror_image(real_faces):
+    import torch
+
+    from sk_emotion.nets.backbones import load_backbone
+
+    faces = real_faces[:5]
+    clf = EmotionClassifier.from_pretrained("FERPLUS", mirror=True)
+    x = torch.from_numpy(faces).float().unsqueeze(1) / 127.5 - 1
+    with torch.no_grad():
+        net = load_backbone("FERPLUS")
+        # Average pooling and a 1x1 head are linear and blind to position: averaging
+        # the maps averages the logits of the face and of its mirror image.
+        logits = (net(x) + net(torch.flip(x, dims=[-1]))) / 2
+    proba = clf.predict_proba(faces[:, None])
+    np.testing.assert_allclose(proba, torch.softmax(logits, 1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(clf.predict_proba(faces[:, None, :, ::-1].copy()), proba, atol=1e-5)
+    plain = EmotionClassifier.from_pretrained("FERPLUS").predict_proba(faces[:, None])
+    assert np.abs(plain - proba).max() > 1e-3

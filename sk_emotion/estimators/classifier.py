@@ -45,6 +45,7 @@ _NETWORK_PARAMS = (
     "feature_stage",
     "freeze_backbone",
     "weights",
+    "mirror",
 )
 _STRUCTURAL_PARAMS = tuple(name for name in _NETWORK_PARAMS if name != "temperature")
 _SHADOWED = (*_NETWORK_PARAMS, "classes")
@@ -117,6 +118,12 @@ class EmotionClassifier(NeuralNetClassifier):
         the FaceResNet trained on FER+ votes, ``"FER2013"`` the paper's
         mini-Xception; or the path of a copy of a weights file
         (checksum-verified).
+    mirror : bool, default=False
+        Average each face's backbone features with those of its mirror image
+        (flipped back into place): a test-time augmentation, in training as
+        in prediction, at twice the backbone's cost.  Zero-shot with the FER+
+        backbone it labels 1.2 points more held-out faces right
+        (``docs/weights.md``).
     random_state : int, RandomState or None, default=None
         Seed of weight initialisation and batch shuffling; an int makes two
         fits identical.
@@ -189,6 +196,7 @@ class EmotionClassifier(NeuralNetClassifier):
         freeze_backbone: bool = True,
         backbone_lr_scale: float = 0.1,
         weights: FaceResNetWeights | MiniXceptionWeights | str | os.PathLike | None = None,
+        mirror: bool = False,
         random_state: int | np.random.RandomState | None = None,
         criterion: type[torch.nn.Module] = torch.nn.CrossEntropyLoss,
         optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
@@ -222,6 +230,7 @@ class EmotionClassifier(NeuralNetClassifier):
         self.freeze_backbone = freeze_backbone
         self.backbone_lr_scale = backbone_lr_scale
         self.weights = weights
+        self.mirror = mirror
         self.random_state = random_state
 
     def _get_param_names(self) -> list[str]:
@@ -247,6 +256,7 @@ class EmotionClassifier(NeuralNetClassifier):
             "feature_stage": [Options(Integral, set(FEATURE_STAGES))],
             "freeze_backbone": ["boolean"],
             "backbone_lr_scale": [Interval(Real, 0, None, closed="left")],
+            "mirror": ["boolean"],
             "weights": [None, str, os.PathLike, MiniXceptionWeights, FaceResNetWeights],
             "random_state": ["random_state"],
         }

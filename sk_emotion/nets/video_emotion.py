@@ -91,6 +91,9 @@ class VideoEmotionNet(nn.Module):
         Whether to load the weights at all (False only for tests of shapes).
     lstm_hidden : int, default=128
         Hidden size of the LSTM baseline.
+    mirror : bool, default=False
+        Average each face's feature maps with those of its mirror image,
+        flipped back into place (test-time augmentation; twice the cost).
 
     Attributes
     ----------
@@ -114,6 +117,7 @@ class VideoEmotionNet(nn.Module):
         weights: EmotionWeights | str | None = None,
         pretrained: bool = True,
         lstm_hidden: int = 128,
+        mirror: bool = False,
     ) -> None:
         super().__init__()
         check_network_options(spatial_pooling, temporal_pooling, feature_stage)
@@ -122,6 +126,7 @@ class VideoEmotionNet(nn.Module):
         self.temporal_pooling = temporal_pooling = resolve_temporal_pooling(temporal_pooling, self.classes)
         self.feature_stage = feature_stage
         self.freeze_backbone = freeze_backbone
+        self.mirror = mirror
 
         from ..weights import resolve_emotion_weights
 
@@ -201,15 +206,19 @@ class VideoEmotionNet(nn.Module):
         if layout is torch.channels_last and not self.backbone.training and not (
                 torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
             backbone = self._folded_backbone()  # inference only: batch norms folded, 1.15x faster
+        features = self._stage_output(backbone, x)
+        if self.mirror:
+            # The mirror image's maps, flipped back so that positions line up.
+            mirrored = self._stage_output(backbone, torch.flip(x, dims=[-1]))
+            features = (features + torch.flip(mirrored, dims=[-1])) / 2
+        return features.contiguous().reshape(n, t, *features.shape[1:])
+
+    def _stage_output(self, backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
             # Chunk sizes would be frozen into an exported graph with a dynamic batch.
-            features = backbone.forward_stage(x, self.feature_stage)
-        else:
-            features = torch.cat([
-                backbone.forward_stage(chunk, self.feature_stage)
-                for chunk in torch.split(x, _BACKBONE_CHUNK)
-            ])
-        return features.contiguous().reshape(n, t, *features.shape[1:])
+            return backbone.forward_stage(x, self.feature_stage)
+        return torch.cat([backbone.forward_stage(chunk, self.feature_stage)
+                          for chunk in torch.split(x, _BACKBONE_CHUNK)])
 
     def _folded_backbone(self) -> nn.Module:
         """The backbone with batch norms folded, rebuilt whenever its weights change.
