@@ -214,9 +214,10 @@ def check_transformer_output(name, estimator, data):
     fitted = _fitted(estimator, data)
     out = fitted.transform(data.X)
     np.testing.assert_array_equal(clone(estimator).fit_transform(data.X, data.y), out)
-    params = fitted.get_params()
-    channels = 3 if params.get("color") == "rgb" else 1
-    assert out.shape == (len(data.X), params["n_frames"], channels, params["face_size"], params["face_size"])
+    settings = fitted.validated_settings()  # "auto" sizes and colours resolved from the weights
+    cutter = settings.cutter
+    channels = 3 if cutter.color == "rgb" else 1
+    assert out.shape == (len(data.X), settings.n_frames, channels, cutter.face_size, cutter.face_size)
     assert out.dtype == np.uint8
 
 

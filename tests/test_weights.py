@@ -14,6 +14,7 @@ from sk_emotion.emotions import EMOTIONS
 from sk_emotion.nets.mtcnn import PNet
 from sk_emotion.weights import (
     ChecksumError,
+    FaceResNetWeights,
     MiniXceptionWeights,
     MTCNNWeights,
     UpstreamFile,
@@ -52,7 +53,7 @@ def test_default_is_fer2013_with_metadata():
     assert spec.url.endswith("emotion_model.hdf5")
 
 
-@pytest.mark.parametrize("weights", [MiniXceptionWeights.DEFAULT, MTCNNWeights.DEFAULT])
+@pytest.mark.parametrize("weights", [MiniXceptionWeights.DEFAULT, FaceResNetWeights.DEFAULT, MTCNNWeights.DEFAULT])
 def test_every_file_ships_in_the_package_with_its_checksum_and_notice(weights, empty_cache):
     paths = weights.get_paths(download=False)
     for role, path in paths.items():
@@ -60,15 +61,16 @@ def test_every_file_ships_in_the_package_with_its_checksum_and_notice(weights, e
         assert path == spec.shipped_path() and sha256sum(path) == spec.sha256
         assert path.parent.name == "files" and path.parent.parent.name == "weights"
     notices = sorted(p.name for p in next(iter(paths.values())).parent.glob("NOTICE*"))
-    assert notices == ["NOTICE-mini_xception.txt", "NOTICE-mtcnn.txt"]
+    assert notices == ["NOTICE-face_resnet.txt", "NOTICE-mini_xception.txt", "NOTICE-mtcnn.txt"]
     assert not empty_cache.exists()  # nothing was downloaded or converted
 
 
-def test_shipped_files_hold_only_arrays_and_load_without_pickle():
-    arrays = read_arrays(MiniXceptionWeights.DEFAULT.get_path())
+@pytest.mark.parametrize("weights", [MiniXceptionWeights.DEFAULT, FaceResNetWeights.DEFAULT])
+def test_shipped_files_hold_only_arrays_and_load_without_pickle(weights):
+    arrays = read_arrays(weights.get_path())
     assert all(isinstance(a, np.ndarray) and a.dtype != object for a in arrays.values())
     n_params = sum(a.size for name, a in arrays.items() if not name.endswith("num_batches_tracked"))
-    assert n_params == MiniXceptionWeights.DEFAULT.meta["num_params"]
+    assert n_params == weights.meta["num_params"]
 
 
 def test_a_pickle_disguised_as_weights_is_refused_without_running(tmp_path):

@@ -113,7 +113,7 @@ class MiniXceptionWeights(_WeightsEnum):
 
 _FACE_RESNET_FILE = "face_resnet24_ferplus.npz"
 _FACE_RESNET_SHA = "a8d27569ae3b78b422bda769fe1d802ca448ea251a090e449d3ed5977466c584"
-_FACE_RESNET_PARAMS = 1574815
+_FACE_RESNET_PARAMS = 1578463  # with the batch-norm statistics, as the mini-Xception counts
 _FACE_RESNET_METRICS: dict[str, float] = {}
 
 

@@ -1,0 +1,99 @@
+"""Backbones on the held-out FER+ faces: majority accuracy, per-class recall, time per face.
+
+What it measures
+    The faces a training run held out (``RUN/split.npz`` of
+    ``python -m sk_emotion.weights.train``: 10% of FER+'s FER2013Train,
+    stratified by majority label, by image) with a unique FER+ majority:
+    each backbone's accuracy against that majority, its recall per class and
+    their mean, without and with mirror averaging; and the time per face of
+    a batch of 64 on one thread (channels-last, batch norms folded: the
+    package's inference path), median of 5 rounds.
+
+    Caveat: the mini-Xception (``FER2013``) was trained on all of FER2013's
+    training faces, these included, against FER2013's own labels.
+
+How to run
+    python benchmarks/ferplus_heldout.py --ferplus data/FER2013Train --run runs/resnet24 \\
+        [--weights FERPLUS FER2013 mini_xception=runs/mx/mini_xception_ferplus.npz]
+
+What counts as a pass
+    The shipped default reaches a majority accuracy of at least 0.84 and a
+    mean per-class recall of at least 0.70.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import torch
+from zero_shot_rule import backbone
+
+from sk_emotion.datasets.ferplus import load_ferplus
+from sk_emotion.emotions import EMOTIONS
+from sk_emotion.weights.augment import resize_faces
+from sk_emotion.weights.train import evaluate
+
+
+def logits_of(net: torch.nn.Module, images: np.ndarray, mirror: bool) -> np.ndarray:
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(images), 256):
+            x = resize_faces(images[start:start + 256]) / 127.5 - 1.0
+            logits = net(x)
+            if mirror:
+                logits = (logits + net(torch.flip(x, dims=[-1]))) / 2
+            out.append(logits.numpy())
+    return np.concatenate(out)
+
+
+def ms_per_face(net: torch.nn.Module, rounds: int = 5) -> float:
+    torch.set_num_threads(1)
+    folded = net.folded().to(memory_format=torch.channels_last)
+    x = torch.randn(64, 1, 64, 64).contiguous(memory_format=torch.channels_last)
+    times = []
+    with torch.no_grad():
+        folded(x)
+        for _ in range(rounds):
+            start = time.perf_counter()
+            folded(x)
+            times.append(time.perf_counter() - start)
+    return float(np.median(times)) / 64 * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ferplus", required=True, help="FER+'s FER2013Train folder")
+    parser.add_argument("--run", required=True, help="a training run folder (its split.npz)")
+    parser.add_argument("--weights", nargs="+", default=["FERPLUS", "FER2013"],
+                        help="backbone weights: names, or NAME=PATH for NAME's network with an exported .npz")
+    args = parser.parse_args()
+    split = np.load(f"{args.run}/split.npz", allow_pickle=False)
+    data = load_ferplus(args.ferplus)
+    if list(split["names"]) != list(data.names):
+        raise SystemExit("the run's split.npz was made for other faces")
+    held = np.flatnonzero(split["held_out"])
+    majority = data.majority[held]
+    counts = np.bincount(majority[majority >= 0], minlength=len(EMOTIONS))
+    print(f"{len(held)} held-out faces, {int((majority >= 0).sum())} with a unique majority: "
+          + ", ".join(f"{e} {n}" for e, n in zip(EMOTIONS, counts)))
+    print(f"\n{'weights':34s} {'mirror':6s} {'acc':>6s} {'recall':>6s} "
+          + " ".join(f"{e[:7]:>7s}" for e in EMOTIONS) + f" {'ms/face':>8s} {'params':>9s}")
+    for weights in args.weights:
+        torch.set_num_threads(2)
+        net = backbone(weights)
+        params = sum(p.numel() for p in net.parameters())
+        speed = ms_per_face(net)
+        for mirror in (False, True):
+            torch.set_num_threads(2)
+            report = evaluate(logits_of(net, data.images[held], mirror), majority)
+            print(f"{weights:34s} {mirror!s:6s} {report['accuracy']:6.3f} {report['mean_recall']:6.3f} "
+                  + " ".join(f"{report['recall'][e]:7.3f}" for e in EMOTIONS)
+                  + f" {speed * (2 if mirror else 1):8.2f} {params:9d}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
