@@ -55,6 +55,7 @@ __all__ = [
     "FaceResNetWeights",
     "MTCNNWeights",
     "EMOTION_WEIGHTS",
+    "DEFAULT_EMOTION_WEIGHTS",
     "resolve_emotion_weights",
     "sha256sum",
 ]
@@ -165,8 +166,10 @@ class FaceResNetWeights(_WeightsEnum):
     DEFAULT = FERPLUS
 
 
-#: Emotion backbone weights enums; the first one's DEFAULT is the package's default backbone.
+#: Emotion backbone weights enums.
 EMOTION_WEIGHTS: tuple[type[_WeightsEnum], ...] = (MiniXceptionWeights, FaceResNetWeights)
+#: The package's default backbone weights (``weights=None``).
+DEFAULT_EMOTION_WEIGHTS: _WeightsEnum = MiniXceptionWeights.FER2013
 
 #: Any member of :data:`EMOTION_WEIGHTS`.
 EmotionWeights = MiniXceptionWeights | FaceResNetWeights
@@ -195,7 +198,7 @@ def resolve_emotion_weights(obj: Any = None) -> _WeightsEnum:
     TypeError
         For any other type.
     """
-    default = EMOTION_WEIGHTS[0].DEFAULT
+    default = DEFAULT_EMOTION_WEIGHTS
     if obj is None:
         return default
     if isinstance(obj, EMOTION_WEIGHTS):
