@@ -14,7 +14,8 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import check_estimator
 
 from sk_emotion import EMOTIONS, EmotionClassifier, Explanation
-from sk_emotion.nets import load_mini_xception, preprocess_faces
+from sk_emotion.nets import preprocess_faces
+from sk_emotion.nets.backbones import load_backbone
 from sk_emotion.nets.video_emotion import VideoEmotionNet
 
 
@@ -232,7 +233,7 @@ def test_from_pretrained_reproduces_the_backbone_on_single_frames(real_faces):
     clf = EmotionClassifier.from_pretrained()
     assert clf.classes_.tolist() == list(EMOTIONS)
     with torch.inference_mode():
-        expected = torch.softmax(load_mini_xception()(preprocess_faces(real_faces)), 1).numpy()
+        expected = torch.softmax(load_backbone()(preprocess_faces(real_faces)), 1).numpy()  # the default
     proba = clf.predict_proba(real_faces[:, None])
     np.testing.assert_allclose(proba, expected, atol=1e-6)
     np.testing.assert_array_equal(clf.predict(real_faces[:, None]), np.array(EMOTIONS)[expected.argmax(1)])
@@ -241,12 +242,12 @@ def test_from_pretrained_reproduces_the_backbone_on_single_frames(real_faces):
 
 
 def test_untrained_average_model_predicts_as_backbone_whatever_label_order(real_faces):
-    """The frame classifier starts from the FER2013 head even though labels are sorted differently."""
+    """The frame classifier starts from the backbone's head even though labels are sorted differently."""
     labels = ["sad", "happy", "angry"]
     net = VideoEmotionNet(classes=labels, spatial_pooling="avg", temporal_pooling="mean").eval()
     with torch.inference_mode():
         ours = net(clips=torch.as_tensor(real_faces[:, None, None]))[0]
-        theirs = load_mini_xception()(preprocess_faces(real_faces))
+        theirs = load_backbone()(preprocess_faces(real_faces))
     columns = [EMOTIONS.index(name) for name in labels]
     torch.testing.assert_close(ours, theirs[:, columns], atol=1e-4, rtol=1e-4)
 
@@ -280,7 +281,7 @@ def test_frozen_backbone_runs_once_per_clip(small_data, monkeypatch):
     monkeypatch.setattr(VideoEmotionNet, "encode", counting_encode)
     frozen = EmotionClassifier(max_epochs=4, random_state=0, train_split=None).fit(X, y)
     assert sum(frames_seen) == X.shape[0] * X.shape[1]
-    reference = load_mini_xception().state_dict()
+    reference = load_backbone().state_dict()
     for name, value in frozen.module_.backbone.state_dict().items():
         torch.testing.assert_close(value, reference[name])
 
@@ -294,7 +295,7 @@ import numpy as np, torch
 sys.path.insert(0, sys.argv[1])
 from _helpers import bar_stamp, make_face_clips
 from sk_emotion import EmotionClassifier
-from sk_emotion.nets import load_mini_xception
+from sk_emotion.nets.backbones import load_backbone
 from sk_emotion.nets.video_emotion import VideoEmotionNet
 
 faces = np.load(sys.argv[2])
@@ -305,7 +306,7 @@ def counting_encode(self, clips):
     frames_seen.append(int(clips.shape[0] * clips.shape[1]))
     return original(self, clips)
 VideoEmotionNet.encode = counting_encode
-reference = load_mini_xception().state_dict()
+reference = load_backbone().state_dict()
 out = {}
 for spatial, temporal in [("attention", "softmax"), ("avg", "lstm")]:
     frames_seen.clear()

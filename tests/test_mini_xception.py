@@ -137,7 +137,7 @@ def test_the_video_network_refolds_when_the_backbone_changes(real_faces):
 
     from sk_emotion.nets.video_emotion import VideoEmotionNet
 
-    net = VideoEmotionNet(classes=["happy", "sad"], spatial_pooling="avg").eval()
+    net = VideoEmotionNet(classes=["happy", "sad"], spatial_pooling="avg", weights="FER2013").eval()
     clips = torch.as_tensor(real_faces[:4])[:, None, None]
     with torch.inference_mode():
         first = net.encode(clips)
