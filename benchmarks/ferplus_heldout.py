@@ -14,7 +14,7 @@ What it measures
 
 How to run
     python benchmarks/ferplus_heldout.py --ferplus data/FER2013Train --run runs/resnet24 \\
-        [--weights FERPLUS FER2013 mini_xception=runs/mx/mini_xception_ferplus.npz]
+        [--weights FERPLUS FER2013 FER2013=runs/mx/mini_xception_ferplus.npz]
 
 What counts as a pass
     The shipped default reaches a majority accuracy of at least 0.84 and a
@@ -33,20 +33,7 @@ from zero_shot_rule import backbone
 
 from sk_emotion.datasets.ferplus import load_ferplus
 from sk_emotion.emotions import EMOTIONS
-from sk_emotion.weights.augment import resize_faces
-from sk_emotion.weights.train import evaluate
-
-
-def logits_of(net: torch.nn.Module, images: np.ndarray, mirror: bool) -> np.ndarray:
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(images), 256):
-            x = resize_faces(images[start:start + 256]) / 127.5 - 1.0
-            logits = net(x)
-            if mirror:
-                logits = (logits + net(torch.flip(x, dims=[-1]))) / 2
-            out.append(logits.numpy())
-    return np.concatenate(out)
+from sk_emotion.weights.train import evaluate, predict_logits
 
 
 def ms_per_face(net: torch.nn.Module, rounds: int = 5) -> float:
@@ -88,7 +75,7 @@ def main() -> int:
         speed = ms_per_face(net)
         for mirror in (False, True):
             torch.set_num_threads(2)
-            report = evaluate(logits_of(net, data.images[held], mirror), majority)
+            report = evaluate(predict_logits(net, data.images[held], flip=mirror), majority)
             print(f"{weights:34s} {mirror!s:6s} {report['accuracy']:6.3f} {report['mean_recall']:6.3f} "
                   + " ".join(f"{report['recall'][e]:7.3f}" for e in EMOTIONS)
                   + f" {speed * (2 if mirror else 1):8.2f} {params:9d}", flush=True)

@@ -50,7 +50,7 @@ from sk_emotion.datasets.ferplus import load_ferplus
 from sk_emotion.emotions import EMOTIONS
 from sk_emotion.nets.backbones import load_backbone
 from sk_emotion.nets.temporal import TEMPORAL_POOLINGS
-from sk_emotion.weights.augment import resize_faces
+from sk_emotion.weights.train import predict_logits
 
 N_FRAMES = 16
 NEUTRAL = EMOTIONS.index("neutral")
@@ -73,16 +73,7 @@ def backbone(weights: str) -> torch.nn.Module:
 
 def face_logits(weights: str, images: np.ndarray, flip: bool) -> np.ndarray:
     """Per-face logits of a backbone, optionally averaged with the mirror image's."""
-    net = backbone(weights)
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(images), 256):
-            x = resize_faces(images[start:start + 256]) / 127.5 - 1.0
-            logits = net(x)
-            if flip:
-                logits = (logits + net(torch.flip(x, dims=[-1]))) / 2
-            out.append(logits.numpy())
-    return np.concatenate(out)
+    return predict_logits(backbone(weights), images, flip=flip)
 
 
 def fit_temperature(logits: np.ndarray, votes: np.ndarray) -> float:
