@@ -7,7 +7,9 @@ What it measures
     each backbone's accuracy against that majority, its recall per class and
     their mean, without and with mirror averaging; and the time per face of
     a batch of 64 on one thread (channels-last, batch norms folded: the
-    package's inference path), median of 5 rounds.
+    package's inference path), median of 5 rounds.  With several weights,
+    also their ensemble (the mean of their log-probabilities; its time is
+    the sum of theirs).
 
     Caveat: the mini-Xception (``FER2013``) was trained on all of FER2013's
     training faces, these included, against FER2013's own labels.
@@ -66,6 +68,8 @@ def main() -> int:
     counts = np.bincount(majority[majority >= 0], minlength=len(EMOTIONS))
     print(f"{len(held)} held-out faces, {int((majority >= 0).sum())} with a unique majority: "
           + ", ".join(f"{e} {n}" for e, n in zip(EMOTIONS, counts)))
+    log_probs: dict[bool, list[np.ndarray]] = {False: [], True: []}
+    total_ms = 0.0
     print(f"\n{'weights':34s} {'mirror':6s} {'acc':>6s} {'recall':>6s} "
           + " ".join(f"{e[:7]:>7s}" for e in EMOTIONS) + f" {'ms/face':>8s} {'params':>9s}")
     for weights in args.weights:
@@ -73,13 +77,24 @@ def main() -> int:
         net = backbone(weights)
         params = sum(p.numel() for p in net.parameters())
         speed = ms_per_face(net)
+        total_ms += speed
         for mirror in (False, True):
             torch.set_num_threads(2)
-            report = evaluate(predict_logits(net, data.images[held], flip=mirror), majority)
-            print(f"{weights:34s} {mirror!s:6s} {report['accuracy']:6.3f} {report['mean_recall']:6.3f} "
-                  + " ".join(f"{report['recall'][e]:7.3f}" for e in EMOTIONS)
-                  + f" {speed * (2 if mirror else 1):8.2f} {params:9d}", flush=True)
+            logits = predict_logits(net, data.images[held], flip=mirror)
+            log_probs[mirror].append(torch.log_softmax(torch.from_numpy(logits), dim=1).numpy())
+            _row(weights, mirror, evaluate(logits, majority), speed * (2 if mirror else 1), params)
+    if len(args.weights) > 1:
+        # The ensemble: the mean of the backbones' log-probabilities (a product of experts).
+        for mirror in (False, True):
+            _row("ensemble of the above", mirror, evaluate(np.mean(log_probs[mirror], axis=0), majority),
+                 total_ms * (2 if mirror else 1), None)
     return 0
+
+
+def _row(name: str, mirror: bool, report: dict, ms: float, params: int | None) -> None:
+    print(f"{name:34s} {mirror!s:6s} {report['accuracy']:6.3f} {report['mean_recall']:6.3f} "
+          + " ".join(f"{report['recall'][e]:7.3f}" for e in EMOTIONS)
+          + f" {ms:8.2f} {params if params is not None else '-':>9}", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ How to run
 ----------
 ::
 
-    python benchmarks/pipeline_speed.py [--videos 64] [--n-jobs 2] [--weights FERPLUS FER2013]
+    python benchmarks/pipeline_speed.py [--videos 64] [--n-jobs 2] [--weights FERPLUS FER2013] [--mirror]
 
 What counts as a pass
 ---------------------
@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-frames", type=int, default=16)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--weights", nargs="+", default=["FERPLUS", "FER2013"])
+    parser.add_argument("--mirror", action="store_true",
+                        help="also measure each backbone with mirror averaging (mirror=True)")
     parser.add_argument("--folder", help="where the clips are written (default: a temporary folder)")
     args = parser.parse_args(argv)
     folder = Path(args.folder or tempfile.mkdtemp(prefix="sk_emotion_pipeline_speed_"))
@@ -66,14 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     seconds, cpu = _timed(lambda: faces.append(extractor.transform(paths)))
     row(f"extraction only (n_jobs={args.n_jobs})", seconds, cpu)
     for weights in args.weights:
-        clf = EmotionClassifier.from_pretrained(weights)
-        clf.predict(faces[0][:4])
-        seconds, cpu = _timed(lambda clf=clf: clf.predict(faces[0]))
-        row(f"classification only ({weights})", seconds, cpu)
-        pipe = make_emotion_pipeline(extractor=extractor, classifier=clf)
-        pipe.predict(warm)
-        seconds, cpu = _timed(lambda pipe=pipe: pipe.predict(paths))
-        row(f"pipeline ({weights}, n_jobs={args.n_jobs})", seconds, cpu)
+        for mirror in (False, True) if args.mirror else (None,):
+            # None: the weights' own zero-shot setting.
+            options = {} if mirror is None else {"mirror": mirror}
+            name = weights if mirror is None else f"{weights}, mirror={mirror}"
+            clf = EmotionClassifier.from_pretrained(weights, **options)
+            clf.predict(faces[0][:4])
+            seconds, cpu = _timed(lambda clf=clf: clf.predict(faces[0]))
+            row(f"classification only ({name})", seconds, cpu)
+            pipe = make_emotion_pipeline(extractor=extractor, classifier=clf)
+            pipe.predict(warm)
+            seconds, cpu = _timed(lambda pipe=pipe: pipe.predict(paths))
+            row(f"pipeline ({name}, n_jobs={args.n_jobs})", seconds, cpu)
     return 0
 
 

@@ -39,13 +39,21 @@ def test_a_zero_shot_classifier_answers_as_its_backbone_does_on_one_frame(weight
 
     from sk_emotion.nets.backbones import load_backbone
 
-    clf = EmotionClassifier.from_pretrained(weights)
+    clf = EmotionClassifier.from_pretrained(weights, mirror=False)
     assert type(clf.module_.backbone).__name__ == network
     faces = real_faces[:6]
     with torch.no_grad():
         logits = load_backbone(weights)(torch.from_numpy(faces).float().unsqueeze(1) / 127.5 - 1)
     expected = torch.softmax(logits, 1).numpy()
     np.testing.assert_allclose(clf.predict_proba(faces[:, None]), expected, atol=1e-5)
+
+
+def test_from_pretrained_applies_the_zero_shot_settings_the_weights_declare():
+    # The FER+ backbone's rule was chosen with mirror averaging; the mini-Xception's without.
+    assert FaceResNetWeights.FERPLUS.meta["zero_shot"] == {"mirror": True}
+    assert EmotionClassifier.from_pretrained().mirror is True
+    assert EmotionClassifier.from_pretrained("FERPLUS", mirror=False).mirror is False  # the caller wins
+    assert EmotionClassifier.from_pretrained("FER2013").mirror is False
 
 
 def test_mirror_averages_a_face_with_its_mirror_image(real_faces):
@@ -64,5 +72,5 @@ def test_mirror_averages_a_face_with_its_mirror_image(real_faces):
     proba = clf.predict_proba(faces[:, None])
     np.testing.assert_allclose(proba, torch.softmax(logits, 1).numpy(), atol=1e-5)
     np.testing.assert_allclose(clf.predict_proba(faces[:, None, :, ::-1].copy()), proba, atol=1e-5)
-    plain = EmotionClassifier.from_pretrained("FERPLUS").predict_proba(faces[:, None])
+    plain = EmotionClassifier.from_pretrained("FERPLUS", mirror=False).predict_proba(faces[:, None])
     assert np.abs(plain - proba).max() > 1e-3

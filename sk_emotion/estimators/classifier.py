@@ -560,8 +560,11 @@ class EmotionClassifier(NeuralNetClassifier):
         are from neutral, so a run of expressive frames labels the clip and
         a clip is neutral only when no run is expressive.  Measured on clips
         of real faces, this labels 90% of clips right against 61% for
-        class-wise softmax pooling (``docs/results.md``).  On one-frame clips
-        its probabilities are exactly the pretrained CNN's.
+        class-wise softmax pooling (``docs/results.md``).  Settings the
+        weights declare in ``meta["zero_shot"]`` apply too: the default FER+
+        backbone averages each face with its mirror image (``mirror=True``).
+        On one-frame clips its probabilities are exactly the pretrained
+        CNN's (mirror-averaged where set).
 
         Parameters
         ----------
@@ -586,8 +589,9 @@ class EmotionClassifier(NeuralNetClassifier):
         >>> clf.predict_proba(np.zeros((1, 1, 64, 64), np.uint8)).shape
         (1, 7)
         """
-        params = {"spatial_pooling": "avg", "temporal_pooling": "auto", "weights": weights}
-        params.update(kwargs)
+        # The weights' own zero-shot settings (e.g. mirror averaging), which kwargs override.
+        rule = dict(resolve_emotion_weights(weights).meta.get("zero_shot", {}))
+        params = {"spatial_pooling": "avg", "temporal_pooling": "auto", **rule, "weights": weights, **kwargs}
         estimator = cls(**params)
         estimator._check_own_params()
         categories = list(resolve_emotion_weights(estimator.weights).meta["categories"])

@@ -311,7 +311,9 @@ class Weights:
         normalisation), as plain data.
     meta : mapping
         Categories, number of parameters, reported metrics with their source,
-        licence, and the like.
+        licence, and the like; an emotion backbone may add ``"zero_shot"``,
+        the :class:`~sk_emotion.EmotionClassifier` parameters its zero-shot
+        rule was chosen with (used by ``from_pretrained``).
     """
 
     files: Mapping[str, WeightsFile]
