@@ -50,10 +50,12 @@ def test_a_zero_shot_classifier_answers_as_its_backbone_does_on_one_frame(weight
 
 def test_from_pretrained_applies_the_zero_shot_settings_the_weights_declare():
     # The FER+ backbone's rule was chosen with mirror averaging; the mini-Xception's without.
-    assert FaceResNetWeights.FERPLUS.meta["zero_shot"] == {"mirror": True}
-    assert EmotionClassifier.from_pretrained().mirror is True
+    assert FaceResNetWeights.FERPLUS.meta["zero_shot"] == {"mirror": True, "temperature": 0.5}
+    clf = EmotionClassifier.from_pretrained()
+    assert (clf.mirror, clf.temperature, clf.module_.temporal.temperature) == (True, 0.5, 0.5)
     assert EmotionClassifier.from_pretrained("FERPLUS", mirror=False).mirror is False  # the caller wins
-    assert EmotionClassifier.from_pretrained("FER2013").mirror is False
+    clf = EmotionClassifier.from_pretrained("FER2013")
+    assert (clf.mirror, clf.temperature) == (False, None)
 
 
 def test_mirror_averages_a_face_with_its_mirror_image(real_faces):

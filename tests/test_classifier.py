@@ -230,7 +230,7 @@ def test_rgb_clips_and_any_number_of_frames(fitted, small_data):
 
 # ----------------------------------------------------------------------------- pretrained
 def test_from_pretrained_reproduces_the_backbone_on_single_frames(real_faces):
-    clf = EmotionClassifier.from_pretrained()
+    clf = EmotionClassifier.from_pretrained(mirror=False)  # mirror averaging: test_backbones.py
     assert clf.classes_.tolist() == list(EMOTIONS)
     with torch.inference_mode():
         expected = torch.softmax(load_backbone()(preprocess_faces(real_faces)), 1).numpy()  # the default
@@ -414,8 +414,10 @@ def test_attention_concentrates_on_the_region_holding_the_evidence(real_faces, c
 
     X, y = make_face_clips(real_faces, 120, n_frames=4, n_classes=3, stamp=region_stamp, seed=0)
     X_test, y_test = make_face_clips(real_faces, 60, n_frames=4, n_classes=3, stamp=region_stamp, seed=1)
+    # The paper's backbone: its features keep the orientation of stripes in a corner; the FER+
+    # network's, trained to ignore occluders (augment.py), do not (0.27 and 0.88 here).
     clf = EmotionClassifier(spatial_pooling="attention", temporal_pooling="mean", max_epochs=40,
-                            random_state=0).fit(X, y)
+                            weights="FER2013", random_state=0).fit(X, y)
     assert clf.score(X_test, y_test) >= 0.9
     mass = clf.explain(X_test).attention_maps.mean(axis=(0, 1, 2))  # 4x4 grid over the face
     quadrant = mass[2:, 2:] if corner == "bottom_right" else mass[:2, :2]

@@ -165,7 +165,7 @@ class FaceResNetWeights(_WeightsEnum):
             "dataset": "FER2013 training faces with FER+ votes",
             "metrics": _frozen(_FACE_RESNET_METRICS),
             # The zero-shot video rule chosen for it on clips of held-out faces (docs/weights.md).
-            "zero_shot": _frozen({"mirror": True}),
+            "zero_shot": _frozen({"mirror": True, "temperature": 0.5}),
             "metrics_source": "sk-emotion, held-out 10% of FER+'s FER2013Train (docs/weights.md)",
             "framework": "PyTorch (sk_emotion.weights.train)",
             "license": "MIT (sk-emotion); trained on FER2013 faces with FER+ labels (MIT, Microsoft)",
