@@ -31,6 +31,7 @@ How to run
 
     python benchmarks/timeline_real_faces.py --fer2013 /data/fer2013            # train/<emotion>/*.jpg
     python benchmarks/timeline_real_faces.py --fer2013 /data/fer2013 --seeds 0 --seconds 60
+    python benchmarks/timeline_real_faces.py --fer2013 /data/fer2013 --weights FER2013   # the paper's CNN
 
 What counts as a pass
 ---------------------
@@ -130,13 +131,13 @@ def make_video(path: Path, scripts: list[list[tuple]], seconds: float, seed: int
             writer.write(np.clip(frame, 0, 255).astype(np.uint8))
 
 
-def reference_predictions(paths: list[Path]) -> np.ndarray:
+def reference_predictions(paths: list[Path], weights: str | None = None) -> np.ndarray:
     """The pretrained network's label for each image in FER2013's own framing."""
     import torch
 
-    from sk_emotion.nets import load_mini_xception, preprocess_faces
+    from sk_emotion.nets import load_backbone, preprocess_faces
 
-    net = load_mini_xception()
+    net = load_backbone(weights)
     faces = np.stack([cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (64, 64)) for p in paths])
     with torch.no_grad():
         logits = net(preprocess_faces(faces))
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fer2013", required=True, type=Path, help="folder holding train/<emotion>/*.jpg")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--weights", default=None,
+                        help="backbone weights (FERPLUS, FER2013; default: the package's default)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "sk_emotion_timeline_real")
     args = parser.parse_args(argv)
 
@@ -173,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
 
     files = _files(args.fer2013)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    model = make_emotion_pipeline(classifier=EmotionClassifier.from_pretrained(), cache=False)
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the run")
+    model = make_emotion_pipeline(classifier=EmotionClassifier.from_pretrained(args.weights), cache=False)
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the run; "
+          f"weights {args.weights or 'default'}")
     tables, speeds = [], []
     for seed in args.seeds:
         rng = np.random.default_rng(seed)
@@ -198,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.seconds / wall:.1f}x real time")
     table = pd.concat(tables, ignore_index=True)
     images = sorted(set(table.file))
-    reference = dict(zip(images, reference_predictions(images)))
+    reference = dict(zip(images, reference_predictions(images, args.weights)))
     table["reference"] = table.file.map(reference)
     table["correct"] = table.label == table.truth
     by_image = table.groupby("file").first()
