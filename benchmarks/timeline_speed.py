@@ -23,6 +23,7 @@ How to run
 
     python benchmarks/timeline_speed.py                 # 1 and 3 faces, 30 s and 5 min
     python benchmarks/timeline_speed.py --durations 30  # quicker
+    python benchmarks/timeline_speed.py --durations 30 --faces 1 --weights default FERPLUS:nomirror FER2013
 
 The videos are written once under ``--cache`` and reused.
 
@@ -81,7 +82,7 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _measure(kind: str, path: str) -> dict:
+def _measure(kind: str, path: str, spec: str) -> dict:
     """Run in a child process: one measurement, with this process's peak memory."""
     import numpy as np
 
@@ -97,7 +98,10 @@ def _measure(kind: str, path: str) -> dict:
     else:
         from sk_emotion import EmotionClassifier, emotion_timeline, make_emotion_pipeline
 
-        model = make_emotion_pipeline(classifier=EmotionClassifier.from_pretrained(), cache=False)
+        name, _, option = spec.partition(":")
+        options = {"mirror": False} if option == "nomirror" else {}
+        classifier = EmotionClassifier.from_pretrained(None if name == "default" else name, **options)
+        model = make_emotion_pipeline(classifier=classifier, cache=False)
         # Warm: the networks load on first use, as they would once per process.
         from sk_emotion.nets.mtcnn import load_mtcnn
 
@@ -120,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--durations", type=float, nargs="+", default=[30.0, 300.0])
     parser.add_argument("--faces", type=int, nargs="+", default=[1, 3], choices=sorted(POSITIONS))
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "sk_emotion_timeline_bench"))
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--weights", nargs="+", default=["default"],
+                        help="zero-shot models to time: default, FERPLUS, FER2013, each optionally "
+                             "with ':nomirror' (mirror averaging off)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(_measure(*args.child)))
@@ -138,34 +145,32 @@ def main(argv: list[str] | None = None) -> int:
             made = time.perf_counter() - t0
             if made > 1:
                 print(f"wrote {path.name} in {made:.0f} s")
-            result = {"faces": n_faces, "duration_s": duration}
-            for kind in ("floor", "timeline"):
-                child = subprocess.run([sys.executable, __file__, "--child", kind, str(path)],
-                                       capture_output=True, text=True, check=True)
-                result[kind] = json.loads(child.stdout.strip().splitlines()[-1])
-            rows.append(result)
-            floor, tl = result["floor"], result["timeline"]
-            video_s = floor["video_s"]
-            print(f"{n_faces} face(s), {video_s:5.0f} s of video: "
-                  f"floor {video_s / floor['wall_s']:5.1f}x real time ({floor['peak_rss_MiB']:.0f} MiB); "
-                  f"timeline {video_s / tl['wall_s']:5.1f}x real time, "
-                  f"{tl['cpu_s'] / video_s:.3f} CPU s per video s, "
-                  f"peak {tl['peak_rss_MiB']:.0f} MiB (after loading {tl['rss_start_MiB']:.0f}), "
-                  f"{tl['persons']} person(s) for {n_faces}, {tl['labelled']:.0%} windows labelled; "
-                  f"timeline / floor wall time {tl['wall_s'] / floor['wall_s']:.2f}")
+            floor = _child("floor", path, "-")
+            for spec in args.weights:
+                tl = _child("timeline", path, spec)
+                rows.append({"faces": n_faces, "duration_s": duration, "weights": spec,
+                             "floor": floor, "timeline": tl})
+                video_s = floor["video_s"]
+                print(f"{n_faces} face(s), {video_s:5.0f} s of video, {spec}: "
+                      f"floor {video_s / floor['wall_s']:5.1f}x real time ({floor['peak_rss_MiB']:.0f} MiB); "
+                      f"timeline {video_s / tl['wall_s']:5.1f}x real time, "
+                      f"{tl['cpu_s'] / video_s:.3f} CPU s per video s, "
+                      f"peak {tl['peak_rss_MiB']:.0f} MiB (after loading {tl['rss_start_MiB']:.0f}), "
+                      f"{tl['persons']} person(s) for {n_faces}, {tl['labelled']:.0%} windows labelled; "
+                      f"timeline / floor wall time {tl['wall_s'] / floor['wall_s']:.2f}")
     print()
-    print("| faces | video | floor (decode) | timeline | CPU s / video s | peak memory | persons |")
-    print("|---|---|---|---|---|---|---|")
+    print("| faces | video | model | floor (decode) | timeline | CPU s / video s | peak memory | persons |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         floor, tl = r["floor"], r["timeline"]
         video_s = floor["video_s"]
-        print(f"| {r['faces']} | {video_s:.0f} s | {video_s / floor['wall_s']:.1f}x | "
+        print(f"| {r['faces']} | {video_s:.0f} s | {r['weights']} | {video_s / floor['wall_s']:.1f}x | "
               f"**{video_s / tl['wall_s']:.1f}x** | {tl['cpu_s'] / video_s:.3f} | "
               f"{tl['peak_rss_MiB']:.0f} MiB | {tl['persons']} / {r['faces']} |")
-    by_faces: dict[int, list[dict]] = {}
+    by_faces: dict[tuple, list[dict]] = {}
     for r in rows:
-        by_faces.setdefault(r["faces"], []).append(r)
-    for n_faces, group in by_faces.items():
+        by_faces.setdefault((r["faces"], r["weights"]), []).append(r)
+    for (n_faces, _), group in by_faces.items():
         if len(group) > 1:
             short, long = group[0]["timeline"], group[-1]["timeline"]
             print(f"{n_faces} face(s): peak memory {long['peak_rss_MiB']:.0f} MiB for "
@@ -173,6 +178,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{group[0]['duration_s']:.0f} s (ratio {long['peak_rss_MiB'] / short['peak_rss_MiB']:.2f})")
     print(f"load average after the run: {os.getloadavg()[0]:.2f}")
     return 0
+
+
+def _child(kind: str, path: Path, spec: str) -> dict:
+    """One measurement in a fresh process (its own peak memory)."""
+    child = subprocess.run([sys.executable, __file__, "--child", kind, str(path), spec],
+                           capture_output=True, text=True, check=True)
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

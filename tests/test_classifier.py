@@ -230,7 +230,7 @@ def test_rgb_clips_and_any_number_of_frames(fitted, small_data):
 
 # ----------------------------------------------------------------------------- pretrained
 def test_from_pretrained_reproduces_the_backbone_on_single_frames(real_faces):
-    clf = EmotionClassifier.from_pretrained(mirror=False)  # mirror averaging: test_backbones.py
+    clf = EmotionClassifier.from_pretrained()
     assert clf.classes_.tolist() == list(EMOTIONS)
     with torch.inference_mode():
         expected = torch.softmax(load_backbone()(preprocess_faces(real_faces)), 1).numpy()  # the default

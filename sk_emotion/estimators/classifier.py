@@ -123,8 +123,8 @@ class EmotionClassifier(NeuralNetClassifier):
         (flipped back into place): a test-time augmentation, in training as
         in prediction, at twice the backbone's cost.  Zero-shot with the FER+
         backbone it labels 0.5 points more held-out faces right and 1.7
-        points more clips of one emotion throughout (``docs/weights.md``);
-        :meth:`from_pretrained` turns it on for that backbone.
+        points more clips of one emotion throughout, for 18-34% more time
+        per video (``docs/weights.md``).
     random_state : int, RandomState or None, default=None
         Seed of weight initialisation and batch shuffling; an int makes two
         fits identical.
@@ -561,13 +561,12 @@ class EmotionClassifier(NeuralNetClassifier):
         are from neutral, so a run of expressive frames labels the clip and
         a clip is neutral only when no run is expressive.  Measured on clips
         of held-out real faces with the default FER+ backbone, this labels
-        93% of clips of one emotion throughout and 98% of neutral-to-apex
-        sequences right, against 82% and 62% for class-wise softmax pooling
-        (``docs/weights.md``).  Settings the
-        weights declare in ``meta["zero_shot"]`` apply too: the default FER+
-        backbone averages each face with its mirror image (``mirror=True``).
-        On one-frame clips its probabilities are exactly the pretrained
-        CNN's (mirror-averaged where set).
+        91% of clips of one emotion throughout and 98% of neutral-to-apex
+        sequences right, against 80% and 61% for class-wise softmax pooling
+        (``docs/weights.md``).  Settings the weights declare in
+        ``meta["zero_shot"]`` apply too: the default FER+ backbone's
+        temperature is 0.5.  On one-frame clips its probabilities are
+        exactly the pretrained CNN's.
 
         Parameters
         ----------
