@@ -149,7 +149,7 @@ def accuracy_by_kind(y_true, y_pred, kinds) -> dict[str, float]:
 
 
 def run_seed(images, labels, seed: int, n_train: int, n_test: int, configs,
-             shares: dict[str, float]) -> tuple[list, list, float]:
+             shares: dict[str, float], weights: str | None = None) -> tuple[list, list, float]:
     rng = np.random.default_rng(seed)
     train_pool, test_pool = split_by_image(labels, 0.3, rng)
     X_train, y_train, _ = make_clips(images, train_pool, n_train, rng, shares)
@@ -157,12 +157,12 @@ def run_seed(images, labels, seed: int, n_train: int, n_test: int, configs,
 
     # The backbone alone on single test faces (one-frame clips).
     test_idx = np.concatenate(list(test_pool.values()))
-    single = EmotionClassifier.from_pretrained().predict(images[test_idx][:, None])
+    single = EmotionClassifier.from_pretrained(weights).predict(images[test_idx][:, None])
     frame_acc = float(np.mean(single == labels[test_idx]))
 
     zero = []
     for name, params in ZERO_SHOT:
-        pred = EmotionClassifier.from_pretrained(**params).predict(X_test)
+        pred = EmotionClassifier.from_pretrained(weights, **params).predict(X_test)
         zero.append({"seed": seed, "pooling": name, **accuracy_by_kind(y_test, pred, k_test)})
 
     trained = []
@@ -170,7 +170,7 @@ def run_seed(images, labels, seed: int, n_train: int, n_test: int, configs,
         start = time.perf_counter()
         if temporal == "expressive" and "neutral" not in y_train:
             continue  # needs a neutral class
-        clf = EmotionClassifier(spatial_pooling=spatial, temporal_pooling=temporal,
+        clf = EmotionClassifier(spatial_pooling=spatial, temporal_pooling=temporal, weights=weights,
                                 random_state=seed).fit(X_train, y_train)
         stopper = dict(clf.callbacks_).get("early_stopping")
         temperature = getattr(clf.module_.temporal, "temperature", float("nan"))
@@ -195,6 +195,8 @@ def main() -> None:
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="mixed")
     parser.add_argument("--configs", nargs="*", default=None,
                         help="spatial+temporal pairs to train, e.g. attention+softmax avg+mean")
+    parser.add_argument("--weights", default=None,
+                        help="backbone weights (FERPLUS, FER2013; default: the package's default)")
     parser.add_argument("--framing", action="store_true", help="also the per-frame accuracy of each framing")
     args = parser.parse_args()
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -204,11 +206,11 @@ def main() -> None:
     images, labels = load_fer2013(args.fer2013)
     print(f"{len(images)} FER2013 training faces; {len(args.seeds)} seeds, {args.n_train} training and "
           f"{args.n_test} test clips of {N_FRAMES} frames; protocol {args.protocol}: "
-          f"{PROTOCOLS[args.protocol]}; load {os.getloadavg()[0]:.1f}")
+          f"{PROTOCOLS[args.protocol]}; weights {args.weights or 'default'}; load {os.getloadavg()[0]:.1f}")
     zero, trained, frame_acc = [], [], []
     for seed in args.seeds:
         z, t, f = run_seed(images, labels, seed, args.n_train, args.n_test, configs,
-                           PROTOCOLS[args.protocol])
+                           PROTOCOLS[args.protocol], args.weights)
         zero += z
         trained += t
         frame_acc.append(f)

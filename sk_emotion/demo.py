@@ -166,6 +166,7 @@ def run_demo(root: str | os.PathLike | None = None, *, quick: bool = False, verb
     from .estimators.extractor import VideoFaceExtractor
     from .experiments import Config, evaluate_configs
     from .pipeline import default_face_cache
+    from .weights import resolve_emotion_weights
 
     say = print if verbose else (lambda *a, **k: None)
     start = time.perf_counter()
@@ -188,8 +189,9 @@ def run_demo(root: str | os.PathLike | None = None, *, quick: bool = False, verb
     X_train, X_val = faces[is_train], faces[~is_train]
     y_train, y_val = train["emotion"].to_numpy(), val["emotion"].to_numpy()
 
-    say("[3/4] zero-shot: the pretrained FER2013 CNN on every frame, no training")
     zero_shot_model = EmotionClassifier.from_pretrained()
+    backbone = resolve_emotion_weights(zero_shot_model.weights).meta["architecture"].split(" (")[0]
+    say(f"[3/4] zero-shot: the pretrained {backbone} on every frame, no training")
     zero_shot = zero_shot_model.score(X_val, y_val)
 
     say("[4/4] training the baselines and the method (temperature by 3-fold grid search on train)")
@@ -197,7 +199,7 @@ def run_demo(root: str | os.PathLike | None = None, *, quick: bool = False, verb
     configs = [Config(name, params, temps) for name, params, temps in DEMO_CONFIGS]
     results = evaluate_configs(X_train, y_train, X_val, y_val, configs,
                                base_params={"max_epochs": epochs}, progress=say)
-    rows = [{"model": "zero-shot FER2013 CNN (expressive)",
+    rows = [{"model": f"zero-shot {backbone} (expressive)",
              "temperature": f"{zero_shot_model.module_.temporal.temperature:g}", "val_accuracy": zero_shot}]
     rows += [{"model": r.config,
               "temperature": "-" if np.isnan(r.temperature) else f"{r.temperature:g}",
