@@ -430,16 +430,15 @@ def _declare_size(path: Path, member: str, size: int) -> None:
 
 
 def _refused_fast(path, pattern):
+    # Memory, not time, shows the member was never decompressed (timings belong in benchmarks/).
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         with pytest.raises(ModelFileError, match=pattern):
             load_model(path)
-        elapsed = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert elapsed < 3.0 and peak < 64 << 20, (elapsed, peak)
+    assert peak < 64 << 20, peak
 
 
 def test_a_deflated_bomb_is_refused_before_it_is_decompressed(saved, tmp_path):

@@ -2,7 +2,6 @@
 
 import json
 import os
-import time
 
 import cv2
 import numpy as np
@@ -137,9 +136,7 @@ def test_cache_returns_the_tree_without_rewriting(tmp_path):
     assert manifest["complete"] and manifest["params"]["random_state"] == 0
     assert manifest["version"] >= 1
 
-    start = time.perf_counter()
-    again = make_expression_videos(tmp_path, **kwargs)
-    assert time.perf_counter() - start < 0.5
+    again = make_expression_videos(tmp_path, **kwargs)  # the unchanged mtimes show nothing was rewritten
     assert again.equals(first)
     assert {p: os.stat(p).st_mtime_ns for p in again["path"]} == mtimes
 
