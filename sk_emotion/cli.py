@@ -247,6 +247,8 @@ def _check_videos(paths: Sequence[str], *, must_exist: bool) -> None:
     from .video.decode import check_video_path
 
     for path in paths:
+        if path == "":
+            raise _UsageError("VIDEO '' is an empty file name (an unset shell variable?)")
         if path == "-" and not os.path.lexists(path):
             raise _UsageError("VIDEO '-': reading videos from standard input is not supported; "
                               "save the video to a file and give its name")
@@ -298,6 +300,16 @@ def _check_timeline(args: argparse.Namespace) -> None:
     _check_figure("--plot", args.plot)
     _check_videos([args.video], must_exist=True)
     _check_outputs({"--csv": args.csv, "--plot": args.plot}, {"VIDEO": args.video, "--model": args.model})
+    if args.model is None:  # a saved model's n_frames is known once it is loaded
+        from .video.sampling import window_grid
+
+        n_frames = args.n_frames if args.n_frames is not None else _signature_default("n_frames")
+        window = args.window if args.window is not None else _signature_default("window")
+        hop = args.hop if args.hop is not None else _signature_default("hop")
+        try:
+            window_grid(window, hop, n_frames)
+        except ValueError as exc:
+            raise _UsageError(str(exc)) from None
 
 
 def _check_train(args: argparse.Namespace) -> None:
@@ -348,16 +360,20 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", ExtractionWarning)
         table, frames = predict_table(model, list(args.videos), return_frames=True)
     # Files first: a reader that stops early (`| head`) or an interrupt while
-    # printing must not cost them.
+    # printing must not cost them.  One output that cannot be written (a full
+    # disk) costs neither the others nor the table on screen.
+    outputs: list[tuple[str, str, Callable[[Path], object]]] = []
     if args.csv:
-        _write(args.csv, lambda path: table.to_csv(path, index=False))
+        outputs.append(("--csv", args.csv, lambda path: table.to_csv(path, index=False)))
         if args.frames:
-            _write(_sibling(args.csv, "_frames"), lambda path: frames.to_csv(path, index=False))
+            outputs.append(("--frames", _sibling(args.csv, "_frames"), lambda path: frames.to_csv(path, index=False)))
     if args.json:
         payload = {"videos": json.loads(table.to_json(orient="records"))}
         if args.frames:
             payload["frames"] = json.loads(frames.to_json(orient="records"))
-        _write(args.json, lambda path: path.write_text(json.dumps(payload, indent=2), encoding="utf-8"))
+        outputs.append(("--json", args.json,
+                        lambda path: path.write_text(json.dumps(payload, indent=2), encoding="utf-8")))
+    unwritten = _write_each(outputs)
     shown = table if args.fallback else table[table["status"].isin(("ok", "partial"))]
     columns = list(shown.columns)
     if (shown["status"] == "ok").all():
@@ -368,20 +384,50 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if args.frames and not (args.csv or args.json) and len(frames):
             print()
             print(frames.round(3).to_string(index=False))
-    return _report_failures(table, args.fallback)
+    return max(_report_failures(table, args.fallback), 1 if unwritten else 0)
 
 
-def _write(path: str, write: Callable[[Path], object]) -> None:
-    """``write(temporary path)``, then the file replaces ``path`` whole (never half a file)."""
+def _write(path: str, write: Callable[[Path], object], option: str | None = None) -> None:
+    """``write(temporary path)``, then the file replaces ``path`` whole (never half a file).
+
+    A failed write raises an ``OSError`` whose message names the option (when
+    given) and the file, e.g. ``--csv '/dev/full': cannot write (No space left
+    on device)``.
+    """
     from .outputs import atomic_output
 
-    with atomic_output(path) as partial:
-        write(partial)
+    try:
+        with atomic_output(path) as partial:
+            write(partial)
+    except OSError as exc:
+        named = f"{option} '{path}'" if option else f"'{path}'"
+        error = OSError(f"{named}: cannot write ({exc.strerror or exc})")
+        error.errno = exc.errno
+        raise error from exc
 
 
-def _save_figure(figure, path: str, dpi: int) -> None:
+def _write_each(outputs: Sequence[tuple[str, str, Callable[[Path], object]]]) -> set[str]:
+    """Write every ``(option, path, write)``; one that fails is reported and the others still written.
+
+    Returns the options whose file could not be written.
+    """
+    unwritten = set()
+    for option, path, write in outputs:
+        try:
+            _write(path, write, option=option)
+        except OSError as exc:
+            print(f"sk-emotion: error: {exc}", file=sys.stderr)
+            unwritten.add(option)
+    return unwritten
+
+
+def _figure_writer(figure, path: str, dpi: int) -> Callable[[Path], object]:
     # The temporary name has no figure extension: the format is said explicitly.
-    _write(path, lambda partial: figure.savefig(partial, dpi=dpi, format=Path(path).suffix[1:].lower()))
+    return lambda partial: figure.savefig(partial, dpi=dpi, format=Path(path).suffix[1:].lower())
+
+
+def _save_figure(figure, path: str, dpi: int, option: str) -> None:
+    _write(path, _figure_writer(figure, path, dpi), option=option)
 
 
 def _sibling(path: str, suffix: str) -> str:
@@ -411,7 +457,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     figure = plot_explanation(faces[0], explanation, face_detected=detected,
                               title=f"{args.video}: {label} (p = {probability:.2f}; "
                                     f"face detected in {coverage:.0%} of the sampled frames)")
-    _save_figure(figure, args.out, args.dpi)
+    _save_figure(figure, args.out, args.dpi, "--out")
     print(f"{args.video}: {label} (p = {probability:.2f}) -> {args.out}")
     return 0
 
@@ -434,12 +480,15 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
     # The video was read: an empty result is an answer, not an error.
     min_track = options.get("min_track_s", _signature_default("min_track"))
     nobody = f"nobody was found on screen for {min_track:g} s or more"
+    outputs: list[tuple[str, str, Callable[[Path], object]]] = []
     if args.csv:
-        _write(args.csv, lambda path: windows.to_csv(path, index=False))
+        outputs.append(("--csv", args.csv, lambda path: windows.to_csv(path, index=False)))
     if args.plot and not windows.empty:
         from .viz.timeline import plot_timeline
 
-        _save_figure(plot_timeline(windows, persons, title=str(args.video)), args.plot, args.dpi)
+        figure = plot_timeline(windows, persons, title=str(args.video))
+        outputs.append(("--plot", args.plot, _figure_writer(figure, args.plot, args.dpi)))
+    unwritten = _write_each(outputs)
     with pd.option_context("display.width", 200, "display.max_columns", 40, "display.max_rows", 60):
         if persons.empty:
             print(f"{args.video}: {nobody}")
@@ -449,13 +498,13 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
             if not args.csv:
                 print()
                 print(windows.round(3).to_string(index=False))
-    if args.csv:
+    if args.csv and "--csv" not in unwritten:
         print(f"windows -> {args.csv}")
     if args.plot and windows.empty:
         print(f"figure not written: {nobody} in {args.video}", file=sys.stderr)
-    elif args.plot:
+    elif args.plot and "--plot" not in unwritten:
         print(f"figure -> {args.plot}")
-    return 0
+    return 1 if unwritten else 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -563,7 +612,7 @@ def _n_jobs(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if value == 0:
+    if value == 0 or value < -1:
         raise argparse.ArgumentTypeError(f"expected a positive number of processes, or -1 for all cores, got {text!r}")
     return value
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 __all__ = [
     "ChecksumError",
+    "DetectorError",
     "ExtractionError",
     "ExtractionWarning",
     "ModelFileError",
@@ -96,6 +97,14 @@ class VideoNotFoundError(VideoDecodeError, FileNotFoundError):
 
 
 # ------------------------------------------------------------------ extraction
+class DetectorError(ValueError):
+    """The face detector itself cannot be used (its model file is not a detection model).
+
+    A setting of the extractor, not a fault of any video: it stops the
+    batch rather than failing every video with the same reason.
+    """
+
+
 class ExtractionError(ValueError):
     """Some videos of a batch failed; the others were processed (and cached).
 

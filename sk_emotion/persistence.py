@@ -71,6 +71,17 @@ MAX_CLASSES = 1000  # labels of a fitted classifier
 MAX_LABEL = 256  # characters of a label
 #: Parameters that size the network built at load time, and their largest value.
 NETWORK_SIZE_LIMITS = {"n_heads": 16, "module__attention_hidden": 1024, "module__lstm_hidden": 1024}
+#: Parameters that start processes or set a wait, and the range a model file may give them
+#: (a shared file must not ask for a million worker processes).
+RESOURCE_LIMITS = {
+    "n_jobs": (-1, 64),
+    **{f"iterator_{split}__{arg}": limits for split in ("train", "valid")
+       for arg, limits in (("num_workers", (0, 64)), ("prefetch_factor", (1, 64)), ("timeout", (0, 3600)))},
+}
+#: Devices a model file may name (another value is refused before anything is built).
+DEVICES = re.compile(r"cpu|cuda(:\d{1,2})?|mps|xpu(:\d{1,2})?")
+#: First characters that make a spreadsheet read a CSV cell as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _ARRAY_SLACK = 65536  # bytes of zip and .npy headers allowed beyond the arrays' data (plus _PER_ARRAY each)
 _PER_ARRAY = 1024
 
@@ -292,10 +303,13 @@ def _sniff(path: Path) -> str:
         head = handle.read(4096)
     if not head:
         raise _Refused("the file is empty")
-    if head[:4] in _ZIP_MAGIC or zipfile.is_zipfile(path):
+    if head[:4] in _ZIP_MAGIC:
         return "zip"
     if _is_pickle(head):
         return "pickle"
+    if zipfile.is_zipfile(path):  # a zip after other data: what the file is depends on the reader
+        raise _Refused(f"it starts as {_describe_other(path, head)} with a zip archive after it; a model "
+                       "file is a zip archive from its first byte")
     raise _Refused("it is not an sk-emotion model file: neither a zip archive (the .skem format save_model "
                    f"writes) nor a pickle; it looks like {_describe_other(path, head)}")
 
@@ -602,6 +616,13 @@ def _check_labels(labels: Any, where: str) -> list:
     integers = all(isinstance(c, int) and not isinstance(c, bool) and abs(c) <= MAX_INT for c in labels)
     if not (strings or integers):
         raise _Refused(f"{where} must hold strings of at most {MAX_LABEL} characters, or integers")
+    for label in labels if strings else ():
+        # Labels reach terminals and CSV files: no control codes, no lone surrogates, no formulas.
+        if not label.isprintable():
+            raise _Refused(f"{where} holds label {label[:40]!r}, with characters that are not printable "
+                           "(control codes or invalid Unicode)")
+        if label.startswith(_FORMULA_START):
+            raise _Refused(f"{where} holds label {label[:40]!r}, which a spreadsheet would run as a formula")
     if len(set(labels)) != len(labels):
         raise _Refused(f"{where} repeats labels")
     return labels
@@ -645,6 +666,16 @@ def _check_params(kind: str, params: Any, where: str) -> dict[str, Any]:
                                       and 1 <= value <= largest):
             raise _Refused(f"{where} parameter {key}={value!r} is not an integer from 1 to {largest} "
                            "(the limit of a network built from a model file)")
+    for key, (lowest, highest) in RESOURCE_LIMITS.items():
+        value = decoded.get(key)
+        number = isinstance(value, int if not key.endswith("timeout") else (int, float))
+        if value is not None and (isinstance(value, bool) or not number or not lowest <= value <= highest):
+            raise _Refused(f"{where} parameter {key}={value!r} is outside {lowest} to {highest}, the range a "
+                           "model file may give it")
+    device = decoded.get("device")
+    if device is not None and not DEVICES.fullmatch(device):
+        raise _Refused(f"{where} parameter device={device[:40]!r} is not a device a model file may name "
+                       "(cpu, cuda, cuda:N, mps, xpu)")
     return decoded
 
 

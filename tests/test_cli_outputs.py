@@ -5,6 +5,8 @@ that closes standard output early costs nothing; every argument the work
 depends on is checked before a model is loaded or a video decoded.
 """
 
+import functools
+import json
 import os
 import shutil
 import stat
@@ -67,13 +69,16 @@ def no_work(monkeypatch):
     import sk_emotion.persistence as persistence
     import sk_emotion.timeline as timeline
 
-    def tripped(what):
-        return lambda *a, **k: pytest.fail(f"{what} before the arguments were checked")
+    def tripped(what, original=None):
+        def trip(*a, **k):
+            pytest.fail(f"{what} before the arguments were checked")
+        # The timeline's signature stays readable: the command line takes its defaults from it.
+        return functools.wraps(original)(trip) if original else trip
 
     monkeypatch.setattr(persistence, "load_model", tripped("loaded the model"))
     monkeypatch.setattr(EmotionClassifier, "from_pretrained", classmethod(tripped("loaded the pretrained model")))
     monkeypatch.setattr(extraction, "read_frames", tripped("decoded a video"))
-    monkeypatch.setattr(timeline, "emotion_timeline", tripped("ran the timeline"))
+    monkeypatch.setattr(timeline, "emotion_timeline", tripped("ran the timeline", timeline.emotion_timeline))
 
 
 def _one_error_line(err: str) -> str:
@@ -282,6 +287,20 @@ def test_an_output_that_cannot_be_written_is_refused_up_front(kind, option, clip
             "read_only_mount": "cannot write in folder"}[kind] in line
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device whose writes fail)")
+def test_an_output_that_fails_while_written_costs_neither_the_others_nor_the_table(clips, tmp_path, capsys):
+    """A full disk at the end of a batch: the other files and the answers on screen are kept."""
+    a, b = clips
+    json_path = tmp_path / "out.json"
+    assert main(["predict", str(a), str(b), "--n-frames", "4", "--csv", "/dev/full", "--json", str(json_path)]) == 1
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("sk-emotion:")]  # not the progress bar
+    assert errors == ["sk-emotion: error: --csv '/dev/full': cannot write (No space left on device)"]
+    assert [row["video"] for row in json.loads(json_path.read_text())["videos"]] == [str(a), str(b)]
+    shown = captured.out.splitlines()
+    assert shown[0].split()[:2] == ["video", "label"] and len(shown) == 3
+
+
 def test_figure_and_model_outputs_are_checked_up_front_too(dataset, clips, tmp_path, no_work, capsys):
     a, _ = clips
     root, _ = dataset
@@ -345,6 +364,7 @@ def test_a_saved_model_samples_its_own_frames(clips, model_file, tmp_path, capsy
     (["timeline", "{a}", "--min-track", "-1"], "--min-track: expected a finite number of seconds >= 0, got '-1'"),
     (["timeline", "{a}", "--window", "two"], "--window: expected a finite number of seconds > 0, got 'two'"),
     (["train", "{root}", "--out", "m.skem", "--n-jobs", "0"], "--n-jobs: expected a positive number of processes"),
+    (["train", "{root}", "--out", "m.skem", "--n-jobs", "-5"], "--n-jobs: expected a positive number of processes"),
     (["train", "{root}", "--out", "m.skem", "--seed", "-1"], "--seed: expected an integer from 0 to 4294967295"),
 ])
 def test_bad_numbers_are_usage_errors_before_any_work(argv, message, dataset, clips, no_work, capsys):
@@ -367,6 +387,11 @@ def test_bad_numbers_are_usage_errors_before_any_work(argv, message, dataset, cl
     (["predict", "{a}", "{tmp}/fifo.avi"], "'{tmp}/fifo.avi': a pipe, not a file: reading a video from standard "
                                            "input or a pipe is not supported"),
     (["explain", "{tmp}/fifo.avi", "--out", "{tmp}/x.png"], "'{tmp}/fifo.avi': a pipe, not a file"),
+    (["predict", "{a}", ""], "VIDEO '' is an empty file name"),
+    (["timeline", "{a}", "--hop", "1e-9"], "hop=1e-09 s must be a multiple of window / n_frames = 2 / 16 = 0.125 s"),
+    (["timeline", "{a}", "--window", "1e300"], "window must be at most 3600 seconds, got 1e+300"),
+    (["timeline", "{a}", "--window", "4", "--hop", "0.3", "--n-frames", "8"],
+     "hop=0.3 s must be a multiple of window / n_frames = 4 / 8 = 0.5 s"),
 ])
 def test_arguments_checked_after_parsing_are_usage_errors_before_any_work(argv, message, dataset, clips, tmp_path,
                                                                           no_work, capsys):

@@ -109,6 +109,23 @@ def test_find_insightface_model_missing_explains(tmp_path):
     assert "buffalo_l" in msg and "non-commercial" in msg and str(tmp_path) in msg
 
 
+def test_a_file_that_is_not_a_detection_model_stops_the_batch_naming_the_detector(tmp_path):
+    """Not a fault of any video: every video would fail alike, so the batch stops with the reason."""
+    from sk_emotion import VideoFaceExtractor
+    from sk_emotion.exceptions import DetectorError
+    from sk_emotion.video import write_video
+
+    text = tmp_path / "passwd"
+    text.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    videos = [str(write_video(tmp_path / f"v{i}.mp4", np.zeros((4, 64, 64, 3), np.uint8))) for i in range(2)]
+    for on_error in ("raise", "fallback"):
+        extractor = VideoFaceExtractor(n_frames=4, detector=str(text), on_error=on_error, n_jobs=1)
+        with pytest.raises(DetectorError, match=rf"^detector '{text}' is not an insightface detection model"):
+            extractor.transform(videos)
+    with pytest.raises(DetectorError, match=r"^insightface detection model '/dev/null' is not a regular file"):
+        find_insightface_model("/dev/null")
+
+
 def test_make_detector_specs(fake_scrfd):
     assert make_detector(None) is None
     mtcnn = make_detector("mtcnn", min_face_size=30, min_confidence=0.9)

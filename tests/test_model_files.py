@@ -185,7 +185,26 @@ def hostile_cases() -> list[tuple[str, object]]:
         ("n-frames-in-zero", _edit(lambda m: _clf(m)["fitted"].update(n_frames_in=0))),
         ("n-frames-in-huge", _edit(lambda m: _clf(m)["fitted"].update(n_frames_in=10**9))),
         ("n-frames-in-float", _edit(lambda m: _clf(m)["fitted"].update(n_frames_in=1.5))),
+        # Resources a shared file must not take: worker processes, waits, devices, a whole-frame upsampling.
+        ("loader-workers-huge", _set("clf", iterator_valid__num_workers=10**6)),
+        ("loader-workers-negative", _set("clf", iterator_train__num_workers=-1)),
+        ("loader-prefetch-huge", _set("clf", iterator_valid__prefetch_factor=10**9)),
+        ("loader-timeout-negative", _set("clf", iterator_valid__timeout=-5, iterator_valid__num_workers=1)),
+        ("loader-timeout-days", _set("clf", iterator_valid__timeout=10**6)),
+        ("extractor-n-jobs-huge", _set("ext", n_jobs=10**6)),
+        ("extractor-n-jobs-all-but-4", _set("ext", n_jobs=-5)),
+        ("extractor-min-face-tiny", _set("ext", min_face_size=1e-300)),
+        ("device-meta", _set("clf", device="meta")),
+        ("device-shell", _set("clf", device="; rm -rf /")),
+        ("device-cpu-suffix", _set("clf", device="cpu\nx")),
     ]
+    # Labels reach terminals and spreadsheets: control codes, invalid Unicode, formulas.
+    for name, label in (("escape", "\x1b[2J\x1b[31mred"), ("newline", "new\nline"), ("surrogate", "\ud800"),
+                        ("formula", "=cmd|' /C calc'!A0"), ("plus", "+1"), ("at", "@SUM(A1)"), ("nul", "a\x00b")):
+        labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", label]
+        cases.append((f"label-{name}", _set("clf", classes=labels)))
+        cases.append((f"fitted-label-{name}", _edit(
+            lambda m, labels=labels: _clf(m)["fitted"].update(classes=labels, classes_dtype="<U40"))))
     base = '{"format": "sk-emotion-model/2", "versions": {}, "model": {"type": "EmotionClassifier", "params": {%s}}}'
     for name, text in (("nan", '"lr": NaN'), ("infinity", '"lr": Infinity'), ("minus-infinity", '"lr": -Infinity'),
                        ("1e999", '"lr": 1e999'), ("5000-digits", '"max_epochs": ' + "9" * 5000),
@@ -534,6 +553,10 @@ def others(saved, tmp_path):
     damaged[start:start + 64] = bytes(64)  # inside the deflated weights: a CRC or deflate error
     (tmp_path / "damaged.skem").write_bytes(bytes(damaged))
     files["damaged.skem"] = r"zip member 'emotionclassifier\.npz' is damaged"
+    # A video with a model appended: video players and zip readers both accept it.
+    (tmp_path / "polyglot.skem").write_bytes((tmp_path / "clip.mp4").read_bytes() + data)
+    files["polyglot.skem"] = r"it starts as an MP4/MOV video with a zip archive after it; a model file is a zip " \
+                             r"archive from its first byte"
     joblib.dump({"format": "sk-emotion-model/1", "model": None}, tmp_path / "model.joblib", compress=3)
     joblib.dump({"format": "sk-emotion-model/1", "model": None}, tmp_path / "plain.joblib")
     return tmp_path, {name: pattern for name, pattern in files.items()}

@@ -356,6 +356,7 @@ def test_batch_validation(detector):
 
 @pytest.mark.parametrize("params, word", [
     ({"min_face_size": 0}, "min_face_size"),
+    ({"min_face_size": 11.9}, "min_face_size"),  # would upsample whole frames
     ({"scale_factor": 1.2}, "scale_factor"),
     ({"thresholds": (0.6, 0.7)}, "thresholds"),
     ({"thresholds": (0.6, 0.7, 1.5)}, "thresholds"),

@@ -345,7 +345,7 @@ def test_cli_with_nobody_on_screen_writes_the_table_and_says_why_there_is_no_fig
 
 def test_cli_refuses_bad_arguments_before_any_work(two_people, tmp_path, capsys):
     path, _ = two_people
-    assert main(["timeline", str(path), "--hop", "0.3"]) == 1
+    assert main(["timeline", str(path), "--hop", "0.3"]) == 2  # a usage error, found before the model loads
     err = capsys.readouterr().err
     assert err.startswith("sk-emotion: error:") and "multiple of window / n_frames" in err
     assert main(["timeline", str(tmp_path / "nope.avi")]) == 1

@@ -546,6 +546,20 @@ def test_empty_folder(tmp_path, func):
     assert_names_path(err.value, folder)
 
 
+def test_a_folder_of_videos_is_told_to_give_the_videos(tmp_path):
+    from sk_emotion.video import write_video
+
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for name in ("b.mp4", "a.mp4"):
+        write_video(folder / name, np.zeros((2, 32, 32, 3), np.uint8))
+    with pytest.raises(VideoDecodeError, match=r"folder holds 2 video file\(s\) \(e\.g\. 'a\.mp4'\) and no image "
+                                               r"files; a folder is read as the frames of one video: give the videos "
+                                               rf"themselves \(e\.g\. '{folder}/\*\.mp4'\)") as err:
+        read_frames(folder)
+    assert_names_path(err.value, folder)
+
+
 def test_errors_pickle_round_trip():
     # Errors cross joblib process boundaries.
     for cls in (VideoDecodeError, VideoNotFoundError):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..config import single_threaded_torch
+from ..exceptions import DetectorError
 from ..faces.cutting import FaceCutter, enough_faces
 from ..faces.tracking import search_and_track
 from ..identity import file_identity
@@ -197,6 +198,8 @@ def extract_one(item: Item, s: Settings, progress: Callable[[str, int, int], Non
                 row["error"] = (f"no face found in {n_sampled - n_found} of {n_sampled} sampled frames "
                                 f"(min_face_coverage={s.min_face_coverage:g})")
                 faces = s.cutter.centre_clip(frames)
+    except DetectorError:  # the extractor's setting, not this video: every video would fail alike
+        raise
     except Exception as exc:  # one bad video must never lose the others
         row["error"] = _describe(exc)
         return Outcome(_blank(s), row, looked_up=looked_up)

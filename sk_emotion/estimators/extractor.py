@@ -17,7 +17,7 @@ from .._version import __version__
 from ..exceptions import ExtractionError, ExtractionWarning, TruncatedVideoWarning
 from ..faces.align import template_points
 from ..faces.cutting import FaceCutter
-from ..faces.detectors import DEFAULT_MIN_FACE_SIZE, make_detector
+from ..faces.detectors import DEFAULT_MIN_FACE_SIZE, SMALLEST_MIN_FACE_SIZE, make_detector
 from ..limits import MAX_N_FRAMES
 from ._cache import CacheInfo
 from ._extraction import (
@@ -94,7 +94,8 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         :class:`~sk_emotion.faces.MTCNNDetector`).  None: the inputs are
         already face crops; frames are only resized and colour-converted.
     min_face_size : float, default=40
-        Smallest face (box side, frame pixels) considered.  MTCNN's cost
+        Smallest face (box side, frame pixels) considered, at least 12
+        (MTCNN's cell; smaller would upsample whole frames).  MTCNN's cost
         grows as ``1 / min_face_size**2``.
     min_face_coverage : float, default=0.25
         Smallest share of the sampled frames in which the face must be
@@ -196,7 +197,7 @@ class VideoFaceExtractor(TransformerMixin, BaseEstimator):
         "face_size": [Interval(Integral, 8, None, closed="left"), StrOptions({"auto"})],
         "color": [StrOptions({"auto", "gray", "rgb"})],
         "detector": [None, str, os.PathLike, callable, HasMethods(["detect_batch"])],
-        "min_face_size": [Interval(Real, 0, None, closed="neither")],
+        "min_face_size": [Interval(Real, SMALLEST_MIN_FACE_SIZE, None, closed="left")],
         "min_face_coverage": [Interval(Real, 0, 1, closed="both")],
         "min_confidence": [None, Interval(Real, 0, 1, closed="both")],
         "template": [StrOptions({"auto", "fer2013", "arcface"}), "array-like"],

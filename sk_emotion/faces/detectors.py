@@ -28,12 +28,13 @@ import numpy as np
 
 from .callable import CallableDetector
 from .insightface import DEFAULT_DET_THRESH, InsightFaceDetector
-from .mtcnn_detector import DEFAULT_THRESHOLDS, MTCNNDetector
+from .mtcnn_detector import DEFAULT_THRESHOLDS, SMALLEST_MIN_FACE_SIZE, MTCNNDetector
 from .types import Detections, RefiningDetector, RegionDetector, TrackingDetector
 
 __all__ = [
     "DEFAULT_MIN_FACE_SIZE",
     "DETECTORS",
+    "SMALLEST_MIN_FACE_SIZE",
     "FrameDetector",
     "as_frame_detector",
     "filter_detections",

@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from .._sklearn_compat import Interval
+from ..exceptions import DetectorError
 from ..identity import file_identity
 from .types import Detections, as_detections, check_rgb
 
@@ -96,6 +97,8 @@ def find_insightface_model(model: str | os.PathLike, root: str | os.PathLike | N
     direct = Path(text).expanduser()
     if direct.is_file():
         return direct.resolve()
+    if direct.exists() and not direct.is_dir():
+        raise DetectorError(f"insightface detection model '{direct}' is not a regular file (a device or a pipe?)")
     if direct.is_dir():
         found = _detection_model_in(direct)
         if found is not None:
@@ -214,9 +217,14 @@ class InsightFaceDetector(BaseEstimator):
             if model is None:
                 from insightface.model_zoo import get_model  # slow import: only when used
 
-                model = get_model(str(path), providers=["CPUExecutionProvider"])
+                try:
+                    model = get_model(str(path), providers=["CPUExecutionProvider"])
+                except Exception as exc:  # onnxruntime and insightface raise many types for a bad file
+                    reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+                    raise DetectorError(f"detector '{path}' cannot be loaded as an insightface detection "
+                                        f"model: {reason}") from exc
                 if model is None or getattr(model, "taskname", None) != "detection":
-                    raise ValueError(f"'{path}' is not an insightface detection model")
+                    raise DetectorError(f"detector '{path}' is not an insightface detection model")
                 model.prepare(ctx_id=-1, input_size=tuple(int(v) for v in self.input_size),
                               det_thresh=float(self.det_thresh), nms_thresh=float(self.nms_thresh))
                 if len(_LOADED_MODELS) >= 4:  # a few sessions at most per process

@@ -65,6 +65,10 @@ _NMS_PNET_ALL = 0.7    # IoU, across levels
 _NMS_RNET = 0.7        # IoU
 _NMS_ONET = 0.7        # intersection over the smaller box
 _PNET_CELL, _PNET_STRIDE = 12, 2
+#: Smallest ``min_face_size`` accepted: P-Net's cell.  Below it the first
+#: pyramid level would upsample the frame by ``12 / min_face_size`` (memory
+#: growing as its square) to find faces too small to recognise anyway.
+SMALLEST_MIN_FACE_SIZE = _PNET_CELL
 # Crops per R-Net / O-Net forward pass: larger batches spill the CPU caches
 # (measured: R-Net ~110 us/crop up to 256 crops, 160-200 us/crop beyond 512).
 _BATCH = {24: 256, 48: 64}
@@ -296,7 +300,8 @@ class MTCNNDetector(BaseEstimator):
     Parameters
     ----------
     min_face_size : float, default=20
-        Smallest face side (pixels) searched for.  The main speed knob: the
+        Smallest face side (pixels) searched for, at least 12 (P-Net's
+        cell: a smaller one would upsample whole frames).  The main speed knob: the
         P-Net work scales like ``1 / min_face_size**2``.  20 is mtcnn
         1.0.0's, which this class reproduces; the extractor and
         :func:`~sk_emotion.faces.detectors.make_detector` build it with
@@ -350,7 +355,7 @@ class MTCNNDetector(BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "min_face_size": [Interval(Real, 0, None, closed="neither")],
+        "min_face_size": [Interval(Real, SMALLEST_MIN_FACE_SIZE, None, closed="left")],
         "thresholds": ["array-like"],  # and three probabilities, checked in _check_params
         "scale_factor": [Interval(Real, 0, 1, closed="neither")],
         "max_image_size": [None, Interval(Integral, 12, None, closed="left")],

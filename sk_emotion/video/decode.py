@@ -57,7 +57,7 @@ from ._container import (
     video_stream,
     without_cut_tail,
 )
-from .formats import DEFAULT_FOLDER_FPS, IMAGE_EXTENSIONS
+from .formats import DEFAULT_FOLDER_FPS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from .sampling import check_positive_int, sample_frame_indices, sample_positions
 
 __all__ = [
@@ -516,6 +516,13 @@ def list_image_files(folder: PathLike) -> list[str]:
         and os.path.isfile(os.path.join(folder, n))
     ]
     if not names:
+        videos = sorted(n for n in os.listdir(folder) if os.path.splitext(n)[1].lower() in VIDEO_EXTENSIONS)
+        if videos:  # a batch given as its folder: a folder is read as the frames of one video
+            raise VideoDecodeError(
+                folder, f"folder holds {len(videos)} video file(s) (e.g. '{videos[0]}') and no image files; "
+                "a folder is read as the frames of one video: give the videos themselves "
+                f"(e.g. '{os.path.join(folder, '*' + os.path.splitext(videos[0])[1])}')"
+            )
         raise VideoDecodeError(
             folder, f"folder contains no image files ({', '.join(IMAGE_EXTENSIONS)})"
         )

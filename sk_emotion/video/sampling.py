@@ -18,6 +18,8 @@ from numbers import Real
 
 import numpy as np
 
+from ..limits import MAX_WINDOW_S
+
 __all__ = ["sample_frame_indices", "sample_positions", "segment_centres", "window_grid"]
 
 
@@ -129,7 +131,8 @@ def window_grid(window: float, hop: float, n_frames: int) -> tuple[float, int]:
     Parameters
     ----------
     window : float
-        Window length in seconds (> 0).
+        Window length in seconds (> 0, at most
+        :data:`~sk_emotion.limits.MAX_WINDOW_S`).
     hop : float
         Seconds between window starts; a multiple of ``window / n_frames``.
     n_frames : int
@@ -145,8 +148,9 @@ def window_grid(window: float, hop: float, n_frames: int) -> tuple[float, int]:
     Raises
     ------
     ValueError
-        If ``window`` or ``hop`` is not a positive number, or ``hop`` is not
-        a multiple of the sample spacing.
+        If ``window`` or ``hop`` is not a positive number, ``window`` is
+        longer than ``MAX_WINDOW_S``, or ``hop`` is not a multiple of the
+        sample spacing.
 
     Examples
     --------
@@ -156,6 +160,8 @@ def window_grid(window: float, hop: float, n_frames: int) -> tuple[float, int]:
     for name, value in (("window", window), ("hop", hop)):
         if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
             raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    if window > MAX_WINDOW_S:
+        raise ValueError(f"window must be at most {MAX_WINDOW_S:g} seconds, got {window:g}")
     step = window / n_frames
     per_hop = round(hop / step)
     if per_hop < 1 or not math.isclose(per_hop * step, hop, rel_tol=1e-9, abs_tol=1e-12):
