@@ -19,6 +19,7 @@ from ._version import __version__
 _EXPORTS = {
     "EmotionClassifier": ".estimators.classifier",
     "Explanation": ".estimators.explanation",
+    "DetectorError": ".exceptions",
     "ExtractionError": ".exceptions",
     "ExtractionWarning": ".exceptions",
     "UntrustedModelError": ".exceptions",
@@ -53,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from .estimators.extractor import VideoFaceExtractor
     from .exceptions import (
         ChecksumError,
+        DetectorError,
         ExtractionError,
         ExtractionWarning,
         ModelFileError,
