@@ -561,11 +561,11 @@ class EmotionClassifier(NeuralNetClassifier):
         are from neutral, so a run of expressive frames labels the clip and
         a clip is neutral only when no run is expressive.  Measured on clips
         of held-out real faces with the default FER+ backbone, this labels
-        91% of clips of one emotion throughout and 98% of neutral-to-apex
+        90% of clips of one emotion throughout and 99% of neutral-to-apex
         sequences right, against 80% and 61% for class-wise softmax pooling
         (``docs/weights.md``).  Settings the weights declare in
         ``meta["zero_shot"]`` apply too: the default FER+ backbone's
-        temperature is 0.5.  On one-frame clips its probabilities are
+        temperature is 0.35.  On one-frame clips its probabilities are
         exactly the pretrained CNN's.
 
         Parameters
