@@ -25,13 +25,12 @@ What counts as a pass
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 import numpy as np
 import torch
-from zero_shot_rule import backbone
+from zero_shot_rule import backbone, heldout_parser
 
 from sk_emotion.datasets.ferplus import load_ferplus
 from sk_emotion.emotions import EMOTIONS
@@ -53,12 +52,7 @@ def ms_per_face(net: torch.nn.Module, rounds: int = 5) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ferplus", required=True, help="FER+'s FER2013Train folder")
-    parser.add_argument("--run", required=True, help="a training run folder (its split.npz)")
-    parser.add_argument("--weights", nargs="+", default=["FERPLUS", "FER2013"],
-                        help="backbone weights: names, or NAME=PATH for NAME's network with an exported .npz")
-    args = parser.parse_args()
+    args = heldout_parser(__doc__.split("\n\n")[0]).parse_args()
     split = np.load(f"{args.run}/split.npz", allow_pickle=False)
     data = load_ferplus(args.ferplus)
     if list(split["names"]) != list(data.names):

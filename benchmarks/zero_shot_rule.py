@@ -129,12 +129,18 @@ def pool_accuracy(logits: np.ndarray, frames: np.ndarray, labels: np.ndarray, ki
     return float((video.argmax(1).numpy() == labels).mean())
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def heldout_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments of the benchmarks on a training run's held-out FER+ faces."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--ferplus", required=True, help="FER+'s FER2013Train folder")
     parser.add_argument("--run", required=True, help="a training run folder (its split.npz)")
     parser.add_argument("--weights", nargs="+", default=["FERPLUS", "FER2013"],
                         help="backbone weights: names, or NAME=PATH for NAME's network with an exported .npz")
+    return parser
+
+
+def main() -> int:
+    parser = heldout_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=700, help="clips per regime and seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=2)
