@@ -403,6 +403,14 @@ def test_arguments_checked_after_parsing_are_usage_errors_before_any_work(argv, 
     assert message.format(**fill) in _one_error_line(capsys.readouterr().err)
 
 
+def test_timeline_window_and_hop_are_checked_against_a_saved_model_before_it_loads(clips, model_file, no_work,
+                                                                                  capsys):
+    a, _ = clips  # the saved pipeline samples 4 frames: windows of 2 s step by 0.5 s
+    assert main(["timeline", str(a), "--model", str(model_file), "--hop", "0.3"]) == 2
+    assert "hop=0.3 s must be a multiple of window / n_frames = 2 / 4 = 0.5 s" in _one_error_line(
+        capsys.readouterr().err)
+
+
 def test_standard_input_is_refused_with_a_reason(clips):
     """The defect: `/dev/stdin` was reported as an "empty file"."""
     a, _ = clips

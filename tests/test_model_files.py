@@ -716,3 +716,18 @@ def test_a_model_file_does_not_choose_where_this_machine_writes(saved, tmp_path)
         loaded = load_model(write_skem(tmp_path / "m.skem", crafted, {"emotionclassifier.npz": weights}))
     assert loaded.steps[0][1].cache_dir is None
     assert not (tmp_path / "somewhere").exists()
+
+
+def test_a_detector_the_file_names_that_is_not_one_stops_the_command_naming_both(saved, video, tmp_path, capsys):
+    from sk_emotion.cli import main
+
+    _, manifest, weights = saved
+    text = tmp_path / "passwd"
+    text.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    crafted = copy.deepcopy(manifest)
+    _ext(crafted)["params"]["detector"] = str(text)
+    path = write_skem(tmp_path / "m.skem", crafted, {"emotionclassifier.npz": weights})
+    assert main(["predict", str(video), str(video), "--model", str(path)]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sk-emotion:")]
+    assert errors == [f"sk-emotion: error: detector '{text}' is not an insightface detection model (the face "
+                      f"detector the model file '{path}' names)"]

@@ -319,7 +319,7 @@ def test_cli_uses_a_saved_model_and_its_extractor_settings(one_person, tmp_path,
     save_model(model, tmp_path / "eight.skem")
     csv = tmp_path / "windows.csv"
     assert main(["timeline", str(one_person), "--model", str(tmp_path / "eight.skem"), "--hop", "0.375",
-                 "--csv", str(csv)]) == 1
+                 "--csv", str(csv)]) == 2  # a usage error: n_frames read from the file, before it loads
     assert "window / n_frames = 2 / 8 = 0.25 s" in capsys.readouterr().err
     assert main(["timeline", str(one_person), "--model", str(tmp_path / "eight.skem"), "--hop", "0.5",
                  "--csv", str(csv)]) == 0
