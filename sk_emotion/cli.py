@@ -300,37 +300,22 @@ def _check_timeline(args: argparse.Namespace) -> None:
     _check_figure("--plot", args.plot)
     _check_videos([args.video], must_exist=True)
     _check_outputs({"--csv": args.csv, "--plot": args.plot}, {"VIDEO": args.video, "--model": args.model})
+    from .persistence import saved_n_frames
     from .video.sampling import window_grid
 
     if args.model is None:
         n_frames = args.n_frames if args.n_frames is not None else _signature_default("n_frames")
-    else:  # read from the file's manifest, nothing built; unknown here: checked once the model loads
-        n_frames = _saved_n_frames(args.model)
+    else:  # read from the file's manifest, nothing built
+        n_frames = saved_n_frames(args.model)
     window = args.window if args.window is not None else _signature_default("window")
     hop = args.hop if args.hop is not None else _signature_default("hop")
     try:
-        window_grid(window, hop, n_frames if n_frames is not None else 1)
+        if n_frames is None:  # unknown until the model loads: only the window's own bounds here
+            window_grid(window, window, 1)
+        else:
+            window_grid(window, hop, n_frames)
     except ValueError as exc:
-        if n_frames is not None or "multiple of" not in str(exc):
-            raise _UsageError(str(exc)) from None
-
-
-def _saved_n_frames(path: str) -> int | None:
-    """The ``n_frames`` a saved pipeline samples, read from its manifest (None when it cannot be told)."""
-    from .persistence import inspect_model
-
-    try:
-        model = inspect_model(path)["model"]
-    except Exception:  # a pickle, an ONNX file, a damaged file: loading it says what is wrong
-        return None
-    steps = model.get("steps") if isinstance(model, dict) and model.get("type") == "Pipeline" else None
-    for step in steps if isinstance(steps, list) else ():
-        node = step[1] if isinstance(step, list) and len(step) == 2 else None
-        if isinstance(node, dict) and node.get("type") == "VideoFaceExtractor":
-            params = node.get("params") if isinstance(node.get("params"), dict) else {}
-            value = params.get("n_frames", _signature_default("n_frames"))
-            return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-    return None
+        raise _UsageError(str(exc)) from None
 
 
 def _check_train(args: argparse.Namespace) -> None:
@@ -776,7 +761,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Bullet marks of multi-line messages go; an option's leading "--" stays.
             lines = [line.strip().removeprefix("- ") for line in str(exc).strip().splitlines() if line.strip()]
             message = "; ".join(lines) if lines else type(exc).__name__
-            if getattr(args, "model", None) and type(exc).__name__ == "DetectorError":
+            from .exceptions import DetectorError  # loaded by now: something raised it
+
+            if getattr(args, "model", None) and isinstance(exc, DetectorError):
                 message += f" (the face detector the model file '{args.model}' names)"
             print(f"sk-emotion: error: {message}", file=sys.stderr)
             return 1

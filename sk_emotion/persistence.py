@@ -50,7 +50,7 @@ import numpy as np
 from ._version import __version__
 from .exceptions import ModelFileError, UntrustedModelError
 
-__all__ = ["save_model", "load_model", "inspect_model", "ModelFileError", "UntrustedModelError"]
+__all__ = ["save_model", "load_model", "inspect_model", "saved_n_frames", "ModelFileError", "UntrustedModelError"]
 
 _FORMAT = "sk-emotion-model/2"
 _PICKLE_FORMAT = "sk-emotion-model/1"
@@ -904,6 +904,40 @@ def inspect_model(path: str | os.PathLike) -> dict[str, Any]:
     except _Refused as exc:
         raise exc.error(path, str(exc)) from exc.__cause__
     return manifest
+
+
+def saved_n_frames(path: str | os.PathLike) -> int | None:
+    """The ``n_frames`` the extractor of a saved pipeline samples, read from its manifest.
+
+    Nothing is built (see :func:`inspect_model`), so a command can check its
+    arguments against a model file before loading it.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.skem`` file written by :func:`save_model`.
+
+    Returns
+    -------
+    int or None
+        None when it cannot be told here: not a data model file, damaged, or
+        without a ``VideoFaceExtractor`` step (loading it says what is wrong).
+    """
+    from .estimators.extractor import VideoFaceExtractor
+
+    try:
+        model = inspect_model(path)["model"]
+    except (OSError, ValueError):
+        return None
+    steps = model.get("steps") if isinstance(model, dict) and model.get("type") == "Pipeline" else None
+    for step in steps if isinstance(steps, list) else ():
+        node = step[1] if isinstance(step, list) and len(step) == 2 else None
+        if isinstance(node, dict) and node.get("type") == "VideoFaceExtractor":
+            params = node.get("params") if isinstance(node.get("params"), dict) else {}
+            default = inspect.signature(VideoFaceExtractor).parameters["n_frames"].default  # not written
+            value = params.get("n_frames", default)
+            return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    return None
 
 
 def load_model(path: str | os.PathLike, *, trusted: bool = False) -> Any:

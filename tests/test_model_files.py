@@ -731,3 +731,17 @@ def test_a_detector_the_file_names_that_is_not_one_stops_the_command_naming_both
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sk-emotion:")]
     assert errors == [f"sk-emotion: error: detector '{text}' is not an insightface detection model (the face "
                       f"detector the model file '{path}' names)"]
+
+
+def test_saved_n_frames_reads_the_manifest_without_building(saved, tmp_path, sandbox):
+    from sk_emotion.persistence import saved_n_frames
+
+    path, manifest, weights = saved
+    assert saved_n_frames(path) == 4
+    default = copy.deepcopy(manifest)
+    _ext(default)["params"].pop("n_frames")  # defaults are not written: the extractor's 16
+    assert saved_n_frames(write_skem(tmp_path / "d.skem", default, {"emotionclassifier.npz": weights})) == 16
+    (tmp_path / "video.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(100))
+    assert saved_n_frames(tmp_path / "video.mp4") is None and saved_n_frames(tmp_path / "missing.skem") is None
+    _, calls = sandbox
+    assert calls == []  # nothing was built

@@ -166,7 +166,7 @@ class FaceResNetWeights(_WeightsEnum):
             "metrics": _frozen(_FACE_RESNET_METRICS),
             # The zero-shot video rule chosen for it on clips of real faces (docs/weights.md): 0.35, not
             # the 0.5 that gains 1.1 points on one-emotion clips, which gives away 24 on onsets elsewhere;
-            # mirror averaging (+1.7 points on one regime) is left to the user: it costs 18-34% more time.
+            # mirror averaging (+1.6 points on one regime) is left to the user: it costs 18-34% more time.
             "zero_shot": _frozen({"temperature": 0.35}),
             "metrics_source": "sk-emotion, held-out 10% of FER+'s FER2013Train (docs/weights.md)",
             "framework": "PyTorch (sk_emotion.weights.train)",
