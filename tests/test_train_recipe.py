@@ -18,7 +18,7 @@ from sk_emotion.nets.backbones import build_backbone, load_backbone
 from sk_emotion.nets.face_resnet import FaceResNet
 from sk_emotion.nets.mini_xception import load_mini_xception
 from sk_emotion.weights.augment import Augmentation, augment_batch, resize_faces
-from sk_emotion.weights.train import evaluate, main, soft_targets
+from sk_emotion.weights.train import adjust_bias, evaluate, main, soft_targets
 
 N_FACES = 48
 
@@ -165,3 +165,43 @@ def test_training_run_checkpoints_resumes_and_exports(fer_folders, tmp_path):
     net.load_state_dict({k: torch.from_numpy(state[k]) for k in state.files})  # every key, exact shapes
     best = torch.load(out / "best.pt", weights_only=False)
     assert best["epoch"] + 1 in (1, 2, 3)
+
+
+def test_adjust_bias_adds_tau_log_prior_and_moves_decisions_towards_frequent_classes():
+    bias = np.zeros(7, dtype=np.float32)
+    prior = np.array([0.09, 0.01, 0.02, 0.27, 0.13, 0.13, 0.35])
+    adjusted = adjust_bias(bias, prior, 0.5)
+    assert adjusted.dtype == np.float32
+    np.testing.assert_allclose(adjusted, 0.5 * np.log(prior), rtol=1e-6)
+    np.testing.assert_array_equal(adjust_bias(bias, prior, 0.0), bias)
+    # A face scored evenly between disgust and neutral goes to neutral, the more frequent class.
+    logits = np.zeros(7)
+    logits[[1, 6]] = 2.0
+    assert EMOTIONS[int(np.argmax(logits + adjusted))] == "neutral"
+    with pytest.raises(ValueError, match="every class"):
+        adjust_bias(bias, np.array([0.5, 0, 0.1, 0.1, 0.1, 0.1, 0.1]), 0.3)
+
+
+def test_fine_tuning_starts_from_the_given_arrays_and_exports_an_adjusted_head(fer_folders, tmp_path):
+    ferplus, fer2013, *_ = fer_folders
+    common = ["--ferplus", str(ferplus), "--fer2013", str(fer2013), "--width", "4",
+              "--batch-size", "8", "--threads", "1", "--holdout", "0.25", "--seed", "0"]
+    start = tmp_path / "start.npz"
+    assert main([*common, "--out", str(tmp_path / "a"), "--epochs", "1", "--export", str(start)]) == 0
+    # Zero learning rate: every parameter stays the starting one (batch-norm statistics still move).
+    assert main([*common, "--out", str(tmp_path / "b"), "--epochs", "1", "--init", str(start),
+                 "--warmup-epochs", "0", "--lr", "0", "--weight-decay", "0", "--no-augment",
+                 "--logit-adjust", "0.5", "--export", str(tmp_path / "b.npz")]) == 0
+    before, after = np.load(start), np.load(tmp_path / "b.npz")
+    fresh = FaceResNet(7, width=4).state_dict()
+    parameters = [k for k in before.files if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    for key in parameters:
+        if key != "head.bias":
+            np.testing.assert_array_equal(after[key], before[key])
+    assert not np.array_equal(before["stem_conv.weight"], fresh["stem_conv.weight"].numpy())
+    shift = after["head.bias"] - before["head.bias"]
+    # The held-out quarter leaves 4-5 training faces per class: log-priors close to log(1/7).
+    np.testing.assert_allclose(shift, 0.5 * np.log(np.full(7, 1 / 7)), atol=0.15)
+    assert np.ptp(shift) > 0  # the classes differ by a face, and so do their shifts
+    with pytest.raises(ValueError, match="start.npz"):  # arrays of another width are refused by name
+        main([*common, "--width", "8", "--out", str(tmp_path / "c"), "--epochs", "1", "--init", str(start)])
