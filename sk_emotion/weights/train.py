@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from ..emotions import EMOTIONS
 from .augment import Augmentation, augment_batch, resize_faces
 
-__all__ = ["adjust_bias", "build_network", "evaluate", "main", "soft_targets"]
+__all__ = ["adjust_bias", "build_network", "class_prior", "evaluate", "main", "soft_targets"]
 
 
 def build_network(arch: str, width: int = 32) -> torch.nn.Module:
@@ -102,6 +102,23 @@ def soft_targets(votes: np.ndarray, fer2013: np.ndarray, fer2013_weight: float) 
     onehot[known, fer2013[known]] = 1.0
     weight = np.where(known, fer2013_weight, 0.0)[:, None]
     return ((1 - weight) * dist + weight * onehot).astype(np.float32)
+
+
+def class_prior(majority: np.ndarray) -> np.ndarray:
+    """Class frequencies among faces with a unique majority label.
+
+    Parameters
+    ----------
+    majority : numpy.ndarray of shape (n,)
+        Majority class index, -1 for ties (left out).
+
+    Returns
+    -------
+    numpy.ndarray of shape (7,)
+        Frequencies summing to 1.
+    """
+    counts = np.bincount(majority[majority >= 0], minlength=len(EMOTIONS)).astype(np.float64)
+    return counts / counts.sum()
 
 
 def adjust_bias(bias: np.ndarray, prior: np.ndarray, tau: float) -> np.ndarray:
@@ -286,7 +303,6 @@ def main(argv: list[str] | None = None) -> int:
     counts = np.bincount(np.where(majority >= 0, majority, targets.argmax(1)), minlength=len(EMOTIONS))
     primary = np.where(majority >= 0, majority, targets.argmax(1))
     sample_weight = counts[primary[train_idx]].astype(np.float64) ** -args.balance
-    counts_train = np.bincount(primary[train_idx], minlength=len(EMOTIONS)).astype(np.float64)
 
     layout = _training_layout(args.channels_last)
     net = build_network(args.arch, args.width)
@@ -366,8 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         best = torch.load(out / "best.pt", weights_only=False)
         arrays = {k: v.numpy() for k, v in best["model"].items()}
         if args.logit_adjust:
-            prior = counts_train / counts_train.sum()
-            arrays["head.bias"] = adjust_bias(arrays["head.bias"], prior, args.logit_adjust)
+            arrays["head.bias"] = adjust_bias(arrays["head.bias"], class_prior(majority[train_idx]),
+                                              args.logit_adjust)
             print(f"head bias shifted by {args.logit_adjust} * log(prior)", flush=True)
         write_arrays(args.export, arrays)
         print(f"wrote {args.export}", flush=True)
