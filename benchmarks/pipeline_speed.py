@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from extraction_speed import cpu_seconds, write_clips
+from extraction_speed import cpu_seconds, warm_up, write_clips
 
 from sk_emotion import EmotionClassifier, VideoFaceExtractor, make_emotion_pipeline
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
 
     extractor = VideoFaceExtractor(n_frames=args.n_frames, n_jobs=args.n_jobs)
-    extractor.transform(warm)
+    warm_up(extractor, warm)
     faces = []
     seconds, cpu = _timed(lambda: faces.append(extractor.transform(paths)))
     row(f"extraction only (n_jobs={args.n_jobs})", seconds, cpu)
