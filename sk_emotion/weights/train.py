@@ -151,14 +151,6 @@ def adjust_bias(bias: np.ndarray, prior: np.ndarray, tau: float) -> np.ndarray:
     return (bias + tau * np.log(prior)).astype(bias.dtype)
 
 
-def _load_init(net: torch.nn.Module, path: str) -> None:
-    from .arrays import read_arrays
-
-    expected = {k: v.numpy() for k, v in net.state_dict().items()}
-    arrays = read_arrays(path, expected=expected)
-    net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()})
-
-
 def _scale(x: torch.Tensor) -> torch.Tensor:
     return x / 127.5 - 1.0          # 0-255 -> [-1, 1], the package's gray-network convention
 
@@ -306,8 +298,10 @@ def main(argv: list[str] | None = None) -> int:
 
     layout = _training_layout(args.channels_last)
     net = build_network(args.arch, args.width)
-    if args.init:
-        _load_init(net, args.init)
+    if args.init:  # the package's own loader: every array, exact shapes, the file named on a mismatch
+        from ..nets.mini_xception import _load_state_arrays
+
+        _load_state_arrays(net, args.init)
     net = net.to(memory_format=layout)
     steps_per_epoch = len(train_idx) // args.batch_size
     if args.max_steps:
