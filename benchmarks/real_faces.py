@@ -75,6 +75,8 @@ ZERO_SHOT = [
     ("expressive T=0.2", dict(temporal_pooling="expressive", temperature=0.2)),
     ("expressive T=0.35", dict(temporal_pooling="expressive", temperature=0.35)),
     ("expressive T=0.5", dict(temporal_pooling="expressive", temperature=0.5)),
+    ("expressive T=0.7", dict(temporal_pooling="expressive", temperature=0.7)),
+    ("expressive T=1.0", dict(temporal_pooling="expressive", temperature=1.0)),
     ("default (auto)", {}),
 ]
 #: (spatial, temporal) pairs trained with default parameters; "auto" is the default
@@ -149,7 +151,8 @@ def accuracy_by_kind(y_true, y_pred, kinds) -> dict[str, float]:
 
 
 def run_seed(images, labels, seed: int, n_train: int, n_test: int, configs,
-             shares: dict[str, float], weights: str | None = None) -> tuple[list, list, float]:
+             shares: dict[str, float], weights: str | None = None,
+             prior: dict | None = None) -> tuple[list, list, float]:
     rng = np.random.default_rng(seed)
     train_pool, test_pool = split_by_image(labels, 0.3, rng)
     X_train, y_train, _ = make_clips(images, train_pool, n_train, rng, shares)
@@ -157,12 +160,13 @@ def run_seed(images, labels, seed: int, n_train: int, n_test: int, configs,
 
     # The backbone alone on single test faces (one-frame clips).
     test_idx = np.concatenate(list(test_pool.values()))
-    single = EmotionClassifier.from_pretrained(weights).predict(images[test_idx][:, None])
+    prior = prior or {}
+    single = EmotionClassifier.from_pretrained(weights, **prior).predict(images[test_idx][:, None])
     frame_acc = float(np.mean(single == labels[test_idx]))
 
     zero = []
     for name, params in ZERO_SHOT:
-        pred = EmotionClassifier.from_pretrained(weights, **params).predict(X_test)
+        pred = EmotionClassifier.from_pretrained(weights, **{**prior, **params}).predict(X_test)
         zero.append({"seed": seed, "pooling": name, **accuracy_by_kind(y_test, pred, k_test)})
 
     trained = []
@@ -197,6 +201,8 @@ def main() -> None:
                         help="spatial+temporal pairs to train, e.g. attention+softmax avg+mean")
     parser.add_argument("--weights", default=None,
                         help="backbone weights (FERPLUS, FER2013; default: the package's default)")
+    parser.add_argument("--class-prior", default=None, choices=["none", "uniform"],
+                        help="zero-shot class_prior (default: the weights' own zero-shot rule)")
     parser.add_argument("--framing", action="store_true", help="also the per-frame accuracy of each framing")
     args = parser.parse_args()
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -206,11 +212,16 @@ def main() -> None:
     images, labels = load_fer2013(args.fer2013)
     print(f"{len(images)} FER2013 training faces; {len(args.seeds)} seeds, {args.n_train} training and "
           f"{args.n_test} test clips of {N_FRAMES} frames; protocol {args.protocol}: "
-          f"{PROTOCOLS[args.protocol]}; weights {args.weights or 'default'}; load {os.getloadavg()[0]:.1f}")
+          f"{PROTOCOLS[args.protocol]}; weights {args.weights or 'default'}; "
+          f"class_prior {args.class_prior or 'default'}; load {os.getloadavg()[0]:.1f}")
+    # --class-prior overrides the weights' zero-shot class_prior ("none": no shift).
+    prior = {} if args.class_prior is None else {
+        "class_prior": None if args.class_prior == "none" else args.class_prior}
     zero, trained, frame_acc = [], [], []
     for seed in args.seeds:
         z, t, f = run_seed(images, labels, seed, args.n_train, args.n_test, configs,
-                           PROTOCOLS[args.protocol], args.weights)
+                           PROTOCOLS[args.protocol], args.weights,
+                           prior)
         zero += z
         trained += t
         frame_acc.append(f)

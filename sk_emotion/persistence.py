@@ -164,6 +164,8 @@ def _encode_param(owner: str, name: str, value: Any, default: Any) -> Any:
 
     if isinstance(value, (np.bool_, np.integer, np.floating)):
         value = value.item()
+    if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "biuf":
+        value = value.tolist()  # e.g. class_prior frequencies: a list of numbers in the file
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{owner} parameter {name}={value!r} is not finite; a model file holds finite numbers")
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -762,6 +764,10 @@ def _build(plan: dict[str, Any], archive: zipfile.ZipFile) -> Any:
     return estimator
 
 
+#: Network arrays a model file written by an earlier version may lack (added in 0.2.0: see CHANGELOG).
+_OPTIONAL_ARRAYS = ("training_log_prior",)
+
+
 def _load_network(estimator, fitted: dict[str, Any], archive: zipfile.ZipFile, where: str) -> None:
     import torch
     from sklearn.preprocessing import LabelEncoder
@@ -781,12 +787,21 @@ def _load_network(estimator, fitted: dict[str, Any], archive: zipfile.ZipFile, w
     size = archive.getinfo(member).file_size
     if size > limit:
         raise _Refused(f"zip member '{member}' declares {size} bytes; the network's arrays need at most {limit}")
+    data = _read_member(archive, member, limit)
     try:
-        arrays = read_arrays(io.BytesIO(_read_member(archive, member, limit)), expected=reference,
-                             name=f"member {member}")
+        with zipfile.ZipFile(io.BytesIO(data)) as inner:
+            stored = {name.removesuffix(".npy") for name in inner.namelist()}
+    except zipfile.BadZipFile:
+        stored = set(reference)  # read_arrays names the problem below
+    # Files written before the networks kept their training prior lack it: the network's own
+    # (the pretrained weights' declared prior, or balanced classes) stands in.
+    optional = {k for k in _OPTIONAL_ARRAYS if k in reference and k not in stored}
+    try:
+        arrays = read_arrays(io.BytesIO(data), name=f"member {member}",
+                             expected={k: v for k, v in reference.items() if k not in optional})
     except ValueError as exc:
         raise _Refused(str(exc)) from exc
-    estimator.module_.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
+    estimator.module_.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=not optional)
     estimator.n_frames_in_ = fitted["n_frames_in"]
 
 

@@ -39,7 +39,7 @@ def test_a_zero_shot_classifier_answers_as_its_backbone_does_on_one_frame(weight
 
     from sk_emotion.nets.backbones import load_backbone
 
-    clf = EmotionClassifier.from_pretrained(weights, mirror=False)
+    clf = EmotionClassifier.from_pretrained(weights, mirror=False, class_prior=None)  # the scores as trained
     assert type(clf.module_.backbone).__name__ == network
     faces = real_faces[:6]
     with torch.no_grad():
@@ -49,16 +49,18 @@ def test_a_zero_shot_classifier_answers_as_its_backbone_does_on_one_frame(weight
 
 
 def test_from_pretrained_applies_the_zero_shot_settings_the_weights_declare():
-    # The FER+ backbone declares its rule's temperature; the mini-Xception keeps the pooling's default.
-    assert FaceResNetWeights.FERPLUS.meta["zero_shot"] == {"temperature": 0.35}
+    # The FER+ backbone declares its rule's temperature and class prior; the mini-Xception keeps the defaults.
+    assert FaceResNetWeights.FERPLUS.meta["zero_shot"] == {"temperature": 0.35, "class_prior": "uniform"}
     clf = EmotionClassifier.from_pretrained()
-    assert (clf.mirror, clf.temperature) == (False, 0.35)
+    assert (clf.mirror, clf.temperature, clf.class_prior) == (False, 0.35, "uniform")
     assert clf.module_.temporal.temperature == pytest.approx(0.35)
-    clf = EmotionClassifier.from_pretrained("FERPLUS", temperature=0.5, mirror=True)  # the caller wins
-    assert (clf.mirror, clf.temperature) == (True, 0.5)
+    # The caller wins.
+    clf = EmotionClassifier.from_pretrained("FERPLUS", temperature=0.5, mirror=True, class_prior=None)
+    assert (clf.mirror, clf.temperature, clf.class_prior) == (True, 0.5, None)
     assert clf.module_.temporal.temperature == pytest.approx(0.5)
+    assert clf.module_.prior_shift() is None
     clf = EmotionClassifier.from_pretrained("FER2013")
-    assert (clf.mirror, clf.temperature) == (False, None)
+    assert (clf.mirror, clf.temperature, clf.class_prior) == (False, None, None)
 
 
 def test_mirror_averages_a_face_with_its_mirror_image(real_faces):
@@ -67,7 +69,7 @@ def test_mirror_averages_a_face_with_its_mirror_image(real_faces):
     from sk_emotion.nets.backbones import load_backbone
 
     faces = real_faces[:5]
-    clf = EmotionClassifier.from_pretrained("FERPLUS", mirror=True)
+    clf = EmotionClassifier.from_pretrained("FERPLUS", mirror=True, class_prior=None)
     x = torch.from_numpy(faces).float().unsqueeze(1) / 127.5 - 1
     with torch.no_grad():
         net = load_backbone("FERPLUS")
@@ -77,5 +79,5 @@ def test_mirror_averages_a_face_with_its_mirror_image(real_faces):
     proba = clf.predict_proba(faces[:, None])
     np.testing.assert_allclose(proba, torch.softmax(logits, 1).numpy(), atol=1e-5)
     np.testing.assert_allclose(clf.predict_proba(faces[:, None, :, ::-1].copy()), proba, atol=1e-5)
-    plain = EmotionClassifier.from_pretrained("FERPLUS", mirror=False).predict_proba(faces[:, None])
+    plain = EmotionClassifier.from_pretrained("FERPLUS", mirror=False, class_prior=None).predict_proba(faces[:, None])
     assert np.abs(plain - proba).max() > 1e-3

@@ -17,6 +17,7 @@ from sk_emotion import EMOTIONS, EmotionClassifier, Explanation
 from sk_emotion.nets import preprocess_faces
 from sk_emotion.nets.backbones import load_backbone
 from sk_emotion.nets.video_emotion import VideoEmotionNet
+from sk_emotion.weights import resolve_emotion_weights
 
 
 @pytest.fixture(scope="module")
@@ -230,10 +231,16 @@ def test_rgb_clips_and_any_number_of_frames(fitted, small_data):
 
 # ----------------------------------------------------------------------------- pretrained
 def test_from_pretrained_reproduces_the_backbone_on_single_frames(real_faces):
-    clf = EmotionClassifier.from_pretrained()
+    clf = EmotionClassifier.from_pretrained(class_prior=None)
     assert clf.classes_.tolist() == list(EMOTIONS)
     with torch.inference_mode():
-        expected = torch.softmax(load_backbone()(preprocess_faces(real_faces)), 1).numpy()  # the default
+        logits = load_backbone()(preprocess_faces(real_faces))  # the default backbone
+    expected = torch.softmax(logits, 1).numpy()
+    # The zero-shot default divides out the prior the network was trained under (classes equally likely).
+    training_prior = np.asarray(resolve_emotion_weights(None).meta["training_prior"])
+    uniform = expected / training_prior
+    np.testing.assert_allclose(EmotionClassifier.from_pretrained().predict_proba(real_faces[:, None]),
+                               uniform / uniform.sum(1, keepdims=True), atol=1e-6)
     proba = clf.predict_proba(real_faces[:, None])
     np.testing.assert_allclose(proba, expected, atol=1e-6)
     np.testing.assert_array_equal(clf.predict(real_faces[:, None]), np.array(EMOTIONS)[expected.argmax(1)])
@@ -297,6 +304,7 @@ from _helpers import bar_stamp, make_face_clips
 from sk_emotion import EmotionClassifier
 from sk_emotion.nets.backbones import load_backbone
 from sk_emotion.nets.video_emotion import VideoEmotionNet
+from sk_emotion.weights import resolve_emotion_weights
 
 faces = np.load(sys.argv[2])
 X, y = make_face_clips(faces, 24, n_frames=4, n_classes=3, stamp=bar_stamp, seed=0)

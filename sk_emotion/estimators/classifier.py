@@ -125,6 +125,20 @@ class EmotionClassifier(NeuralNetClassifier):
         backbone it labels 0.5 points more held-out faces right and 1.7
         points more clips of one emotion throughout, for 18-34% more time
         per video (``docs/weights.md``).
+    class_prior : {"uniform"}, array-like of shape (n_classes,) or None, default=None
+        How often each class is expected where the model predicts.  The
+        network's scores assume the class frequencies it was trained under
+        (``module_.training_log_prior``: the pretrained FER+ network's balanced
+        sampling of FER2013's faces, or the labels given to ``fit``); given
+        other frequencies, every frame's scores move by the log ratio
+        (Bayes' rule under a change of prior) before temporal pooling.
+        ``"uniform"``: every class equally likely, as in balanced video
+        benchmarks such as AFEW; an array: frequencies in the order of
+        ``classes_`` (positive; scaled to sum to one), e.g.
+        ``FaceResNetWeights.FERPLUS.meta["class_frequencies"]`` for single
+        photos of faces from the web.  None leaves the scores as trained.
+        Training ignores it; changing it on a fitted model takes effect at
+        once.  See ``docs/classifier.md``, *Class priors*.
     random_state : int, RandomState or None, default=None
         Seed of weight initialisation and batch shuffling; an int makes two
         fits identical.
@@ -198,6 +212,7 @@ class EmotionClassifier(NeuralNetClassifier):
         backbone_lr_scale: float = 0.1,
         weights: FaceResNetWeights | MiniXceptionWeights | str | os.PathLike | None = None,
         mirror: bool = False,
+        class_prior: str | ArrayLike | None = None,
         random_state: int | np.random.RandomState | None = None,
         criterion: type[torch.nn.Module] = torch.nn.CrossEntropyLoss,
         optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
@@ -232,6 +247,7 @@ class EmotionClassifier(NeuralNetClassifier):
         self.backbone_lr_scale = backbone_lr_scale
         self.weights = weights
         self.mirror = mirror
+        self.class_prior = class_prior
         self.random_state = random_state
 
     def _get_param_names(self) -> list[str]:
@@ -258,6 +274,7 @@ class EmotionClassifier(NeuralNetClassifier):
             "freeze_backbone": ["boolean"],
             "backbone_lr_scale": [Interval(Real, 0, None, closed="left")],
             "mirror": ["boolean"],
+            "class_prior": [None, StrOptions({"uniform"}), "array-like"],
             "weights": [None, str, os.PathLike, MiniXceptionWeights, FaceResNetWeights],
             "random_state": ["random_state"],
         }
@@ -324,7 +341,30 @@ class EmotionClassifier(NeuralNetClassifier):
                       temperature=None if self.temperature is None else float(self.temperature))
         kwargs.update(self.get_params_for("module"))
         self.module_ = self.initialized_instance(self.module, kwargs)
+        self._apply_class_prior()
         return self
+
+    def _target_log_prior(self) -> torch.Tensor | None:
+        """``class_prior`` as log frequencies over ``classes_`` (None: no shift), or raise naming it."""
+        if self.class_prior is None:
+            return None
+        n_classes = len(self.classes_)
+        if isinstance(self.class_prior, str):  # "uniform", the only string the constraints allow
+            prior = np.full(n_classes, 1.0 / n_classes)
+        else:
+            prior = np.asarray(self.class_prior, dtype=np.float64)
+            if prior.shape != (n_classes,) or not np.all(np.isfinite(prior)) or np.any(prior <= 0):
+                raise ValueError(
+                    f"class_prior must hold {n_classes} positive frequencies, one per class of "
+                    f"classes_ {self.classes_.tolist()}; got {np.asarray(self.class_prior).tolist()!r}"
+                )
+        log_prior = np.log(prior / prior.sum())
+        return torch.as_tensor(log_prior - log_prior.mean(), dtype=torch.float32, device=self.device)
+
+    def _apply_class_prior(self) -> None:
+        # Read by the network's frame scores: explain, predict, ONNX export and timelines all see it.
+        if getattr(self, "module_", None) is not None and hasattr(self.module_, "target_log_prior"):
+            self.module_.target_log_prior = self._target_log_prior()
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Cross-entropy of the video logits plus the weighted attention penalty."""
@@ -341,7 +381,16 @@ class EmotionClassifier(NeuralNetClassifier):
             # before anything changes (unfitted models are checked in fit, as sklearn wants).
             validate_parameter_constraints({"temperature": self._parameter_constraints["temperature"]},
                                            {"temperature": kwargs["temperature"]}, caller_name=type(self).__name__)
+        previous_prior = self.class_prior
         super().set_params(**kwargs)
+        if "class_prior" in kwargs and getattr(self, "initialized_", False) and hasattr(self, "label_encoder_"):
+            validate_parameter_constraints({"class_prior": self._parameter_constraints["class_prior"]},
+                                           {"class_prior": self.class_prior}, caller_name=type(self).__name__)
+            try:
+                self._apply_class_prior()
+            except ValueError:
+                self.class_prior = previous_prior  # a refused value changes nothing
+                raise
         if getattr(self, "initialized_", False) and hasattr(self, "module_"):
             if any(key in kwargs for key in _STRUCTURAL_PARAMS):
                 self._initialize_module(reason="structural parameter changed")
@@ -452,8 +501,20 @@ class EmotionClassifier(NeuralNetClassifier):
 
     def _fit_prepared(self, clips: np.ndarray, targets: np.ndarray, **fit_params) -> None:
         self.n_frames_in_ = int(clips.shape[1])
+        target = self._target_log_prior()  # checked before any training
         X_net = self._network_input(clips, cache_features=bool(self.freeze_backbone))
-        super().partial_fit(X_net, targets, **fit_params)
+        module = self.module_
+        if hasattr(module, "training_log_prior"):
+            # The loss sees these labels' frequencies (add-one: a class absent here keeps a finite score).
+            counts = np.bincount(targets, minlength=len(self.classes_)) + 1.0
+            log_prior = np.log(counts / counts.sum())
+            module.training_log_prior.copy_(torch.as_tensor(log_prior - log_prior.mean()))
+            module.target_log_prior = None  # training fits the labels as given
+        try:
+            super().partial_fit(X_net, targets, **fit_params)
+        finally:
+            if hasattr(module, "target_log_prior"):
+                self.module_.target_log_prior = target
 
     # ----------------------------------------------------------- prediction
     def _check_ready(self) -> None:

@@ -101,6 +101,17 @@ class VideoEmotionNet(nn.Module):
         Stage 3.
     temporal : sk_emotion.nets.temporal.TemporalPooling
         Stage 4.
+    training_log_prior : torch.Tensor of shape (K,)
+        Log class frequencies the frame scores were trained under (a buffer,
+        saved with the network): the pretrained head's declared
+        ``meta["training_prior"]``, or zeros (balanced classes) when the
+        weights declare none or the head is new.
+    target_log_prior : torch.Tensor of shape (K,) or None
+        Log class frequencies expected where the network predicts (set by
+        :class:`~sk_emotion.EmotionClassifier` from its ``class_prior``; not
+        saved); None leaves the scores as trained.  Otherwise every frame's
+        scores are shifted by ``target_log_prior - training_log_prior``
+        before temporal pooling (see :meth:`prior_shift`).
     """
 
     def __init__(
@@ -140,6 +151,8 @@ class VideoEmotionNet(nn.Module):
         # The backbone's own head shape, so that at stage 4 it can start as that head.
         kernel = self.backbone.head.kernel_size[0]
         self.head = nn.Conv2d(channels, len(self.classes), kernel, padding=kernel // 2)
+        self.register_buffer("training_log_prior", torch.zeros(len(self.classes)))
+        self.register_buffer("target_log_prior", None, persistent=False)
         if feature_stage == 4 and pretrained:
             self._init_head_from_backbone(declared)
         self.spatial = SPATIAL_POOLINGS.build(spatial_pooling, in_channels=channels, n_heads=n_heads,
@@ -156,6 +169,27 @@ class VideoEmotionNet(nn.Module):
                     source = categories.index(name)
                     self.head.weight[row] = self.backbone.head.weight[source]
                     self.head.bias[row] = self.backbone.head.bias[source]
+            prior = weights.meta.get("training_prior")
+            if prior is not None and all(name in categories for name in self.classes):
+                # The head's scores carry the prior the backbone was trained under.
+                log_prior = torch.log(torch.tensor([prior[categories.index(n)] for n in self.classes]))
+                self.training_log_prior.copy_(log_prior - log_prior.mean())
+
+    def prior_shift(self) -> torch.Tensor | None:
+        """What every frame's class scores gain for the expected class frequencies, or None.
+
+        Bayes' rule under a change of class prior (Saerens et al., 2002): a
+        classifier trained where class ``k`` has frequency ``p_k`` and used
+        where it has ``q_k`` should add ``log q_k - log p_k`` to its logits.
+
+        Returns
+        -------
+        torch.Tensor of shape (K,) or None
+            ``target_log_prior - training_log_prior``; None when no target is set.
+        """
+        if self.target_log_prior is None:
+            return None
+        return self.target_log_prior - self.training_log_prior
 
     def train(self, mode: bool = True) -> VideoEmotionNet:
         """Set training mode, keeping a frozen backbone in evaluation mode.
@@ -262,6 +296,9 @@ class VideoEmotionNet(nn.Module):
         maps = self.spatial(flat)  # (NT, heads, h, w)
         weights = maps.flatten(2)  # (NT, heads, P)
         scores = torch.einsum("nhp,nkp->nk", weights, class_map.flatten(2)) / weights.shape[1]
+        shift = self.prior_shift()
+        if shift is not None:  # before temporal pooling: frames are weighed by what they show under it
+            scores = scores + shift
         pooled = torch.einsum("nhp,ncp->nc", weights, flat.flatten(2)) / weights.shape[1]
         return {
             "scores": scores.view(n, t, -1),

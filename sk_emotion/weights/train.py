@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from ..emotions import EMOTIONS
 from .augment import Augmentation, augment_batch, resize_faces
 
-__all__ = ["adjust_bias", "build_network", "class_prior", "evaluate", "main", "soft_targets"]
+__all__ = ["adjust_bias", "build_network", "class_prior", "evaluate", "main", "soft_targets", "target_prior"]
 
 
 def build_network(arch: str, width: int = 32) -> torch.nn.Module:
@@ -119,6 +119,32 @@ def class_prior(majority: np.ndarray) -> np.ndarray:
     """
     counts = np.bincount(majority[majority >= 0], minlength=len(EMOTIONS)).astype(np.float64)
     return counts / counts.sum()
+
+
+def target_prior(targets: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """Class frequencies of soft targets, as a sampler with ``sample_weight`` draws them.
+
+    With the recipe's sampling weights this is the prior the network's scores
+    assume (a weights set's ``meta["training_prior"]``); without weights, the
+    training faces' own frequencies (``meta["class_frequencies"]``).  The
+    estimator's ``class_prior`` shifts scores by the log ratio of the two
+    (``docs/weights.md``, *Class priors*).
+
+    Parameters
+    ----------
+    targets : numpy.ndarray of shape (n, 7)
+        Soft targets, rows summing to 1 (:func:`soft_targets`).
+    sample_weight : numpy.ndarray of shape (n,), optional
+        How often each face is drawn, relatively (default: equally).
+
+    Returns
+    -------
+    numpy.ndarray of shape (7,)
+        Frequencies summing to 1.
+    """
+    weight = np.ones(len(targets)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    prior = (weight[:, None] * targets).sum(axis=0) / weight.sum()
+    return prior / prior.sum()
 
 
 def adjust_bias(bias: np.ndarray, prior: np.ndarray, tau: float) -> np.ndarray:
@@ -333,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resumed after epoch {state['epoch'] + 1}", flush=True)
     config = {k: v for k, v in vars(args).items()}
     config["augmentation"] = asdict(aug)
+    # What the exported network's scores assume, and the faces' own frequencies: a weights set
+    # declares them as meta["training_prior"] and meta["class_frequencies"].
+    config["training_prior"] = target_prior(targets[train_idx], sample_weight).round(4).tolist()
+    config["class_frequencies"] = target_prior(targets[train_idx]).round(4).tolist()
     (out / "config.json").write_text(json.dumps(config, indent=1))
     held_idx = np.flatnonzero(held)
     for epoch in range(start_epoch, args.epochs):

@@ -1,0 +1,114 @@
+"""class_prior: the scores move by log(expected prior / training prior), in every output, never in training."""
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from _helpers import bar_stamp, make_face_clips
+from sklearn.base import clone
+
+from sk_emotion import EMOTIONS, EmotionClassifier, load_model, save_model
+from sk_emotion.weights import FaceResNetWeights
+
+
+@pytest.fixture(scope="module")
+def clips(real_faces):
+    # 3 classes, unbalanced: 12 "a", 6 "b", 6 "c" (frequencies 1/2, 1/4, 1/4).
+    X, y = make_face_clips(real_faces, 24, n_frames=3, n_classes=3, stamp=bar_stamp, seed=1)
+    labels = np.array(["a", "b", "c"])[np.r_[np.zeros(12, int), np.ones(6, int), np.full(6, 2)]]
+    return X, labels
+
+
+@pytest.fixture(scope="module")
+def fitted(clips):
+    X, y = clips
+    return EmotionClassifier(max_epochs=2, random_state=0, train_split=None).fit(X, y)
+
+
+def _shifted(proba: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    out = proba * ratio
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def test_a_fitted_model_learns_its_labels_frequencies_and_the_prior_moves_its_answers(fitted, clips):
+    X, _ = clips
+    # add-one frequencies of the labels given to fit: (12+1, 6+1, 6+1) / 27, centred in log space
+    expected = np.log(np.array([13, 7, 7]) / 27)
+    np.testing.assert_allclose(fitted.module_.training_log_prior.numpy(), expected - expected.mean(), atol=1e-6)
+    assert fitted.module_.prior_shift() is None  # class_prior=None: the scores as trained
+    model = EmotionClassifier(max_epochs=2, random_state=0, train_split=None, class_prior=[0.2, 0.4, 0.4])
+    model.fit(*clips)
+    # Training ignores the prior: same seed, same network as without it.
+    for (name, a), b in zip(fitted.module_.state_dict().items(), model.module_.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
+    # One-frame clips: the probabilities move by exactly (q / p), p the training frequencies.
+    faces = X[:6, :1]
+    plain, moved = fitted.predict_proba(faces), model.predict_proba(faces)
+    np.testing.assert_allclose(moved, _shifted(plain, np.array([0.2, 0.4, 0.4]) / (np.array([13, 7, 7]) / 27)),
+                               atol=1e-6)
+    assert not np.allclose(moved, plain, atol=1e-3)
+
+
+def test_set_params_takes_effect_at_once_and_a_refused_value_changes_nothing(fitted, clips):
+    X, _ = clips
+    model = clone(fitted)
+    model.fit(*clips)
+    before = model.predict_proba(X)
+    model.set_params(class_prior="uniform")
+    uniform = model.predict_proba(X)
+    assert not np.allclose(uniform, before, atol=1e-3)
+    with pytest.raises(ValueError, match=r"class_prior must hold 3 positive frequencies.*\['a', 'b', 'c'\]"):
+        model.set_params(class_prior=[0.5, 0.5])
+    with pytest.raises(ValueError, match="positive"):
+        model.set_params(class_prior=[0.5, 0.5, 0.0])
+    assert model.class_prior == "uniform"
+    np.testing.assert_allclose(model.predict_proba(X), uniform)
+    model.set_params(class_prior=None)
+    np.testing.assert_allclose(model.predict_proba(X), before, atol=1e-6)
+    with pytest.raises(ValueError, match="class_prior"):
+        EmotionClassifier(class_prior="balanced", max_epochs=1).fit(*clips)
+    with pytest.raises(ValueError, match="3 positive frequencies"):
+        EmotionClassifier(class_prior=[1, 1], max_epochs=1).fit(*clips)
+
+
+def test_every_output_sees_the_prior_explain_included(real_faces):
+    faces = real_faces[:4, None]
+    clf = EmotionClassifier.from_pretrained(class_prior=list(FaceResNetWeights.FERPLUS.meta["class_frequencies"]))
+    explanation = clf.explain(faces)
+    np.testing.assert_allclose(explanation.probabilities, clf.predict_proba(faces), atol=1e-6)
+    np.testing.assert_allclose(explanation.frame_probabilities[:, 0], clf.predict_proba(faces), atol=1e-6)
+    plain = EmotionClassifier.from_pretrained(class_prior=None).predict_proba(faces)
+    meta = FaceResNetWeights.FERPLUS.meta
+    ratio = np.asarray(meta["class_frequencies"]) / np.asarray(meta["training_prior"])
+    np.testing.assert_allclose(clf.predict_proba(faces), _shifted(plain, ratio), atol=1e-6)
+    assert clf.classes_.tolist() == list(EMOTIONS)
+
+
+def test_saved_models_keep_the_prior_and_older_files_still_load(fitted, clips, tmp_path):
+    X, _ = clips
+    model = clone(fitted).set_params(class_prior=np.array([0.1, 0.3, 0.6]))
+    model.fit(*clips)
+    path = save_model(model, tmp_path / "prior.skem")
+    loaded = load_model(path)
+    assert loaded.class_prior == [0.1, 0.3, 0.6]
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-6)
+    # A file written before networks kept their training prior: the member lacks the array.
+    plain = save_model(fitted, tmp_path / "plain.skem")
+    old, dropped = tmp_path / "old.skem", []
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(old, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(".npz"):
+                buffer = io.BytesIO()
+                with zipfile.ZipFile(io.BytesIO(data)) as inner, zipfile.ZipFile(buffer, "w") as out:
+                    for member in inner.infolist():
+                        if member.filename == "training_log_prior.npy":
+                            dropped.append(member.filename)
+                        else:
+                            out.writestr(member, inner.read(member))
+                data = buffer.getvalue()
+            dst.writestr(info, data)
+    assert dropped == ["training_log_prior.npy"]
+    np.testing.assert_allclose(load_model(old).predict_proba(X), fitted.predict_proba(X), atol=1e-6)
