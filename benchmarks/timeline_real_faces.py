@@ -169,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--weights", default=None,
                         help="backbone weights (FERPLUS, FER2013; default: the package's default)")
+    parser.add_argument("--class-prior", default=None, choices=["none", "uniform", "faces"],
+                        help="the model's class_prior (default: none, as timeline_classifier); "
+                             "faces: the weights' meta['class_frequencies']")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "sk_emotion_timeline_real")
     args = parser.parse_args(argv)
 
@@ -176,9 +179,16 @@ def main(argv: list[str] | None = None) -> int:
 
     files = _files(args.fer2013)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    model = make_emotion_pipeline(classifier=EmotionClassifier.from_pretrained(args.weights), cache=False)
+    from sk_emotion.weights import resolve_emotion_weights
+
+    choices = {"none": None, "uniform": "uniform", "faces": None if args.class_prior != "faces" else
+               list(resolve_emotion_weights(args.weights).meta["class_frequencies"])}
+    prior = {} if args.class_prior is None else {"class_prior": choices[args.class_prior]}
+    # The timeline's own zero-shot default (timeline_classifier) unless --class-prior says otherwise.
+    classifier = EmotionClassifier.from_pretrained(args.weights, **{"class_prior": None, **prior})
+    model = make_emotion_pipeline(classifier=classifier, cache=False)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the run; "
-          f"weights {args.weights or 'default'}")
+          f"weights {args.weights or 'default'}; class_prior {classifier.class_prior}")
     tables, speeds = [], []
     for seed in args.seeds:
         rng = np.random.default_rng(seed)

@@ -471,15 +471,14 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 def _cmd_timeline(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .timeline import emotion_timeline
+    from .timeline import emotion_timeline, timeline_classifier
 
     model = _load_or_zero_shot(args) if args.model else None
     if model is None and args.n_frames is not None:
-        from .estimators.classifier import EmotionClassifier
         from .pipeline import make_emotion_pipeline
 
         model = make_emotion_pipeline(extractor=_given(args, n_frames="n_frames"), cache=False,
-                                      classifier=EmotionClassifier.from_pretrained())
+                                      classifier=timeline_classifier())
     options = _given(args, window="window", hop="hop", min_track_s="min_track")
     windows, persons = emotion_timeline(args.video, model, folder_fps=args.fps, verbose=1, return_persons=True,
                                         **options)

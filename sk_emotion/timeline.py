@@ -52,7 +52,7 @@ from .schema import PERSONS, WINDOWS
 from .video.formats import DEFAULT_FOLDER_FPS
 from .video.sampling import window_grid
 
-__all__ = ["TIMELINE_COLUMNS", "emotion_timeline"]
+__all__ = ["TIMELINE_COLUMNS", "emotion_timeline", "timeline_classifier"]
 
 #: Columns of the windows table but the ``p_<class>`` ones, which follow ``label``
 #: (their one home is :data:`sk_emotion.schema.WINDOWS`).
@@ -85,15 +85,35 @@ def _mean_place(state: _PersonState) -> dict[str, float]:
     return {"x": (x1 + x2) / 2, "y": (y1 + y2) / 2, "box_size": max(x2 - x1, y2 - y1)}
 
 
+def timeline_classifier() -> Any:
+    """The zero-shot classifier of timelines: the pretrained network with its scores as trained.
+
+    Unlike clip classification (``EmotionClassifier.from_pretrained()``,
+    whose FER+ rule assumes every emotion equally likely, as in balanced
+    video sets), a timeline's windows are mostly neutral moments of one
+    person; there the uniform class prior reads neutral windows as emotions
+    (on real-face timelines, neutral windows 0.85 -> 0.75 right, all windows
+    0.712 -> 0.674; ``docs/weights.md``, *Class priors*), so timelines keep
+    ``class_prior=None``.
+
+    Returns
+    -------
+    EmotionClassifier
+        ``EmotionClassifier.from_pretrained(class_prior=None)``.
+    """
+    from .estimators.classifier import EmotionClassifier
+
+    return EmotionClassifier.from_pretrained(class_prior=None)
+
+
 def _resolve_model(model: Any) -> tuple[Any, Any]:
     """(extractor, classifier) of a fitted pipeline, a lone classifier, or None (zero-shot)."""
     from sklearn.pipeline import Pipeline
 
-    from .estimators.classifier import EmotionClassifier
     from .estimators.extractor import VideoFaceExtractor
 
     if model is None:
-        return VideoFaceExtractor(), EmotionClassifier.from_pretrained()
+        return VideoFaceExtractor(), timeline_classifier()
     if isinstance(model, Pipeline):
         from .pipeline import split_pipeline
 
@@ -336,7 +356,8 @@ def emotion_timeline(
         and ``path_column``.  A fitted
         classifier alone (:class:`~sk_emotion.EmotionClassifier`,
         :class:`~sk_emotion.export.predictor.OnnxEmotionClassifier`) uses the
-        default extractor settings.  None: the pretrained zero-shot model.
+        default extractor settings.  None: the pretrained zero-shot model
+        (:func:`timeline_classifier`).
     window : float, default=2.0
         Window length in seconds; each window samples the extractor's
         ``n_frames`` frames (at segment centres, as a clip would).

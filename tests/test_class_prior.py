@@ -112,3 +112,15 @@ def test_saved_models_keep_the_prior_and_older_files_still_load(fitted, clips, t
             dst.writestr(info, data)
     assert dropped == ["training_log_prior.npy"]
     np.testing.assert_allclose(load_model(old).predict_proba(X), fitted.predict_proba(X), atol=1e-6)
+
+
+def test_timelines_keep_the_scores_as_trained_and_clips_take_the_declared_rule(real_faces):
+    from sk_emotion.timeline import _resolve_model, timeline_classifier
+
+    _, default = _resolve_model(None)
+    assert default.class_prior is None and default.module_.prior_shift() is None
+    faces = real_faces[:3, None]
+    np.testing.assert_allclose(timeline_classifier().predict_proba(faces),
+                               EmotionClassifier.from_pretrained(class_prior=None).predict_proba(faces), atol=1e-7)
+    clips = EmotionClassifier.from_pretrained()
+    assert clips.class_prior == FaceResNetWeights.FERPLUS.meta["zero_shot"]["class_prior"] == "uniform"

@@ -112,6 +112,12 @@ def test_metadata_round_trip(exported):
     else:
         assert meta["temperature"] is None
     assert meta["n_frames_in"] == clf.n_frames_in_
+    shift = clf.module_.prior_shift()  # the pretrained model's uniform class prior; none for the others
+    assert (shift is None) == (clf.class_prior is None)
+    if shift is not None:
+        np.testing.assert_allclose(meta["class_prior_shift"], shift.numpy(), atol=1e-6)
+    else:
+        assert meta["class_prior_shift"] is None
     assert onnx_clf.metadata_["outputs"] == list(OUTPUT_NAMES)
 
 

@@ -7,6 +7,7 @@ import pytest
 from sk_emotion import EmotionClassifier, emotion_timeline, make_emotion_pipeline, predict_table
 from sk_emotion.cli import main
 from sk_emotion.datasets import PersonScript, make_scripted_video
+from sk_emotion.timeline import timeline_classifier
 from sk_emotion.video import VideoDecodeError, VideoNotFoundError, read_frame_indices
 
 FPS = 25
@@ -163,7 +164,7 @@ def test_the_onnx_predictor_gives_the_same_timeline(one_person, tmp_path):
     from sk_emotion.export import OnnxEmotionClassifier, export_onnx
 
     torch_windows = emotion_timeline(one_person, max_thumbnails=0)
-    path = export_onnx(EmotionClassifier.from_pretrained(), tmp_path / "pretrained.onnx")
+    path = export_onnx(timeline_classifier(), tmp_path / "pretrained.onnx")  # the timeline's default
     onnx_windows = emotion_timeline(one_person, OnnxEmotionClassifier(path), max_thumbnails=0)
     assert onnx_windows[["person", "start_s", "end_s", "label"]].equals(
         torch_windows[["person", "start_s", "end_s", "label"]])
@@ -178,7 +179,7 @@ def test_a_video_shorter_than_a_window_is_one_window(one_person, tmp_path):
     write_video(short, frames, fps=FPS)
     windows, persons = emotion_timeline(short, return_persons=True)
     assert windows[["person", "start_s", "end_s"]].values.tolist() == [[0, 0.0, pytest.approx(1.2)]]
-    expected = predict_table(make_emotion_pipeline(classifier=EmotionClassifier.from_pretrained(), cache=False),
+    expected = predict_table(make_emotion_pipeline(classifier=timeline_classifier(), cache=False),
                              [short])
     columns = [c for c in windows.columns if c.startswith("p_")]
     np.testing.assert_allclose(windows[columns].to_numpy(), expected[columns].to_numpy(), atol=0.02)

@@ -293,6 +293,8 @@ def _metadata(
         "n_frames_in": None if n_frames_in is None else int(n_frames_in),
         "export_n_frames": n_frames,
         "opset": opset,
+        # Already in the graph (the frame scores include it); recorded so a reader can tell.
+        "class_prior_shift": None if (shift := net.prior_shift()) is None else [round(float(v), 6) for v in shift],
     }
 
 

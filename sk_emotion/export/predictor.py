@@ -49,7 +49,9 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
         Decoded values: ``classes`` (numpy array, the estimator's
         ``classes_``), ``input_size``, ``input_color``, ``rgb_to_gray``,
         ``spatial_pooling``, ``temporal_pooling``, ``temperature`` (``None``
-        unless softmax pooling), ``n_heads``, ``version`` (of sk-emotion),
+        unless softmax pooling), ``n_heads``, ``class_prior_shift`` (what
+        the graph adds to every frame's class scores for the estimator's
+        ``class_prior``, or ``None``), ``version`` (of sk-emotion),
         ``opset``...
 
     Raises
