@@ -19,6 +19,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from .limits import MAX_N_FRAMES
 from .video.formats import DEFAULT_FOLDER_FPS
@@ -202,6 +203,28 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return status
 
 
+#: ``--class-prior`` choices: what each sets ``EmotionClassifier(class_prior=...)`` to.
+_CLASS_PRIORS = ("uniform", "none", "faces")
+
+
+def _apply_class_prior(args: argparse.Namespace, model: Any) -> Any:
+    """Set the classifier's ``class_prior`` from ``--class-prior``, when given; the model otherwise as it is."""
+    choice = getattr(args, "class_prior", None)
+    if choice is None:
+        return model
+    from .pipeline import split_pipeline
+
+    classifier = split_pipeline(model).predictor
+    if choice == "faces":
+        from .weights import resolve_emotion_weights
+
+        value: Any = list(resolve_emotion_weights(classifier.weights).meta["class_frequencies"])
+    else:
+        value = None if choice == "none" else choice
+    classifier.set_params(class_prior=value)
+    return model
+
+
 def _load_or_zero_shot(args: argparse.Namespace, *, progress: bool = False):
     """The user's trained pipeline, or the pretrained zero-shot pipeline, with the CLI's error policy.
 
@@ -218,10 +241,10 @@ def _load_or_zero_shot(args: argparse.Namespace, *, progress: bool = False):
         if not hasattr(model, "steps"):
             raise ValueError(f"'{args.model}' holds a {type(model).__name__}, not a pipeline from video files")
         split_pipeline(model).extractor.set_params(on_error=on_error, verbose=int(progress))
-        return model
-    return make_emotion_pipeline(extractor={"on_error": on_error, "verbose": int(progress),
-                                            **_given(args, n_frames="n_frames")},
-                                 classifier=EmotionClassifier.from_pretrained())
+        return _apply_class_prior(args, model)
+    return _apply_class_prior(args, make_emotion_pipeline(
+        extractor={"on_error": on_error, "verbose": int(progress), **_given(args, n_frames="n_frames")},
+        classifier=EmotionClassifier.from_pretrained()))
 
 
 # ------------------------------------------------------------------ checks before any work
@@ -474,11 +497,11 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
     from .timeline import emotion_timeline, timeline_classifier
 
     model = _load_or_zero_shot(args) if args.model else None
-    if model is None and args.n_frames is not None:
+    if model is None and (args.n_frames is not None or args.class_prior is not None):
         from .pipeline import make_emotion_pipeline
 
-        model = make_emotion_pipeline(extractor=_given(args, n_frames="n_frames"), cache=False,
-                                      classifier=timeline_classifier())
+        model = _apply_class_prior(args, make_emotion_pipeline(
+            extractor=_given(args, n_frames="n_frames"), cache=False, classifier=timeline_classifier()))
     options = _given(args, window="window", hop="hop", min_track_s="min_track")
     windows, persons = emotion_timeline(args.video, model, folder_fps=args.fps, verbose=1, return_persons=True,
                                         **options)
@@ -649,6 +672,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--n-frames", type=_int_in(1, max_frames), default=None,
                        help=f"frames sampled per video, 1 to {max_frames} (default: {{default}}); pretrained model "
                             "only: a --model samples what it was trained with")
+        p.add_argument("--class-prior", choices=_CLASS_PRIORS, default=None,
+                       help="how often each emotion is expected: uniform (the zero-shot default of predict and "
+                            "explain: balanced video sets), none (the scores as trained; the default of timeline), "
+                            "faces (the training faces' own frequencies: single photos); a --model keeps its own; "
+                            "see docs/classifier.md, Class priors")
         if fallback:
             p.add_argument("--fallback", action="store_true",
                            help="keep videos that cannot be read or show no face in the output, marked "

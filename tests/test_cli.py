@@ -116,6 +116,26 @@ def test_predict_prints_table_and_writes_csv_json_and_frames(videos, tmp_path, c
     assert len(payload["videos"]) == 2 and len(payload["frames"]) == 12
 
 
+def test_class_prior_option_sets_the_zero_shot_models_prior(videos, tmp_path):
+    from sk_emotion import EmotionClassifier, make_emotion_pipeline, predict_table
+    from sk_emotion.weights import FaceResNetWeights
+
+    _, table = videos
+    paths = table["path"][:2].tolist()
+    found = {}
+    for choice, value in (("none", None), ("faces", list(FaceResNetWeights.FERPLUS.meta["class_frequencies"])),
+                          (None, "uniform")):
+        csv = tmp_path / f"{choice}.csv"
+        assert main(["predict", *paths, "--n-frames", "6", "--csv", str(csv),
+                     *(["--class-prior", choice] if choice else [])]) == 0
+        found[choice] = pd.read_csv(csv).filter(like="p_").to_numpy()
+        model = make_emotion_pipeline(extractor={"n_frames": 6}, cache=False,
+                                      classifier=EmotionClassifier.from_pretrained(class_prior=value))
+        expected = predict_table(model, paths).filter(like="p_").to_numpy()
+        np.testing.assert_allclose(found[choice], expected, atol=1e-5)
+    assert np.abs(found["none"] - found[None]).max() > 1e-3  # the default is the uniform prior, not none
+
+
 def test_explain_writes_a_png(videos, tmp_path, capsys):
     _, table = videos
     out = tmp_path / "figure.png"
