@@ -124,3 +124,16 @@ def test_timelines_keep_the_scores_as_trained_and_clips_take_the_declared_rule(r
                                EmotionClassifier.from_pretrained(class_prior=None).predict_proba(faces), atol=1e-7)
     clips = EmotionClassifier.from_pretrained()
     assert clips.class_prior == FaceResNetWeights.FERPLUS.meta["zero_shot"]["class_prior"] == "uniform"
+
+
+def test_an_exported_model_answers_with_its_prior(fitted, clips, tmp_path):
+    from sk_emotion.export import OnnxEmotionClassifier, export_onnx, read_onnx_metadata
+
+    X, _ = clips
+    model = clone(fitted).set_params(class_prior="uniform")
+    model.fit(*clips)
+    path = export_onnx(model, tmp_path / "uniform.onnx")
+    np.testing.assert_allclose(OnnxEmotionClassifier(path).predict_proba(X), model.predict_proba(X), atol=1e-5)
+    # (1/3) / training frequencies (13, 7, 7) / 27, as log ratios centred: what the graph adds
+    shift = -np.log(np.array([13, 7, 7]) / 27)
+    np.testing.assert_allclose(read_onnx_metadata(path)["class_prior_shift"], shift - shift.mean(), atol=1e-5)
