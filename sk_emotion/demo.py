@@ -90,7 +90,11 @@ def run_photo_demo(verbose: bool = True) -> pd.DataFrame:
     """Run the pretrained model on the faces of :func:`sample_photos` and print the table.
 
     Each face is classified as a one-frame clip by
-    :meth:`EmotionClassifier.from_pretrained <sk_emotion.EmotionClassifier.from_pretrained>`.
+    :meth:`EmotionClassifier.from_pretrained <sk_emotion.EmotionClassifier.from_pretrained>`
+    set for single photos: the class frequencies of the training faces
+    (``meta["class_frequencies"]``) as ``class_prior``, and mirror averaging,
+    the setting that labels most held-out FER+ faces right (0.843;
+    ``docs/weights.md``, *Class priors*).
 
     Parameters
     ----------
@@ -105,12 +109,15 @@ def run_photo_demo(verbose: bool = True) -> pd.DataFrame:
         and one column of probabilities (rounded to 2 decimals) per class.
     """
     from .estimators.classifier import EmotionClassifier
+    from .weights import resolve_emotion_weights
 
+    weights = resolve_emotion_weights(None)
     if verbose:
-        print("sk-emotion demo: zero-shot emotion recognition with the FER2013 mini-Xception")
+        print(f"sk-emotion demo: zero-shot emotion recognition of single photos with the "
+              f"{weights.meta['architecture']} ({weights.meta['dataset']})")
         print("finding faces (MTCNN, offline weights) in photos shipped by installed packages...")
     faces, table = faces_in_photos(sample_photos())
-    model = EmotionClassifier.from_pretrained()
+    model = EmotionClassifier.from_pretrained(class_prior=list(weights.meta["class_frequencies"]), mirror=True)
     probabilities = model.predict_proba(faces[:, None])  # one-frame clips
     table["emotion"] = model.classes_[probabilities.argmax(axis=1)]
     for column, name in enumerate(model.classes_):
