@@ -218,7 +218,13 @@ def _apply_class_prior(args: argparse.Namespace, model: Any) -> Any:
     if choice == "faces":
         from .weights import resolve_emotion_weights
 
-        value: Any = list(resolve_emotion_weights(classifier.weights).meta["class_frequencies"])
+        meta = resolve_emotion_weights(classifier.weights).meta
+        frequencies = dict(zip(meta["categories"], meta["class_frequencies"]))
+        classes = [str(c) for c in classifier.classes_]
+        if sorted(classes) != sorted(frequencies):
+            raise ValueError(f"--class-prior faces needs a model of the emotions {list(meta['categories'])}; "
+                             f"this one predicts {classes}: use uniform or none")
+        value: Any = [frequencies[c] for c in classes]  # by name: a fitted model's columns are sorted
     else:
         value = None if choice == "none" else choice
     classifier.set_params(class_prior=value)

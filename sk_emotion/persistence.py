@@ -52,7 +52,9 @@ from .exceptions import ModelFileError, UntrustedModelError
 
 __all__ = ["save_model", "load_model", "inspect_model", "saved_n_frames", "ModelFileError", "UntrustedModelError"]
 
-_FORMAT = "sk-emotion-model/2"
+_FORMAT = "sk-emotion-model/3"
+#: Formats this version still reads: /2 files predate the networks' training class counts.
+_OLDER_FORMATS = ("sk-emotion-model/2",)
 _PICKLE_FORMAT = "sk-emotion-model/1"
 
 # ---------------------------------------------------------------------------- limits
@@ -412,7 +414,7 @@ def _read_manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
         raise _Refused(f"its manifest.json is corrupt ({exc})") from exc
     if not isinstance(manifest, dict) or not isinstance(manifest.get("format"), str):
         raise _Refused("its manifest.json is not an sk-emotion model manifest (no format)")
-    if manifest["format"] != _FORMAT:
+    if manifest["format"] not in (_FORMAT, *_OLDER_FORMATS):
         raise _Refused(f"its format {manifest['format'][:80]!r} is not one this version of sk-emotion reads "
                        f"({_FORMAT}); is it from a newer version?")
     extra = sorted(set(manifest) - {"format", "versions", "model"})
@@ -751,24 +753,26 @@ def _check_node(node: Any, where: str, members: set[str], depth: int = 0) -> dic
 
 
 # ---------------------------------------------------------------------------- building
-def _build(plan: dict[str, Any], archive: zipfile.ZipFile) -> Any:
+def _build(plan: dict[str, Any], archive: zipfile.ZipFile, optional: tuple[str, ...] = ()) -> Any:
     """The estimators of a checked plan; a fitted network's arrays are checked against it before loading."""
     from sklearn.pipeline import Pipeline
 
     if plan["type"] == "Pipeline":
-        return Pipeline([(name, _build(step, archive)) for name, step in plan["steps"]])
+        return Pipeline([(name, _build(step, archive, optional)) for name, step in plan["steps"]])
     estimator = _estimator_classes()[plan["type"]](**plan["params"])
     fitted = plan.get("fitted")
     if fitted:
-        _load_network(estimator, fitted, archive, f"{plan['where']} ({plan['type']})")
+        _load_network(estimator, fitted, archive, f"{plan['where']} ({plan['type']})", optional)
     return estimator
 
 
-#: Network arrays a model file written by an earlier version may lack (added in 0.2.0: see CHANGELOG).
-_OPTIONAL_ARRAYS = ("training_log_prior",)
+#: Network arrays that files of an older format (``_OLDER_FORMATS``) lack; files of the
+#: current format must hold every array.
+_OPTIONAL_ARRAYS = ("training_counts",)
 
 
-def _load_network(estimator, fitted: dict[str, Any], archive: zipfile.ZipFile, where: str) -> None:
+def _load_network(estimator, fitted: dict[str, Any], archive: zipfile.ZipFile, where: str,
+                  optional: tuple[str, ...] = ()) -> None:
     import torch
     from sklearn.preprocessing import LabelEncoder
 
@@ -793,15 +797,19 @@ def _load_network(estimator, fitted: dict[str, Any], archive: zipfile.ZipFile, w
             stored = {name.removesuffix(".npy") for name in inner.namelist()}
     except zipfile.BadZipFile:
         stored = set(reference)  # read_arrays names the problem below
-    # Files written before the networks kept their training prior lack it: the network's own
-    # (the pretrained weights' declared prior, or balanced classes) stands in.
-    optional = {k for k in _OPTIONAL_ARRAYS if k in reference and k not in stored}
+    # Files of the older format predate the networks' training class counts: the network's own
+    # (the pretrained weights' declared prior, or balanced classes) stands in, with a warning.
+    missing = {k for k in optional if k in reference and k not in stored}
+    if missing:
+        warnings.warn(f"{where}: the file predates class priors (format {_OLDER_FORMATS[0]}), so the classes' "
+                      "training frequencies are unknown; class_prior is measured against balanced classes or "
+                      "the pretrained weights' declared prior", UserWarning, stacklevel=4)
     try:
         arrays = read_arrays(io.BytesIO(data), name=f"member {member}",
-                             expected={k: v for k, v in reference.items() if k not in optional})
+                             expected={k: v for k, v in reference.items() if k not in missing})
     except ValueError as exc:
         raise _Refused(str(exc)) from exc
-    estimator.module_.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=not optional)
+    estimator.module_.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=not missing)
     estimator.n_frames_in_ = fitted["n_frames_in"]
 
 
@@ -997,7 +1005,8 @@ def load_model(path: str | os.PathLike, *, trusted: bool = False) -> Any:
                 members = {name for name in archive.namelist() if name != "manifest.json"}
                 plan = _check_node(manifest["model"], "the model", members)  # everything, before building
                 _warn_versions(path, manifest.get("versions", {}))
-                return _build(plan, archive)
+                optional = _OPTIONAL_ARRAYS if manifest["format"] in _OLDER_FORMATS else ()
+                return _build(plan, archive, optional)
         if not trusted:
             raise _Foreign("it is a pickle (joblib) file, and loading a pickle runs any code it contains; if you "
                            "made it yourself, load it with trusted=True (command line: --trusted)")

@@ -8,6 +8,7 @@ import pytest
 import torch
 from _helpers import bar_stamp, make_face_clips
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 from sk_emotion import EMOTIONS, EmotionClassifier, load_model, save_model
 from sk_emotion.weights import FaceResNetWeights
@@ -63,6 +64,8 @@ def test_set_params_takes_effect_at_once_and_a_refused_value_changes_nothing(fit
         model.set_params(class_prior=[0.5, 0.5])
     with pytest.raises(ValueError, match="positive"):
         model.set_params(class_prior=[0.5, 0.5, 0.0])
+    with pytest.raises(ValueError, match="class_prior"):
+        model.set_params(class_prior="balanced")  # not an option: refused before anything changes
     assert model.class_prior == "uniform"
     np.testing.assert_allclose(model.predict_proba(X), uniform)
     model.set_params(class_prior=None)
@@ -86,6 +89,27 @@ def test_every_output_sees_the_prior_explain_included(real_faces):
     assert clf.classes_.tolist() == list(EMOTIONS)
 
 
+def _rewrite(src_path, dst_path, *, drop_counts: bool, format_: str | None = None) -> list[str]:
+    """Copy a model file, optionally without the network's training_counts and with another format."""
+    dropped = []
+    with zipfile.ZipFile(src_path) as src, zipfile.ZipFile(dst_path, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(".npz") and drop_counts:
+                buffer = io.BytesIO()
+                with zipfile.ZipFile(io.BytesIO(data)) as inner, zipfile.ZipFile(buffer, "w") as out:
+                    for member in inner.infolist():
+                        if member.filename == "training_counts.npy":
+                            dropped.append(member.filename)
+                        else:
+                            out.writestr(member, inner.read(member))
+                data = buffer.getvalue()
+            if info.filename == "manifest.json" and format_:
+                data = data.replace(b"sk-emotion-model/3", format_.encode())
+            dst.writestr(info, data)
+    return dropped
+
+
 def test_saved_models_keep_the_prior_and_older_files_still_load(fitted, clips, tmp_path):
     X, _ = clips
     model = clone(fitted).set_params(class_prior=np.array([0.1, 0.3, 0.6]))
@@ -93,25 +117,56 @@ def test_saved_models_keep_the_prior_and_older_files_still_load(fitted, clips, t
     path = save_model(model, tmp_path / "prior.skem")
     loaded = load_model(path)
     assert loaded.class_prior == [0.1, 0.3, 0.6]
+    np.testing.assert_array_equal(loaded.module_.training_counts.numpy(), [12, 6, 6])
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-6)
-    # A file written before networks kept their training prior: the member lacks the array.
-    plain = save_model(fitted, tmp_path / "plain.skem")
-    old, dropped = tmp_path / "old.skem", []
-    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(old, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename.endswith(".npz"):
-                buffer = io.BytesIO()
-                with zipfile.ZipFile(io.BytesIO(data)) as inner, zipfile.ZipFile(buffer, "w") as out:
-                    for member in inner.infolist():
-                        if member.filename == "training_log_prior.npy":
-                            dropped.append(member.filename)
-                        else:
-                            out.writestr(member, inner.read(member))
-                data = buffer.getvalue()
-            dst.writestr(info, data)
-    assert dropped == ["training_log_prior.npy"]
-    np.testing.assert_allclose(load_model(old).predict_proba(X), fitted.predict_proba(X), atol=1e-6)
+    # A current file must hold the counts: one without them is refused, naming the array.
+    assert _rewrite(path, tmp_path / "cut.skem", drop_counts=True) == ["training_counts.npy"]
+    with pytest.raises(ValueError, match="training_counts"):
+        load_model(tmp_path / "cut.skem")
+    # A file of the format before class priors (sk-emotion-model/2) has none: balanced classes stand in,
+    # with a warning; the scores as trained are untouched.
+    _rewrite(save_model(fitted, tmp_path / "plain.skem"), tmp_path / "old.skem", drop_counts=True,
+             format_="sk-emotion-model/2")
+    with pytest.warns(UserWarning, match="predates class priors"):
+        old = load_model(tmp_path / "old.skem")
+    np.testing.assert_array_equal(old.module_.training_counts.numpy(), [0, 0, 0])
+    np.testing.assert_allclose(old.predict_proba(X), fitted.predict_proba(X), atol=1e-6)
+    old.set_params(class_prior="uniform")  # against balanced classes: no shift at all
+    np.testing.assert_allclose(old.predict_proba(X), fitted.predict_proba(X), atol=1e-6)
+
+
+def test_partial_fit_adds_its_labels_and_a_failed_fit_leaves_no_half_fitted_model(clips):
+    X, y = clips
+    model = EmotionClassifier(max_epochs=1, random_state=0, train_split=None).fit(X, y)
+    model.partial_fit(X[:2], y[:2])  # two more "a"
+    np.testing.assert_array_equal(model.module_.training_counts.numpy(), [14, 6, 6])
+    model.set_params(class_prior=[0.2, 0.3, 0.5])
+    with pytest.raises(ValueError, match=r"2 positive frequencies, one per class of classes_ \['a', 'b'\]"):
+        model.fit(X[y != "c"], y[y != "c"])  # two classes now: the prior no longer fits
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+
+
+def test_the_cli_gives_the_faces_prior_by_class_name(real_faces):
+    from argparse import Namespace
+
+    from sklearn.pipeline import Pipeline
+
+    from sk_emotion import VideoFaceExtractor
+    from sk_emotion.cli import _apply_class_prior
+
+    X, _ = make_face_clips(real_faces, 14, n_frames=2, n_classes=2, stamp=bar_stamp, seed=2)
+    labels = np.array(EMOTIONS * 2)
+    clf = EmotionClassifier(max_epochs=1, random_state=0, train_split=None).fit(X, labels)
+    assert clf.classes_.tolist() != list(EMOTIONS)  # sorted, not the weights' order
+    pipe = Pipeline([("faces", VideoFaceExtractor()), ("clf", clf)])
+    _apply_class_prior(Namespace(class_prior="faces"), pipe)
+    frequencies = dict(zip(EMOTIONS, FaceResNetWeights.FERPLUS.meta["class_frequencies"]))
+    assert clf.class_prior == [frequencies[c] for c in clf.classes_]
+    three = EmotionClassifier(max_epochs=1, random_state=0, train_split=None).fit(X[:6], labels[:3].repeat(2))
+    with pytest.raises(ValueError, match="--class-prior faces needs a model of the emotions"):
+        _apply_class_prior(Namespace(class_prior="faces"), Pipeline([("faces", VideoFaceExtractor()),
+                                                                     ("clf", three)]))
 
 
 def test_timelines_keep_the_scores_as_trained_and_clips_take_the_declared_rule(real_faces):

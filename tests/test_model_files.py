@@ -205,7 +205,7 @@ def hostile_cases() -> list[tuple[str, object]]:
         cases.append((f"label-{name}", _set("clf", classes=labels)))
         cases.append((f"fitted-label-{name}", _edit(
             lambda m, labels=labels: _clf(m)["fitted"].update(classes=labels, classes_dtype="<U40"))))
-    base = '{"format": "sk-emotion-model/2", "versions": {}, "model": {"type": "EmotionClassifier", "params": {%s}}}'
+    base = '{"format": "sk-emotion-model/3", "versions": {}, "model": {"type": "EmotionClassifier", "params": {%s}}}'
     for name, text in (("nan", '"lr": NaN'), ("infinity", '"lr": Infinity'), ("minus-infinity", '"lr": -Infinity'),
                        ("1e999", '"lr": 1e999'), ("5000-digits", '"max_epochs": ' + "9" * 5000),
                        ("duplicate-key", '"lr": 0.1, "lr": 0.2')):
@@ -241,7 +241,7 @@ def hostile_cases() -> list[tuple[str, object]]:
         ("step-extra-field", _edit(lambda m: _clf(m).update(init="os.system"))),
         ("manifest-extra-field", _edit(lambda m: m.update(hook="os.system"))),
         ("manifest-no-model", _edit(lambda m: m.pop("model"))),
-        ("manifest-other-format", _edit(lambda m: m.update(format="sk-emotion-model/3"))),
+        ("manifest-other-format", _edit(lambda m: m.update(format="sk-emotion-model/4"))),
         ("manifest-pickle-format", _edit(lambda m: m.update(format="sk-emotion-model/1"))),
         ("versions-huge", _edit(lambda m: m["versions"].update(torch="x" * 10_000))),
     ]

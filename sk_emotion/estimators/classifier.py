@@ -128,8 +128,9 @@ class EmotionClassifier(NeuralNetClassifier):
     class_prior : {"uniform"}, array-like of shape (n_classes,) or None, default=None
         How often each class is expected where the model predicts.  The
         network's scores assume the class frequencies it was trained under
-        (``module_.training_log_prior``: the pretrained FER+ network's balanced
-        sampling of FER2013's faces, or the labels given to ``fit``); given
+        (``module_.training_log_prior``, from ``module_.training_counts``: the
+        pretrained FER+ network's balanced sampling of FER2013's faces, or the
+        labels given to ``fit``, added to by ``partial_fit``); given
         other frequencies, every frame's scores move by the log ratio
         (Bayes' rule under a change of prior) before temporal pooling.
         ``"uniform"``: every class equally likely, as in balanced video
@@ -344,19 +345,25 @@ class EmotionClassifier(NeuralNetClassifier):
         self._apply_class_prior()
         return self
 
-    def _target_log_prior(self) -> torch.Tensor | None:
-        """``class_prior`` as log frequencies over ``classes_`` (None: no shift), or raise naming it."""
-        if self.class_prior is None:
+    _NO_VALUE = object()
+
+    def _target_log_prior(self, value: Any = _NO_VALUE) -> torch.Tensor | None:
+        """``class_prior`` (or ``value``) as log frequencies over ``classes_`` (None: no shift), or raise."""
+        class_prior = self.class_prior if value is self._NO_VALUE else value
+        if class_prior is None:
             return None
         n_classes = len(self.classes_)
-        if isinstance(self.class_prior, str):  # "uniform", the only string the constraints allow
+        if isinstance(class_prior, str):  # "uniform", the only string the constraints allow
             prior = np.full(n_classes, 1.0 / n_classes)
         else:
-            prior = np.asarray(self.class_prior, dtype=np.float64)
+            try:
+                prior = np.asarray(class_prior, dtype=np.float64)
+            except (TypeError, ValueError):
+                prior = np.full(0, np.nan)
             if prior.shape != (n_classes,) or not np.all(np.isfinite(prior)) or np.any(prior <= 0):
                 raise ValueError(
                     f"class_prior must hold {n_classes} positive frequencies, one per class of "
-                    f"classes_ {self.classes_.tolist()}; got {np.asarray(self.class_prior).tolist()!r}"
+                    f"classes_ {self.classes_.tolist()}; got {class_prior!r}"
                 )
         log_prior = np.log(prior / prior.sum())
         return torch.as_tensor(log_prior - log_prior.mean(), dtype=torch.float32, device=self.device)
@@ -381,16 +388,15 @@ class EmotionClassifier(NeuralNetClassifier):
             # before anything changes (unfitted models are checked in fit, as sklearn wants).
             validate_parameter_constraints({"temperature": self._parameter_constraints["temperature"]},
                                            {"temperature": kwargs["temperature"]}, caller_name=type(self).__name__)
-        previous_prior = self.class_prior
-        super().set_params(**kwargs)
+        target = self._NO_VALUE
         if "class_prior" in kwargs and getattr(self, "initialized_", False) and hasattr(self, "label_encoder_"):
+            # As the temperature: checked in full before anything changes.
             validate_parameter_constraints({"class_prior": self._parameter_constraints["class_prior"]},
-                                           {"class_prior": self.class_prior}, caller_name=type(self).__name__)
-            try:
-                self._apply_class_prior()
-            except ValueError:
-                self.class_prior = previous_prior  # a refused value changes nothing
-                raise
+                                           {"class_prior": kwargs["class_prior"]}, caller_name=type(self).__name__)
+            target = self._target_log_prior(kwargs["class_prior"])
+        super().set_params(**kwargs)
+        if target is not self._NO_VALUE and hasattr(self.module_, "target_log_prior"):
+            self.module_.target_log_prior = target
         if getattr(self, "initialized_", False) and hasattr(self, "module_"):
             if any(key in kwargs for key in _STRUCTURAL_PARAMS):
                 self._initialize_module(reason="structural parameter changed")
@@ -477,14 +483,24 @@ class EmotionClassifier(NeuralNetClassifier):
         clips = self._clips(X)
         if not self.warm_start or not getattr(self, "initialized_", False):
             targets = self._encode_labels(y, len(clips), refit=True)
+            self._check_prior_for_new_classes()
             with self._seeded():
                 self.initialize()
-                self._fit_prepared(clips, targets, **fit_params)
+                self._fit_prepared(clips, targets, refit=True, **fit_params)
         else:
             targets = self._encode_labels(y, len(clips), refit=False)
             with self._seeded():
-                self._fit_prepared(clips, targets, **fit_params)
+                self._fit_prepared(clips, targets, refit=False, **fit_params)
         return self
+
+    def _check_prior_for_new_classes(self) -> None:
+        # The label encoder was just replaced: a prior that does not fit its classes leaves no
+        # half-fitted model behind (the old network with the new classes).
+        try:
+            self._target_log_prior()
+        except ValueError:
+            self.initialized_ = False
+            raise
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training on more clips (initialises the network on the first call)."""
@@ -493,22 +509,26 @@ class EmotionClassifier(NeuralNetClassifier):
         clips = self._clips(X)
         first = not getattr(self, "initialized_", False)
         targets = self._encode_labels(y, len(clips), refit=first)
+        if first:
+            self._check_prior_for_new_classes()
         with self._seeded():
             if first:
                 self.initialize()
-            self._fit_prepared(clips, targets, **fit_params)
+            self._fit_prepared(clips, targets, refit=first, **fit_params)
         return self
 
-    def _fit_prepared(self, clips: np.ndarray, targets: np.ndarray, **fit_params) -> None:
+    def _fit_prepared(self, clips: np.ndarray, targets: np.ndarray, *, refit: bool, **fit_params) -> None:
         self.n_frames_in_ = int(clips.shape[1])
         target = self._target_log_prior()  # checked before any training
         X_net = self._network_input(clips, cache_features=bool(self.freeze_backbone))
         module = self.module_
-        if hasattr(module, "training_log_prior"):
-            # The loss sees these labels' frequencies (add-one: a class absent here keeps a finite score).
-            counts = np.bincount(targets, minlength=len(self.classes_)) + 1.0
-            log_prior = np.log(counts / counts.sum())
-            module.training_log_prior.copy_(torch.as_tensor(log_prior - log_prior.mean()))
+        if hasattr(module, "training_counts"):
+            # The loss sees these labels' frequencies; partial_fit and warm starts add to them.
+            counts = torch.as_tensor(np.bincount(targets, minlength=len(self.classes_)), dtype=torch.float32)
+            if refit:
+                module.training_counts.copy_(counts)
+            else:
+                module.training_counts.add_(counts.to(module.training_counts.device))
             module.target_log_prior = None  # training fits the labels as given
         try:
             super().partial_fit(X_net, targets, **fit_params)
@@ -666,6 +686,11 @@ class EmotionClassifier(NeuralNetClassifier):
         estimator.initialize()
         estimator.n_frames_in_ = 1
         return estimator
+
+    def __setstate__(self, state: dict) -> None:
+        # Pickles written before class priors existed: their scores as trained.
+        state.setdefault("class_prior", None)
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

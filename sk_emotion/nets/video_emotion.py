@@ -49,6 +49,12 @@ def _backbone_layout(backbone: nn.Module, x: torch.Tensor) -> torch.memory_forma
     return layout
 
 
+#: Training examples a declared ``meta["training_prior"]`` stands for: so many that the declared
+#: prior stands as declared (add-one smoothing and the labels of a later ``partial_fit`` are
+#: negligible beside it; ``fit`` re-initialises the network and counts its own labels).
+PRIOR_PSEUDO_COUNT = 1e9
+
+
 class VideoEmotionNet(nn.Module):
     """Classify face clips: per-frame CNN features, spatial pooling, temporal pooling.
 
@@ -101,11 +107,13 @@ class VideoEmotionNet(nn.Module):
         Stage 3.
     temporal : sk_emotion.nets.temporal.TemporalPooling
         Stage 4.
-    training_log_prior : torch.Tensor of shape (K,)
-        Log class frequencies the frame scores were trained under (a buffer,
-        saved with the network): the pretrained head's declared
-        ``meta["training_prior"]``, or zeros (balanced classes) when the
-        weights declare none or the head is new.
+    training_counts : torch.Tensor of shape (K,)
+        How many training examples of each class the frame scores were
+        trained on (a buffer, saved with the network): the labels given to
+        ``fit``, or for the pretrained head its declared
+        ``meta["training_prior"]`` times :data:`PRIOR_PSEUDO_COUNT`; zeros
+        (balanced classes) when neither is known.  See
+        :attr:`training_log_prior`.
     target_log_prior : torch.Tensor of shape (K,) or None
         Log class frequencies expected where the network predicts (set by
         :class:`~sk_emotion.EmotionClassifier` from its ``class_prior``; not
@@ -151,7 +159,7 @@ class VideoEmotionNet(nn.Module):
         # The backbone's own head shape, so that at stage 4 it can start as that head.
         kernel = self.backbone.head.kernel_size[0]
         self.head = nn.Conv2d(channels, len(self.classes), kernel, padding=kernel // 2)
-        self.register_buffer("training_log_prior", torch.zeros(len(self.classes)))
+        self.register_buffer("training_counts", torch.zeros(len(self.classes)))
         self.register_buffer("target_log_prior", None, persistent=False)
         if feature_stage == 4 and pretrained:
             self._init_head_from_backbone(declared)
@@ -172,8 +180,20 @@ class VideoEmotionNet(nn.Module):
             prior = weights.meta.get("training_prior")
             if prior is not None and all(name in categories for name in self.classes):
                 # The head's scores carry the prior the backbone was trained under.
-                log_prior = torch.log(torch.tensor([prior[categories.index(n)] for n in self.classes]))
-                self.training_log_prior.copy_(log_prior - log_prior.mean())
+                self.training_counts.copy_(torch.tensor([prior[categories.index(n)] for n in self.classes])
+                                           * PRIOR_PSEUDO_COUNT)
+
+    @property
+    def training_log_prior(self) -> torch.Tensor:
+        """Log class frequencies the scores were trained under, add-one smoothed, mean-centred.
+
+        ``log((training_counts + 1) / (sum + K))`` minus its mean (a constant
+        per clip changes no probability): a class never seen in training
+        keeps a finite score, and zero counts mean balanced classes.
+        """
+        counts = self.training_counts + 1.0
+        log_prior = torch.log(counts / counts.sum())
+        return log_prior - log_prior.mean()
 
     def prior_shift(self) -> torch.Tensor | None:
         """What every frame's class scores gain for the expected class frequencies, or None.
@@ -187,9 +207,10 @@ class VideoEmotionNet(nn.Module):
         torch.Tensor of shape (K,) or None
             ``target_log_prior - training_log_prior``; None when no target is set.
         """
-        if self.target_log_prior is None:
+        target = getattr(self, "target_log_prior", None)  # absent from networks pickled before it existed
+        if target is None or not hasattr(self, "training_counts"):
             return None
-        return self.target_log_prior - self.training_log_prior
+        return target - self.training_log_prior
 
     def train(self, mode: bool = True) -> VideoEmotionNet:
         """Set training mode, keeping a frozen backbone in evaluation mode.
