@@ -192,3 +192,16 @@ def test_an_exported_model_answers_with_its_prior(fitted, clips, tmp_path):
     # (1/3) / training frequencies (13, 7, 7) / 27, as log ratios centred: what the graph adds
     shift = -np.log(np.array([13, 7, 7]) / 27)
     np.testing.assert_allclose(read_onnx_metadata(path)["class_prior_shift"], shift - shift.mean(), atol=1e-5)
+
+
+def test_a_pickle_from_before_class_priors_still_predicts(fitted, clips):
+    import pickle
+
+    X, _ = clips
+    old = pickle.loads(pickle.dumps(fitted))
+    # What a pickle written before class priors holds: no parameter, no buffers.
+    del old.__dict__["class_prior"]
+    del old.module_._buffers["training_counts"], old.module_._buffers["target_log_prior"]
+    restored = pickle.loads(pickle.dumps(old))
+    assert restored.class_prior is None
+    np.testing.assert_allclose(restored.predict_proba(X), fitted.predict_proba(X), atol=1e-6)
