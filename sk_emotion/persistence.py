@@ -791,21 +791,15 @@ def _load_network(estimator, fitted: dict[str, Any], archive: zipfile.ZipFile, w
     size = archive.getinfo(member).file_size
     if size > limit:
         raise _Refused(f"zip member '{member}' declares {size} bytes; the network's arrays need at most {limit}")
-    data = _read_member(archive, member, limit)
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as inner:
-            stored = {name.removesuffix(".npy") for name in inner.namelist()}
-    except zipfile.BadZipFile:
-        stored = set(reference)  # read_arrays names the problem below
     # Files of the older format predate the networks' training class counts: the network's own
     # (the pretrained weights' declared prior, or balanced classes) stands in, with a warning.
-    missing = {k for k in optional if k in reference and k not in stored}
+    missing = {k for k in optional if k in reference}
     if missing:
         warnings.warn(f"{where}: the file predates class priors (format {_OLDER_FORMATS[0]}), so the classes' "
                       "training frequencies are unknown; class_prior is measured against balanced classes or "
                       "the pretrained weights' declared prior", UserWarning, stacklevel=4)
     try:
-        arrays = read_arrays(io.BytesIO(data), name=f"member {member}",
+        arrays = read_arrays(io.BytesIO(_read_member(archive, member, limit)), name=f"member {member}",
                              expected={k: v for k, v in reference.items() if k not in missing})
     except ValueError as exc:
         raise _Refused(str(exc)) from exc

@@ -368,10 +368,11 @@ class EmotionClassifier(NeuralNetClassifier):
         log_prior = np.log(prior / prior.sum())
         return torch.as_tensor(log_prior - log_prior.mean(), dtype=torch.float32, device=self.device)
 
-    def _apply_class_prior(self) -> None:
+    def _apply_class_prior(self, target: Any = _NO_VALUE) -> None:
+        """Hand the network ``target`` (default: ``class_prior``'s log frequencies; None: no shift)."""
         # Read by the network's frame scores: explain, predict, ONNX export and timelines all see it.
         if getattr(self, "module_", None) is not None and hasattr(self.module_, "target_log_prior"):
-            self.module_.target_log_prior = self._target_log_prior()
+            self.module_.target_log_prior = self._target_log_prior() if target is self._NO_VALUE else target
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Cross-entropy of the video logits plus the weighted attention penalty."""
@@ -395,8 +396,8 @@ class EmotionClassifier(NeuralNetClassifier):
                                            {"class_prior": kwargs["class_prior"]}, caller_name=type(self).__name__)
             target = self._target_log_prior(kwargs["class_prior"])
         super().set_params(**kwargs)
-        if target is not self._NO_VALUE and hasattr(self.module_, "target_log_prior"):
-            self.module_.target_log_prior = target
+        if target is not self._NO_VALUE:
+            self._apply_class_prior(target)
         if getattr(self, "initialized_", False) and hasattr(self, "module_"):
             if any(key in kwargs for key in _STRUCTURAL_PARAMS):
                 self._initialize_module(reason="structural parameter changed")
@@ -529,12 +530,11 @@ class EmotionClassifier(NeuralNetClassifier):
                 module.training_counts.copy_(counts)
             else:
                 module.training_counts.add_(counts.to(module.training_counts.device))
-            module.target_log_prior = None  # training fits the labels as given
+        self._apply_class_prior(None)  # training fits the labels as given
         try:
             super().partial_fit(X_net, targets, **fit_params)
         finally:
-            if hasattr(module, "target_log_prior"):
-                self.module_.target_log_prior = target
+            self._apply_class_prior(target)
 
     # ----------------------------------------------------------- prediction
     def _check_ready(self) -> None:
