@@ -243,8 +243,10 @@ def metadata_rotation(stream) -> int | None:
 
 def frame_rotation(frame, stream, fallback: int | None = None) -> int:
     """Counter-clockwise display rotation of ``frame`` in {0, 90, 180, 270}."""
+    # PyAV up to 18.1.0 iterates side data as objects with a ``type``; 18.1.1 iterates
+    # the container's keys, the types themselves.
     has_matrix = any(
-        getattr(sd, "type", None) == av.sidedata.sidedata.Type.DISPLAYMATRIX
+        getattr(sd, "type", sd) == av.sidedata.sidedata.Type.DISPLAYMATRIX
         for sd in getattr(frame, "side_data", ())
     )
     degrees = getattr(frame, "rotation", 0) if has_matrix else None
