@@ -71,6 +71,7 @@ _READ_AHEAD = 4
 @dataclass
 class _PersonState:
     faces: dict[int, np.ndarray] = field(default_factory=dict)  # sample index -> (C, S, S) uint8 face
+    features: dict[int, np.ndarray] = field(default_factory=dict)  # sample index -> the face's backbone features
     first_s: float = math.inf
     last_s: float = -math.inf
     n_detected: int = 0
@@ -192,6 +193,13 @@ def _fill(faces: dict[int, np.ndarray], indices: range) -> tuple[np.ndarray, np.
     return np.stack([faces[indices[s]] for s in nearest_detected(detected)]), detected
 
 
+def _frame_encoder(classifier: Any) -> Any:
+    """``classifier`` if it can score clips from their frames' features (each face encoded once), else None."""
+    from .estimators.classifier import EmotionClassifier
+
+    return classifier if isinstance(classifier, EmotionClassifier) else None
+
+
 class _Timeline:
     """One pass over one video with fixed settings; see :func:`emotion_timeline`."""
 
@@ -200,6 +208,7 @@ class _Timeline:
                  batch_size: int, folder_fps: float, progress: Callable[[float], None] | None) -> None:
         self.video = video
         self.classifier = classifier
+        self.encoder = _frame_encoder(classifier)
         # The extractor's validated settings: its face cutter, detector, search and coverage rule.
         self.n_frames = settings.n_frames
         self.cutter = settings.cutter
@@ -267,6 +276,7 @@ class _Timeline:
             for state in persons.values():
                 for old in [k for k in state.faces if k < first_needed]:
                     del state.faces[old]
+                    state.features.pop(old, None)
         covered = (next_window - 1) * per_hop + n - 1  # the last sample of the last complete window
         if not single_window and covered < j and next_window * per_hop <= j:
             # Samples after the last complete window: the next window, which the video ends inside,
@@ -293,12 +303,14 @@ class _Timeline:
         # Rounded so that 8 * 0.3 s reads 2.4 s, not 2.4000000000000004 s.
         start = 0.0 if single_window else round(k * self.hop, 9)
         end = round(self.n_frames * step, 9) if single_window else round(start + self.window, 9)
+        if self.encoder is not None:
+            self._encode(persons, indices)
         for person_id in sorted(persons):
             state = persons[person_id]
             if not any(j in state.faces for j in within):
                 continue  # not on screen in this window
             # Samples past the video's end are filled like missed detections, but do not count as such.
-            clip, detected = _fill(state.faces, indices)
+            clip, detected = _fill(state.faces if self.encoder is None else state.features, indices)
             found = int(detected[:len(within)].sum())
             row = {"person": person_id, "start_s": start, "end_s": end, "label": None,
                    "face_coverage": found / len(within)}
@@ -306,10 +318,23 @@ class _Timeline:
             if enough_faces(found, len(within), self.min_face_coverage):
                 pending.append((len(rows) - 1, clip))
 
+    def _encode(self, persons: dict[int, _PersonState], indices: range) -> None:
+        """Backbone features of the window's faces not encoded yet, in one batch."""
+        todo = [(state, j) for state in persons.values() for j in indices
+                if j in state.faces and j not in state.features]
+        if todo:
+            features = self.encoder._encode_faces(np.stack([state.faces[j] for state, j in todo]))
+            for (state, j), f in zip(todo, features):
+                state.features[j] = f
+
     def _classify(self, rows: list[dict], pending: list) -> None:
         if not pending:
             return
-        proba = np.asarray(self.classifier.predict_proba(np.stack([clip for _, clip in pending])))
+        clips = np.stack([clip for _, clip in pending])
+        if self.encoder is not None:  # the clips hold their faces' features
+            proba = np.asarray(self.encoder._predict_proba_encoded(clips))
+        else:
+            proba = np.asarray(self.classifier.predict_proba(clips))
         classes = np.asarray(self.classifier.classes_)
         for (i, _), p in zip(pending, proba):
             label = classes[int(p.argmax())]

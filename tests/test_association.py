@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sk_emotion.faces.association import extrapolate, lone_match, match_scores, motion_box
+from sk_emotion.faces.association import (
+    TRACK_MIN_SCORE,
+    extrapolate,
+    lone_match,
+    match_scores,
+    motion_box,
+    redetection_continues,
+)
 from sk_emotion.faces.cutting import FaceCutter, enough_faces, nearest_detected
 from sk_emotion.faces.detectors import FrameDetector, as_frame_detector, make_detector
 from sk_emotion.faces.persons import PersonTracker
@@ -35,6 +42,18 @@ def test_a_lone_face_continues_a_track_but_not_one_of_two_or_a_taken_one():
     assert lone_match(reference, _dets([far, [-120, 0, -20, 100]]), free=np.array([True, False])) == 0
     assert lone_match(reference, _dets([[400, 0, 500, 100]])) == -1
     assert lone_match(reference, None) == -1
+
+
+def test_a_re_detection_continues_the_track_when_sure_and_near():
+    def one(box, score):
+        return Detections(np.array([box], np.float32), np.array([score], np.float32),
+                          np.full((1, 5, 2), np.nan, np.float32))
+
+    reference = np.array([0, 0, 100, 100.0])
+    assert redetection_continues(reference, one([5, 0, 105, 100], TRACK_MIN_SCORE))
+    assert not redetection_continues(reference, one([0, 0, 100, 100], TRACK_MIN_SCORE - 0.01))  # unsure
+    assert not redetection_continues(reference, one([300, 0, 400, 100], 0.999))  # someone else
+    assert not redetection_continues(reference, Detections.empty())
 
 
 def test_extrapolation_moves_the_last_box_at_constant_velocity_or_gives_up():

@@ -367,6 +367,25 @@ def test_parameter_validation(params, word):
         MTCNNDetector(**params).detect(np.zeros((20, 20, 3), np.uint8))
 
 
+@pytest.mark.parametrize("params, word", [
+    ({"min_face_size": 0}, "min_face_size"),
+    ({"thresholds": (0.6, 0.7, 1.5)}, "thresholds"),
+    ({"pyramid": "slow"}, "pyramid"),
+])
+def test_a_parameter_changed_after_a_call_is_validated_again(params, word):
+    # Validation is skipped while the parameters stay as checked (re-detection calls it per frame).
+    detector = MTCNNDetector()
+    detector.detect(np.zeros((20, 20, 3), np.uint8))
+    for name, value in params.items():
+        setattr(detector, name, value)
+    with pytest.raises(ValueError, match=word):
+        detector.refine_batch([np.zeros((20, 20, 3), np.uint8)], [[0, 0, 10, 10]])
+
+
+def test_the_watched_parameters_are_the_signature():
+    assert sorted(cascade._PARAM_NAMES) == sorted(MTCNNDetector._get_param_names())
+
+
 # ------------------------------------------------------------------------ NMS
 
 def test_nms_is_greedy():

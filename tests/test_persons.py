@@ -158,6 +158,15 @@ def test_detectors_without_refinement_search_every_frame():
     assert seen[-1][0][0] == pytest.approx(109)
 
 
+def test_a_cut_just_before_an_anchor_keeps_the_id():
+    # A cut at frame 7 to a smaller face 40 px to the right; frame 8 is an anchor, where the jump
+    # extrapolated would expect a 20 px face 80 px away: the person's last box is matched instead.
+    script = [[(100, 200, 120.0)] if t < 7 else [(140, 200, 70.0)] for t in range(12)]
+    seen, tracker = _run(script, anchor_every=8)
+    assert all(list(people) == [0] for people in seen) and tracker.n_persons == 1
+    assert seen[8][0][0] == pytest.approx(140) and tracker.n_full_searched == 2
+
+
 @pytest.mark.parametrize("local_search", [3.0, 0.0])
 def test_a_missed_re_detection_falls_back_to_a_search_around_the_person(local_search):
     # The face (80 px) jumps 60 px at frame 5, too far for re-detection; the search finds it again.

@@ -159,6 +159,33 @@ def test_a_window_equals_predict_on_that_window_cut_as_a_clip(one_person, n_fram
     assert set(windows.label) == {"happy", "neutral"}
 
 
+def test_each_face_is_encoded_once_and_windows_equal_scoring_every_window_clip(one_person, monkeypatch):
+    classifier = timeline_classifier()
+
+    class ClipsOnly:  # a classifier the timeline can only hand whole window clips to
+        classes_ = classifier.classes_
+
+        def predict_proba(self, X):
+            return classifier.predict_proba(X)
+
+    clip_by_clip = emotion_timeline(one_person, ClipsOnly(), max_thumbnails=0)
+    encoded = []
+    encode = EmotionClassifier._encode_faces
+
+    def counting(self, faces):
+        encoded.append(len(faces))
+        return encode(self, faces)
+
+    monkeypatch.setattr(EmotionClassifier, "_encode_faces", counting)
+    windows, persons = emotion_timeline(one_person, classifier, max_thumbnails=0, return_persons=True)
+    assert windows[["person", "start_s", "end_s", "label"]].equals(
+        clip_by_clip[["person", "start_s", "end_s", "label"]])
+    np.testing.assert_allclose(windows.filter(like="p_"), clip_by_clip.filter(like="p_"), atol=1e-5)
+    # Every sampled face (8 a second) once, though each lies in two 16-sample windows.
+    n_faces = round(persons.on_screen_s.sum() * 8)
+    assert sum(encoded) == n_faces and n_faces > 40 and len(windows) * 16 > 1.5 * n_faces
+
+
 def test_the_onnx_predictor_gives_the_same_timeline(one_person, tmp_path):
     pytest.importorskip("onnx")
     from sk_emotion.export import OnnxEmotionClassifier, export_onnx

@@ -560,6 +560,22 @@ class EmotionClassifier(NeuralNetClassifier):
         clips = self._clips(X)
         return check_probabilities(super().predict_proba({"clips": clips}), source=type(self).__name__)
 
+    # Package-internal: the network scores every frame on its own up to temporal
+    # pooling (the backbone sees one face at a time), so a clip's features are
+    # its frames' features stacked.  Timelines encode each sampled face once,
+    # though every face lies in two overlapping windows.
+    def _encode_faces(self, faces: np.ndarray) -> np.ndarray:
+        """Backbone features ``(n, C', h, w)`` of single faces ``(n, [channels,] H, W)``."""
+        self._check_ready()
+        clips = self._clips(np.asarray(faces)[:, None], name="faces")
+        return self._network_input(clips, cache_features=True)["features"][:, 0]
+
+    def _predict_proba_encoded(self, features: np.ndarray) -> np.ndarray:
+        """:meth:`predict_proba` of clips given as their frames' :meth:`_encode_faces` stacked."""
+        self._check_ready()
+        features = np.asarray(features, np.float32)
+        return check_probabilities(super().predict_proba({"features": features}), source=type(self).__name__)
+
     def predict(self, X) -> np.ndarray:
         """Predicted label of each clip (labels as given to ``fit``)."""
         indices = self.predict_proba(X).argmax(axis=1)

@@ -40,6 +40,7 @@ __all__ = [
     "lone_match",
     "match_scores",
     "motion_box",
+    "redetection_continues",
 ]
 
 #: Association between consecutive sampled frames: IoU with the previous box
@@ -197,6 +198,26 @@ def associate(previous: np.ndarray, dets: Detections | None, *, min_iou: float =
     candidates = np.flatnonzero(ok)
     order = np.lexsort((shift[candidates], -iou[candidates]))
     return int(candidates[order[0]])
+
+
+def redetection_continues(reference: np.ndarray, dets: Detections) -> bool:
+    """Whether a re-detection (zero or one face) continues the track: the gate both followers use.
+
+    It does when the face scored at least :data:`TRACK_MIN_SCORE` and
+    :func:`associate` matches it to ``reference``.
+
+    Parameters
+    ----------
+    reference : array-like of shape (4,)
+        Where the track's detector box is expected.
+    dets : Detections
+        The re-detection, holding zero or one face.
+
+    Returns
+    -------
+    bool
+    """
+    return bool(len(dets) and dets.scores[0] >= TRACK_MIN_SCORE and associate(reference, dets) == 0)
 
 
 def lone_match(reference: np.ndarray, dets: Detections | None, *, free: np.ndarray | None = None,

@@ -294,6 +294,10 @@ def _check_image(image: object, name: str) -> None:
 
 # -------------------------------------------------------------------- detector
 
+#: The detector's parameters, as its ``__init__`` names them (what ``_check_params`` watches).
+_PARAM_NAMES = ("min_face_size", "thresholds", "scale_factor", "max_image_size", "pyramid", "device",
+                "weights_paths")
+
 class MTCNNDetector(BaseEstimator):
     """MTCNN face detector with five landmarks, pretrained, in PyTorch.
 
@@ -387,6 +391,7 @@ class MTCNNDetector(BaseEstimator):
         state = super().__getstate__()
         state.pop("_nets", None)  # reloaded lazily after unpickling
         state.pop("_nets_key", None)
+        state.pop("_checked", None)
         return state
 
     def _get_nets(self):
@@ -400,6 +405,17 @@ class MTCNNDetector(BaseEstimator):
         return self._nets
 
     def _check_params(self) -> tuple[float, float, float]:
+        # Tracking re-detects once per frame: validate again only when a parameter changed
+        # (sklearn's validation inspects the signature, about 0.1 ms a call).
+        key = repr([getattr(self, name) for name in _PARAM_NAMES])
+        checked = self.__dict__.get("_checked")
+        if checked is not None and checked[0] == key:
+            return checked[1]
+        thresholds = self._validate_thresholds()
+        self.__dict__["_checked"] = (key, thresholds)
+        return thresholds
+
+    def _validate_thresholds(self) -> tuple[float, float, float]:
         self._validate_params()  # the declarative _parameter_constraints
         try:
             thresholds = tuple(float(t) for t in self.thresholds)

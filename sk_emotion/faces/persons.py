@@ -46,8 +46,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .association import (
-    TRACK_MIN_SCORE,
-    associate,
     box_centre,
     box_side,
     continues,
@@ -55,6 +53,7 @@ from .association import (
     lone_match,
     match_scores,
     motion_box,
+    redetection_continues,
 )
 from .boxes import box_iou, overlap_with
 from .types import Detections
@@ -238,8 +237,7 @@ class PersonTracker:
         self.n_refined += len(active)
         found = {}
         for person, dets in zip(active, results):
-            reference = person.expected(time_s, moves=False)
-            if len(dets) and dets.scores[0] >= TRACK_MIN_SCORE and associate(reference, dets) == 0:
+            if redetection_continues(person.expected(time_s, moves=False), dets):
                 found[person.id] = self._observation(person.id, dets, 0, tracked=True)
         # Two persons re-detected onto the same face (one occluding the other):
         # the one whose box moved less keeps it, the other is searched for.
@@ -282,15 +280,24 @@ class PersonTracker:
             recent = person.active
             # A lost person is looked for where last seen: their motion then says
             # nothing about where they are seconds later.
-            reference = person.expected(time_s, moves=False) if recent else person.history[-1][1]
+            if recent:
+                # Where the motion puts them, or where they were: as the clip tracker, since a
+                # cut's jump (a new shot, a closer face) must not be extrapolated into the next frame.
+                references = [person.expected(time_s, moves=False), person.history[-1][1]]
+            else:
+                references = [person.history[-1][1]]
             # An active person was seen one sample ago: the clip tracker's limits.  A lost
             # one may have been away for seconds: position and size only.
             limits = {} if recent else {"min_iou": np.inf, "max_shift": REID_MAX_SHIFT, "max_scale": REID_MAX_SCALE}
             if not recent and time_s - person.last_time > self.reid_max_gap_s:
                 continue
-            iou, shift, ratio = match_scores(reference, dets.boxes)
-            for k in np.flatnonzero(continues(iou, shift, ratio, **limits) & free):
-                pairs.append((0 if recent else 1, -float(iou[k]), float(shift[k]), person.id, int(k)))
+            matched = {}
+            for reference in references:
+                iou, shift, ratio = match_scores(reference, dets.boxes)
+                for k in np.flatnonzero(continues(iou, shift, ratio, **limits) & free):
+                    matched.setdefault(int(k), (-float(iou[k]), float(shift[k])))  # the first reference's scores
+            for k, (negative_iou, shift_k) in matched.items():
+                pairs.append((0 if recent else 1, negative_iou, shift_k, person.id, k))
         taken_persons: set[int] = set()
         for _, _, _, person_id, k in sorted(pairs):
             if person_id in taken_persons or not free[k]:

@@ -39,12 +39,12 @@ from .association import (
     MAX_SCALE,
     MAX_SHIFT,
     MIN_IOU,
-    TRACK_MIN_SCORE,
     associate,
     extrapolate,
     landmark_box,
     lone_match,
     motion_box,
+    redetection_continues,
 )
 from .boxes import box_iou
 from .cutting import nearest_detected
@@ -406,7 +406,7 @@ def search_and_track(frames: Sequence[np.ndarray], detector: FrameDetector, *, s
     def redetect(t: int, expected: np.ndarray, reference: np.ndarray) -> int:
         tried[t] = True
         found = detector.refine_batch([frames[t]], expected[None])[0]
-        if associate(reference, found) >= 0 and found.scores[0] >= TRACK_MIN_SCORE:
+        if redetection_continues(reference, found):
             dets[t] = found  # the same face, not a neighbour's
             return 0
         dets[t] = detector.detect_batch([frames[t]])[0]  # lost: search the whole frame
