@@ -216,6 +216,7 @@ def redetection_continues(reference: np.ndarray, dets: Detections) -> bool:
     Returns
     -------
     bool
+        True when the re-detected face continues the track.
     """
     return bool(len(dets) and dets.scores[0] >= TRACK_MIN_SCORE and associate(reference, dets) == 0)
 
