@@ -294,9 +294,6 @@ def _check_image(image: object, name: str) -> None:
 
 # -------------------------------------------------------------------- detector
 
-#: The detector's parameters, as its ``__init__`` names them (what ``_check_params`` watches).
-_PARAM_NAMES = ("min_face_size", "thresholds", "scale_factor", "max_image_size", "pyramid", "device",
-                "weights_paths")
 
 class MTCNNDetector(BaseEstimator):
     """MTCNN face detector with five landmarks, pretrained, in PyTorch.
@@ -411,11 +408,11 @@ class MTCNNDetector(BaseEstimator):
         checked = self.__dict__.get("_checked")
         if checked is not None and checked[0] == key:
             return checked[1]
-        thresholds = self._validate_thresholds()
+        thresholds = self._validate_all()
         self.__dict__["_checked"] = (key, thresholds)
         return thresholds
 
-    def _validate_thresholds(self) -> tuple[float, float, float]:
+    def _validate_all(self) -> tuple[float, float, float]:
         self._validate_params()  # the declarative _parameter_constraints
         try:
             thresholds = tuple(float(t) for t in self.thresholds)
@@ -698,6 +695,11 @@ class MTCNNDetector(BaseEstimator):
         boxes, prob, landmarks, owner = boxes[keep], prob[keep], landmarks[keep], owner[keep]
         keep = batched_nms(boxes, prob, owner, _NMS_ONET, mode="min")
         return boxes[keep], prob[keep], landmarks[keep], owner[keep]
+
+
+#: The detector's parameters (what ``_check_params`` watches), read once from its signature:
+#: sklearn's ``_get_param_names`` inspects it on every call.
+_PARAM_NAMES: tuple[str, ...] = tuple(MTCNNDetector._get_param_names())
 
 
 def _run_in_chunks(net, images, boxes, owner, size, device) -> tuple[np.ndarray, ...]:
