@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from _helpers import astronaut_head, build_fake_scrfd
 
+from sk_emotion.faces import tracking
 from sk_emotion.faces.boxes import box_iou
 from sk_emotion.faces.callable import CallableDetector
 from sk_emotion.faces.detectors import (
@@ -282,6 +283,8 @@ class _CountingDetector(FrameDetector):
         super().__init__(inner.detector, inner.identity, min_face_size=inner.min_face_size)
         self.full_frames = 0
         self.refined_frames = 0
+        self.refine_calls = 0
+        self.refined_ids: list[list[int]] = []  # the frames of each call
 
     def detect_batch(self, images):
         self.full_frames += len(images)
@@ -289,6 +292,8 @@ class _CountingDetector(FrameDetector):
 
     def refine_batch(self, images, boxes):
         self.refined_frames += len(images)
+        self.refine_calls += 1
+        self.refined_ids.append([id(image) for image in images])
         return super().refine_batch(images, boxes)
 
 
@@ -310,7 +315,9 @@ def test_track_search_searches_one_frame_whole_and_agrees_with_full_search(astro
     frames = _moving_face(astronaut_frame)  # the face moves right and grows over 10 frames
     det = _CountingDetector(make_detector("mtcnn", min_face_size=40))
     tracked = search_and_track(frames, det, search="track")
-    assert det.full_frames == 1 and det.refined_frames == 9  # one anchor, the rest tracked
+    assert det.full_frames == 1  # one anchor, the rest tracked
+    # In batches of frames ahead; a frame is redone only where the track's aim moved off the face found.
+    assert det.refine_calls < 9 and 9 <= det.refined_frames <= 2 * 9
     assert tracked.n_full_searched == 1 and tracked.n_tracked == 9
     assert tracked.tracked.tolist() == [False] + [True] * 9
     full = search_and_track(frames, make_detector("mtcnn", min_face_size=40), search="full")
@@ -318,6 +325,34 @@ def test_track_search_searches_one_frame_whole_and_agrees_with_full_search(astro
     iod = np.linalg.norm(full.landmarks[:, 1] - full.landmarks[:, 0], axis=1)
     error = np.linalg.norm(tracked.landmarks - full.landmarks, axis=2).max(axis=1) / iod
     assert (error < 0.15).all(), error.round(3)
+
+
+def test_batched_redetection_finds_what_one_frame_at_a_time_finds(astronaut_frame, monkeypatch):
+    frames = _moving_face(astronaut_frame)
+    detector = make_detector("mtcnn", min_face_size=40)
+    batched = search_and_track(frames, detector, search="track")
+    monkeypatch.setattr(tracking, "REDETECT_AHEAD", 1)  # each frame alone, aimed from all frames before it
+    single = _CountingDetector(detector)
+    alone = search_and_track(frames, single, search="track")
+    assert single.refine_calls == single.refined_frames == 9
+    assert batched.tracked.tolist() == alone.tracked.tolist() == [False] + [True] * 9
+    iod = np.linalg.norm(alone.landmarks[:, 1] - alone.landmarks[:, 0], axis=1)
+    error = np.linalg.norm(batched.landmarks - alone.landmarks, axis=2).max(axis=1) / iod
+    assert error.max() < 0.1, error.round(3)
+
+
+def test_a_face_gone_for_good_is_not_redetected_again_and_again(astronaut_frame):
+    frames = _moving_face(astronaut_frame)
+    frames[5:] = [np.full_like(frames[0], 90) for _ in range(5)]  # the subject leaves after frame 4
+    det = _CountingDetector(make_detector("mtcnn", min_face_size=40))
+    track = search_and_track(frames, det, search="track")
+    assert track.detected.tolist() == [True] * 5 + [False] * 5
+    assert det.full_frames == 1 + 5  # each frame without the face is searched whole once
+    # Re-detections made ahead cover the frames after the loss, and a failure made
+    # ahead stands while the track's aim stays: at most one batch starts there.
+    index = {id(frame): t for t, frame in enumerate(frames)}
+    calls = [[index[i] for i in call] for call in det.refined_ids]
+    assert calls[-1][-1] == 9 and sum(call[0] >= 5 for call in calls) <= 1, calls
 
 
 def test_a_lost_track_falls_back_to_a_whole_frame_search(astronaut_frame):
@@ -398,3 +433,4 @@ def test_region_search_through_the_frame_detector_is_filtered_like_a_whole_searc
     assert len(strict.detect_batch([astronaut_frame])[0]) == len(strict.detect_regions(astronaut_frame, [region])) == 0
     with pytest.raises(RuntimeError, match="cannot search regions"):
         make_detector(_boxes_only).detect_regions(astronaut_frame, [region])
+

@@ -151,10 +151,12 @@ def test_a_window_equals_predict_on_that_window_cut_as_a_clip(one_person, n_fram
     clips = [frames[round(r.start_s * FPS):round(r.end_s * FPS)] for r in windows.itertuples()]
     expected = predict_table(model, clips)
     columns = [c for c in windows.columns if c.startswith("p_")]
-    # Equal up to the landmarks (followed from the previous sample vs searched afresh): see emotion_timeline.
-    # Measured over 80 windows of 4 scripted videos: labels all equal, |dp| at most 0.035, median 0.005.
+    # Equal up to the landmarks (followed from the previous sample vs searched afresh, and a clip's
+    # re-detections made in batches, aimed ahead): see emotion_timeline.  Measured over 25 windows of
+    # 5 scripted videos like this one: |dp| at most 0.059, median 0.009 (0.020 and 0.005 when clips
+    # re-detected one frame at a time); labels equal in 23 (24).
     diff = np.abs(windows[columns].to_numpy() - expected[columns].to_numpy()).max(axis=1)
-    assert diff.max() < 0.04 and np.median(diff) < 0.015, diff
+    assert diff.max() < 0.08 and np.median(diff) < 0.015, diff
     assert windows.label.tolist() == expected.label.tolist()
     assert set(windows.label) == {"happy", "neutral"}
 
