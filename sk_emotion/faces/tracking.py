@@ -17,7 +17,10 @@ box, i.e. MTCNN) the first frame is searched whole, and the subject is then
 followed from frame to frame by running only MTCNN's last two networks
 (R-Net, then O-Net) on the box where the subject is expected, derived from
 its landmarks in the previous frame and moved as it was moving: about 2 ms a
-frame instead of 10-30 ms for a whole 720x576 frame.  Whenever that does not
+frame instead of 10-30 ms for a whole 720x576 frame.  Frames ahead are
+re-detected in the same batch, each aimed where the motion so far puts the
+subject, and kept if the track still expects the face there when it reaches
+them (:data:`REDETECT_AHEAD`, :data:`SAME_AIM_IOU`).  Whenever that does not
 find a face that continues the track -- the subject left, turned away, was
 occluded or moved too fast -- the frame is searched whole and the track
 continues from what the search found.  The per-frame ``tracked`` flags say
