@@ -355,6 +355,23 @@ def test_a_face_gone_for_good_is_not_redetected_again_and_again(astronaut_frame)
     assert calls[-1][-1] == 9 and sum(call[0] >= 5 for call in calls) <= 1, calls
 
 
+def test_a_face_that_appears_later_is_followed_back_to_its_first_frame(astronaut_frame):
+    frames = _moving_face(astronaut_frame)
+    frames[:3] = [np.full_like(frames[0], 90) for _ in range(3)]  # the subject enters at frame 3
+    det = _CountingDetector(make_detector("mtcnn", min_face_size=40))
+    track = search_and_track(frames, det, search="track")
+    assert track.detected.tolist() == [False] * 3 + [True] * 7
+    # Frame 0, then one in five (0, 5) and the last are searched whole; the seed is frame 5's face.
+    # Re-detection runs forwards to frame 8 and backwards to frame 1 in batches that stop at
+    # searched frames.  Where frame 3's face moved the track's aim, the failures made ahead in
+    # frames 2 and 1 are redone once, aimed anew (here: [2, 1]); both are then searched whole.
+    index = {id(frame): t for t, frame in enumerate(frames)}
+    calls = [[index[i] for i in call] for call in det.refined_ids]
+    assert calls[:2] == [[6, 7, 8], [4, 3, 2, 1]] and calls[2:] in ([], [[2, 1]], [[1]]), calls
+    assert det.full_frames == 3 + 2
+    assert track.tracked.tolist() == [False] * 3 + [True, True, False, True, True, True, False]
+
+
 def test_a_lost_track_falls_back_to_a_whole_frame_search(astronaut_frame):
     frames = _moving_face(astronaut_frame)
     frames[5] = np.full_like(frames[5], 90)  # the face is gone for one frame (a cut, an occlusion)
