@@ -450,4 +450,3 @@ def test_region_search_through_the_frame_detector_is_filtered_like_a_whole_searc
     assert len(strict.detect_batch([astronaut_frame])[0]) == len(strict.detect_regions(astronaut_frame, [region])) == 0
     with pytest.raises(RuntimeError, match="cannot search regions"):
         make_detector(_boxes_only).detect_regions(astronaut_frame, [region])
-
