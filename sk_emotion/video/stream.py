@@ -23,16 +23,24 @@ Design notes
   the last keyframe at or before the first target.  No ``seek`` is involved,
   so a broken index cannot misplace frames; a stream that does not behave
   as expected is decoded again from the start.
+* **Dropping frames no target shows.**  In MP4, MOV and Matroska files,
+  whose packets carry display times, the decoder is told to skip each
+  non-reference frame (libx264's B-frames: about 70% of the frames of its
+  default encodes) whose display interval holds no target.  No other frame
+  is predicted from those, so every frame decoded is exactly what a full
+  decode gives (see ``_UnshownFrames``): decoding a 25 fps H.264 video
+  sampled 8 times a second costs about 30% less.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 import numbers
 import os
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -69,6 +77,14 @@ __all__ = ["FrameSampler", "SampledFrame"]
 # decoding alone 31.4 (default) vs 28.9 (AUTO); FrameSampler(step_s=0.125)
 # 23.3 vs 19.3.  The timeline's face detector and CNN want those cores too.
 _THREAD_TYPE: str | None = None
+
+# Containers whose packets carry presentation times a decoder can be trusted
+# with (AVI stores none for B-frames: frames there are never dropped).
+_PTS_CONTAINERS = ("mov", "mp4", "matroska", "webm")
+
+# Packets read ahead of the one being decoded, to learn which frame is shown
+# after it (B-frames arrive out of display order, at most a few apart).
+_LOOKAHEAD = 16
 
 # Packets buffered while skipping to the first target (one group of
 # pictures); past this many bytes we stop skipping and decode, so that a file
@@ -160,7 +176,8 @@ class FrameSampler:
         tolerance of :data:`~sk_emotion.video.decode.TRUNCATION_MIN_S`), so
         that no target after ``end_time_s`` was yielded; None otherwise.
     n_decoded : int
-        Frames decoded in the latest pass (updated while iterating).
+        Frames decoded in the latest pass (updated while iterating); frames
+        that no target shows may be skipped (see the module's notes).
     n_converted : int
         Distinct frames converted to RGB in the latest pass.
 
@@ -193,7 +210,8 @@ class FrameSampler:
     iterating.  At most two decoded frames are held (the one on screen and
     the next) plus the RGB array of the current one, so memory does not grow
     with the video's length.  Groups of pictures that end before the first
-    target are read but not decoded.
+    target are read but not decoded, nor are B-frames that no target shows
+    (in containers with display times).
 
     Images are upright: the display rotation of the first frame
     (``info.rotation``) is applied to every frame.  Frames whose size differs
@@ -265,6 +283,12 @@ class FrameSampler:
     def __iter__(self) -> Iterator[SampledFrame]:
         return self._pass()
 
+    def _shows_a_target(self, begin: Fraction, end: Fraction) -> bool:
+        """Whether a frame displayed from ``begin`` to ``end`` (seconds) is shown at some target."""
+        j = max(self._first_target(), math.ceil((begin - self._offset) / self._step))
+        t = self._offset + j * self._step
+        return t < end and (self._end is None or t < self._end)
+
     def _first_target(self) -> int:
         # Smallest j >= 0 with offset + j * step >= start.
         return max(0, math.ceil((self._start - self._offset) / self._step))
@@ -280,7 +304,7 @@ class FrameSampler:
         if self._files is not None:
             yield from self._folder_pass(j, t)
             return
-        frames = _FrameStream(self.path, skip_to=t)
+        frames = _FrameStream(self.path, skip_to=t, shows_a_target=self._shows_a_target)
         # Stored size of the frames: streams may change resolution midway,
         # and every image must have the size info reports (as read_frames).
         stored_hw = display_hw(self.info.height, self.info.width, self.info.rotation)
@@ -366,9 +390,11 @@ class _FrameStream:
     the display duration of the last frame, in seconds.
     """
 
-    def __init__(self, path: str, skip_to: Fraction) -> None:
+    def __init__(self, path: str, skip_to: Fraction,
+                 shows_a_target: Callable[[Fraction, Fraction], bool] | None = None) -> None:
         self.path = path
         self.skip_to = skip_to
+        self.shows_a_target = shows_a_target
         self.n_decoded = 0
         self.last_duration = Fraction(0)
         self._container = None
@@ -406,6 +432,9 @@ class _FrameStream:
         index = 0
         if skip:
             buffered, entry_pts, index, p0 = _skip_gops(packets, time_base, self.skip_to)
+        dropper = None
+        if skip and self.shows_a_target is not None and _trusts_pts(container):
+            dropper = _UnshownFrames(self.shows_a_target, time_base)
         n_leading = 0  # frames displayed before the entry keyframe but stored after it
         prev_pts = prev_time = None
         diffs: Counter[int] = Counter()  # pts steps, for the last frame's duration
@@ -433,7 +462,11 @@ class _FrameStream:
                 pass  # damaged container data: the stream ends here
             yield None
 
-        for packet in feed():
+        for packet, upcoming in _with_lookahead(feed(), _LOOKAHEAD if dropper is not None else 0):
+            if dropper is not None and packet is not None:
+                mode = dropper.before_decoding(packet, upcoming, entry_pts, p0)
+                if stream.codec_context.skip_frame != mode:
+                    stream.codec_context.skip_frame = mode
             try:
                 decoded = stream.decode(packet)
             except av.FFmpegError:
@@ -452,6 +485,8 @@ class _FrameStream:
                         continue  # leading frame of an open GOP (maybe broken): not needed
                     if last_frame is None and pts != entry_pts:
                         raise _SkipFailed
+                if dropper is not None:
+                    index += dropper.shown(pts)  # frames displayed before this one and never decoded
                 if last_frame is None:
                     index += n_leading
                     if p0 is None:
@@ -473,7 +508,98 @@ class _FrameStream:
             if packet is None:
                 break
         if last_frame is not None:
+            if dropper is not None and dropper.used:
+                diffs = dropper.steps  # between neighbours in display order, dropped frames included
             self.last_duration = _last_duration(last_frame, p0 is not None, diffs, stream, period)
+
+
+def _trusts_pts(container) -> bool:
+    return any(name in _PTS_CONTAINERS for name in container.format.name.split(","))
+
+
+def _with_lookahead(packets: Iterator, n: int) -> Iterator[tuple]:
+    """``(packet, pts of the next n packets)`` for each packet (the final None included)."""
+    window: deque = deque()
+    for packet in packets:
+        window.append(packet)
+        if len(window) > n:
+            head = window.popleft()
+            yield head, [p.pts for p in window if p is not None]
+    while window:
+        head = window.popleft()
+        yield head, [p.pts for p in window if p is not None]
+
+
+class _UnshownFrames:
+    """Lets the decoder drop the frames no target shows, where nothing depends on them.
+
+    A timeline samples a few frames a second out of 25-60; in H.264 with
+    B-frames most of the others are non-reference frames, which no other
+    frame is predicted from.  Before each packet is decoded, its frame's
+    display interval is bounded from the presentation times of the packets
+    around it: it runs from its pts to the next larger pts seen so far or in
+    the next ``_LOOKAHEAD`` packets (the true next frame can only come
+    sooner, so the bound errs towards decoding).  When no target falls in
+    it, the decoder is told to skip the frame if it is a non-reference one
+    (``skip_frame="NONREF"``); reference frames are always decoded, so every
+    decoded frame is exactly what a full decode gives.  The frames that were
+    not output are counted back into the frame indices and the frame steps.
+    Only containers with stored presentation times are trusted; any
+    inconsistency (a packet without pts, a frame out of the expected order)
+    decodes the video again from the start, without dropping.
+    """
+
+    def __init__(self, shows_a_target: Callable[[Fraction, Fraction], bool], time_base: Fraction) -> None:
+        self.shows_a_target = shows_a_target
+        self.time_base = time_base
+        self.recent: deque = deque(maxlen=2 * _LOOKAHEAD)  # pts fed lately
+        self.pending: list[int] = []  # heap: pts fed, not yet output or accounted for
+        self.steps: Counter[int] = Counter()
+        self.last_shown: int | None = None
+        self.used = False  # whether a frame was let go
+        self.active = True
+
+    def before_decoding(self, packet, upcoming: list, entry_pts: int | None, p0: int | None) -> str:
+        """The decoder's ``skip_frame`` for this packet: ``"NONREF"`` or ``"DEFAULT"``."""
+        if not self.active or packet.size == 0 or packet.is_discard:
+            return "DEFAULT"
+        pts = packet.pts
+        if pts is None:
+            if self.used:
+                raise _SkipFailed
+            self.active = False  # frames cannot be placed: decode them all
+            return "DEFAULT"
+        if entry_pts is not None and pts < entry_pts:
+            return "DEFAULT"  # a leading frame of an open GOP, dropped anyway
+        later = [q for q in itertools.chain(self.recent, upcoming) if q is not None and q > pts]
+        self.recent.append(pts)
+        heapq.heappush(self.pending, pts)
+        if p0 is None or not later:
+            return "DEFAULT"
+        begin, end = (pts - p0) * self.time_base, (min(later) - p0) * self.time_base
+        if self.shows_a_target(begin, end):
+            return "DEFAULT"
+        self.used = True
+        return "NONREF"
+
+    def shown(self, pts: int | None) -> int:
+        """Account for a decoded frame: the number of frames before it that were dropped."""
+        if not self.active:
+            return 0
+        dropped = []
+        while self.pending and pts is not None and self.pending[0] < pts:
+            dropped.append(heapq.heappop(self.pending))
+        if pts is None or not self.pending or self.pending[0] != pts:
+            if self.used:
+                raise _SkipFailed
+            self.active = False
+            return 0
+        heapq.heappop(self.pending)
+        for value in [*dropped, pts]:
+            if self.last_shown is not None:
+                self.steps[value - self.last_shown] += 1
+            self.last_shown = value
+        return len(dropped)
 
 
 def _skip_gops(packets, time_base: Fraction, target: Fraction):
