@@ -589,7 +589,10 @@ class _UnshownFrames:
         dropped = []
         while self.pending and pts is not None and self.pending[0] < pts:
             dropped.append(heapq.heappop(self.pending))
-        if pts is None or not self.pending or self.pending[0] != pts:
+        # Out of display order, or a repeated time (frames the sampler then places by counting):
+        # display intervals were not what the decisions assumed.
+        if (pts is None or not self.pending or self.pending[0] != pts
+                or (self.last_shown is not None and pts <= self.last_shown)):
             if self.used:
                 raise _SkipFailed
             self.active = False
