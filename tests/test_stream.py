@@ -266,6 +266,24 @@ def test_frames_no_target_shows_are_not_decoded_and_the_others_are_exact(videos,
     assert len(list(dense)) == 3 * N and dense.n_decoded == N
 
 
+@pytest.mark.parametrize("codec, name, options", [("libx265", "hevc_bpyramid.mp4", {}),
+                                                   ("mpeg4", "mpeg4_bframes.mp4", {"bf": "2"}),
+                                                   ("libvpx-vp9", "vp9.mkv", {})])
+def test_other_codecs_drop_only_frames_no_target_shows(vdir, codec, name, options):
+    if codec not in av.codecs_available:
+        pytest.skip(f"this FFmpeg has no {codec} encoder")
+    path = write_video(vdir / name, index_frames(N, H, W), fps=25, codec=codec, gop_size=30, options=options)
+    sampler = FrameSampler(path, 0.5)
+    samples = list(sampler)
+    indices = [s.frame_index for s in samples]
+    assert indices == codes(samples) == [round(12.5 * j + 6.25 - 0.5) for j in range(10)]
+    for sample, frame in zip(samples, read_frame_indices(path, indices).frames):
+        np.testing.assert_array_equal(sample.image, frame)
+    # HEVC's b-pyramid keeps its reference B-frames; MPEG-4 Part 2's B-frames are never references;
+    # VP9 has no B-frames to drop.
+    assert sampler.n_decoded == N if codec == "libvpx-vp9" else sampler.n_decoded < 0.6 * N
+
+
 def test_a_frame_out_of_the_expected_order_decodes_again_without_dropping(videos, monkeypatch):
     path = videos["h264_default_gop.mp4"]
     expected = summary(FrameSampler(path, 0.5))
