@@ -29,10 +29,12 @@ __all__ = [
     "metadata_rotation",
     "one_frame_ticks",
     "open_container",
+    "PTS_CONTAINERS",
     "quarter_turns",
     "stated_duration_s",
     "stream_duration_s",
     "stream_fps",
+    "stores_display_times",
     "truncation_reason",
     "video_stream",
     "without_cut_tail",
@@ -126,6 +128,16 @@ def _missing_index(boxes: list[bytes], where: str) -> str | None:
         return None
     return (f"truncated MP4/MOV: {where}, before the index (moov box) that decoding needs; "
             "it is probably an interrupted download or recording")
+
+
+#: Containers whose packets carry display times a decoder can be trusted with.
+#: AVI stores none for B-frames, so frames there are never dropped unseen.
+PTS_CONTAINERS = ("mov", "mp4", "matroska", "webm")
+
+
+def stores_display_times(container) -> bool:
+    """Whether ``container``'s packets carry display times (see :data:`PTS_CONTAINERS`)."""
+    return any(name in PTS_CONTAINERS for name in container.format.name.split(","))
 
 
 def open_container(path: str):

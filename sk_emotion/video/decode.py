@@ -51,6 +51,7 @@ from ._container import (
     open_container,
     quarter_turns,
     stated_duration_s,
+    stores_display_times,
     stream_duration_s,
     stream_fps,
     truncation_reason,
@@ -700,15 +701,30 @@ class _NoFramePts(Exception):
     """Decoded frames lack pts although packets had them: count instead."""
 
 
-class _Decoder:
-    """Forward decoder over one video stream that can jump to a keyframe."""
+class _DroppedTooMuch(Exception):
+    """A wanted frame was not where the table put it while frames were dropped: decode them all."""
 
-    def __init__(self, path: str, use_pts: bool) -> None:
+
+class _Decoder:
+    """Forward decoder over one video stream that can jump to a keyframe.
+
+    With ``keep`` (the pts of the wanted frames), in containers that store
+    display times, the decoder skips the non-reference frames (B-frames)
+    that are not wanted: no other frame is predicted from them, so every
+    frame decoded is exactly what a full decode gives.
+    """
+
+    def __init__(self, path: str, use_pts: bool, keep: set[int] | None = None) -> None:
         self.path = path
         self.use_pts = use_pts
+        self.keep = keep
         self.n_decoded = 0
         self.container = None
         self.restart()
+
+    @property
+    def dropping(self) -> bool:
+        return self.keep is not None and self.use_pts and stores_display_times(self.container)
 
     def restart(self) -> None:
         # Reopening is the only positioning that cannot be fooled by a bad
@@ -736,8 +752,13 @@ class _Decoder:
 
     def _decoded(self) -> Iterator:
         # What container.decode(stream) does, less the cut tail of a truncated file.
+        dropping, context = self.dropping, self.stream.codec_context
         try:
             for packet in without_cut_tail(self.container.demux(self.stream)):
+                if dropping:
+                    mode = "DEFAULT" if packet.pts is None or packet.pts in self.keep else "NONREF"
+                    if context.skip_frame != mode:
+                        context.skip_frame = mode
                 yield from packet.decode()
         except av.FFmpegError:
             # Damaged data mid-stream: the stream ends here, after the frames
@@ -756,7 +777,8 @@ class _Decoder:
             self.container = None
 
 
-def _decode_positions(path: str, table: _FrameTable, wanted: np.ndarray, seek: bool, progress=None):
+def _decode_positions(path: str, table: _FrameTable, wanted: np.ndarray, seek: bool, progress=None, *,
+                      drop: bool = True, n_before: int = 0):
     """Decode the frames at sorted unique table positions ``wanted``.
 
     Returns ``(frames, keys, n_decoded, ran_out, table)`` where ``frames[j]``
@@ -764,11 +786,19 @@ def _decode_positions(path: str, table: _FrameTable, wanted: np.ndarray, seek: b
     ordinal), ``ran_out`` the key of the last frame decoded when the stream
     ended before a wanted frame (None when every wanted frame was reached)
     and ``table`` the frame table actually used (timestamps dropped if the
-    decoder turned out not to output them).
+    decoder turned out not to output them).  With ``drop``, unwanted
+    B-frames are skipped (see :class:`_Decoder`); if a wanted frame is then
+    not where the table puts it, everything is decoded again without
+    skipping.
     """
-    dec = _Decoder(path, table.has_pts)
+    keep = {int(p) for p in table.pts[wanted]} if drop and table.has_pts else None
+    dec = _Decoder(path, table.has_pts, keep)
+    dec.n_decoded = n_before
     try:
         return (*_decode_loop(dec, table, wanted, seek, progress), table)
+    except _DroppedTooMuch:
+        dec.close()
+        return _decode_positions(path, table, wanted, seek, progress, drop=False, n_before=dec.n_decoded)
     except _NoFramePts:
         dec.close()
         table = replace(table, pts=np.arange(table.n, dtype=np.int64), has_pts=False)
@@ -828,6 +858,9 @@ def _decode_loop(dec: _Decoder, table: _FrameTable, wanted: np.ndarray, seek: bo
                 result = pending
         if result is None:
             raise VideoDecodeError(dec.path, "no video frames could be decoded (damaged video)")
+        if result[0] != target and dec.dropping:
+            # The wanted frame is missing; the frame shown instead may be one that was skipped.
+            raise _DroppedTooMuch
         just_seeked = False
         frames.append(result[1])
         keys.append(result[0])

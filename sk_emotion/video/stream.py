@@ -53,6 +53,7 @@ from ._container import (
     display_hw,
     last_frame_ticks,
     open_container,
+    stores_display_times,
     truncation_reason,
     video_stream,
     without_cut_tail,
@@ -77,10 +78,6 @@ __all__ = ["FrameSampler", "SampledFrame"]
 # decoding alone 31.4 (default) vs 28.9 (AUTO); FrameSampler(step_s=0.125)
 # 23.3 vs 19.3.  The timeline's face detector and CNN want those cores too.
 _THREAD_TYPE: str | None = None
-
-# Containers whose packets carry presentation times a decoder can be trusted
-# with (AVI stores none for B-frames: frames there are never dropped).
-_PTS_CONTAINERS = ("mov", "mp4", "matroska", "webm")
 
 # Packets read ahead of the one being decoded, to learn which frame is shown
 # after it (B-frames arrive out of display order, at most a few apart).
@@ -433,7 +430,7 @@ class _FrameStream:
         if skip:
             buffered, entry_pts, index, p0 = _skip_gops(packets, time_base, self.skip_to)
         dropper = None
-        if skip and self.shows_a_target is not None and _trusts_pts(container):
+        if skip and self.shows_a_target is not None and stores_display_times(container):
             dropper = _UnshownFrames(self.shows_a_target, time_base)
         n_leading = 0  # frames displayed before the entry keyframe but stored after it
         prev_pts = prev_time = None
@@ -511,10 +508,6 @@ class _FrameStream:
             if dropper is not None and dropper.used:
                 diffs = dropper.steps  # between neighbours in display order, dropped frames included
             self.last_duration = _last_duration(last_frame, p0 is not None, diffs, stream, period)
-
-
-def _trusts_pts(container) -> bool:
-    return any(name in _PTS_CONTAINERS for name in container.format.name.split(","))
 
 
 def _with_lookahead(packets: Iterator, n: int) -> Iterator[tuple]:
