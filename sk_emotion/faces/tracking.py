@@ -275,7 +275,7 @@ def _follow(detections: list[Detections | None], seed: tuple[int, int], *, limit
             reference = history[-1][1] if predicted is None else predicted
             j = -1
             if redetect is not None and detections[t] is None:
-                j = redetect(t, partial(_aim, list(moves)), reference, direction)
+                j = redetect(t, partial(_aim, moves), reference, direction)  # used within the call only
             if j < 0:
                 for candidate in ([predicted] if predicted is not None else []) + [history[-1][1]]:
                     j = associate(candidate, detections[t], **limits)

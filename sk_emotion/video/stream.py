@@ -387,8 +387,7 @@ class _FrameStream:
     the display duration of the last frame, in seconds.
     """
 
-    def __init__(self, path: str, skip_to: Fraction,
-                 shows_a_target: Callable[[Fraction, Fraction], bool] | None = None) -> None:
+    def __init__(self, path: str, skip_to: Fraction, shows_a_target: Callable[[Fraction, Fraction], bool]) -> None:
         self.path = path
         self.skip_to = skip_to
         self.shows_a_target = shows_a_target
@@ -430,7 +429,7 @@ class _FrameStream:
         if skip:
             buffered, entry_pts, index, p0 = _skip_gops(packets, time_base, self.skip_to)
         dropper = None
-        if skip and self.shows_a_target is not None and stores_display_times(container):
+        if skip and stores_display_times(container):
             dropper = _UnshownFrames(self.shows_a_target, time_base)
         n_leading = 0  # frames displayed before the entry keyframe but stored after it
         prev_pts = prev_time = None
@@ -554,7 +553,7 @@ class _UnshownFrames:
 
     def before_decoding(self, packet, upcoming: list, entry_pts: int | None, p0: int | None) -> str:
         """The decoder's ``skip_frame`` for this packet: ``"NONREF"`` or ``"DEFAULT"``."""
-        if not self.active or packet.size == 0 or packet.is_discard:
+        if not self.active or packet.is_discard:  # (empty packets never reach the decoder)
             return "DEFAULT"
         pts = packet.pts
         if pts is None:
